@@ -1,0 +1,1 @@
+//! runnel: a Kafka-compatible single-node broker.
