@@ -1,1 +1,3 @@
 //! runnel: a Kafka-compatible single-node broker.
+
+pub mod log;

@@ -1,0 +1,532 @@
+//! [`LogSegment`]: one `.log` file with its `.index` and `.timeindex`.
+//!
+//! Appends copy already-validated batches into the mapping with one memcpy, rewrite each
+//! batch's `baseOffset` in place (outside the CRC, so no recompute) before publishing
+//! them, and add index entries every `index_interval_bytes`. Reads look the position up
+//! in the offset index, scan batch headers to the batch holding the start offset and
+//! hand out a [`Bytes`] view of whole batches. Opening and recovery live in
+//! `recovery.rs`.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::batch::{BatchHeader, BatchInfo, HEADER_LEN};
+use super::mmap::MappedFile;
+use super::offset_index::{OffsetIndex, relative};
+use super::record::{RecordScan, first_record_at_or_after};
+use super::time_index::TimeIndex;
+use super::{LogConfig, LogError, NO_TIMESTAMP, segment_file_name};
+
+/// First reservation of a `.log` file; later ones double up to 64 MiB.
+pub(crate) const LOG_FIRST_STEP: usize = 1 << 20;
+
+pub struct LogSegment {
+    pub(super) base_offset: i64,
+    pub(super) log: Arc<MappedFile>,
+    pub(super) indexes: Indexes,
+    /// One past the last offset in the segment.
+    pub(super) next_offset: i64,
+    /// When the segment started, for time-based rolling: the first append's clock, or
+    /// on reopen the first batch's max timestamp (as Kafka).
+    pub(super) roll_base_ms: Option<i64>,
+}
+
+/// The two indexes and the bookkeeping that decides when they get an entry; shared by
+/// appends and by recovery's walk, so both index a log the same way.
+pub(super) struct Indexes {
+    pub(super) offsets: OffsetIndex,
+    pub(super) times: TimeIndex,
+    pub(super) interval: usize,
+    pub(super) bytes_since_last_entry: usize,
+    /// Largest batch max timestamp so far ([`NO_TIMESTAMP`] if none) and the first
+    /// offset of the batch that carries it.
+    pub(super) max_timestamp: i64,
+    pub(super) offset_of_max_timestamp: i64,
+}
+
+impl Indexes {
+    pub(super) fn new(offsets: OffsetIndex, times: TimeIndex, config: &LogConfig) -> Indexes {
+        let (max_timestamp, offset_of_max_timestamp) = times
+            .last_entry()
+            .unwrap_or((NO_TIMESTAMP, offsets.base_offset()));
+        Indexes {
+            offsets,
+            times,
+            interval: config.index_interval_bytes as usize,
+            bytes_since_last_entry: 0,
+            max_timestamp,
+            offset_of_max_timestamp,
+        }
+    }
+
+    /// Accounts for a batch written (or walked by recovery) at `position`: tracks the
+    /// max timestamp and adds index entries once more than `interval` bytes have passed
+    /// since the last one. A missing entry only makes look-ups scan further, so index
+    /// errors are logged and skipped.
+    pub(super) fn add_batch(&mut self, offset: i64, position: usize, size: usize, max_ts: i64) {
+        if max_ts > self.max_timestamp {
+            self.max_timestamp = max_ts;
+            self.offset_of_max_timestamp = offset;
+        }
+        if self.bytes_since_last_entry > self.interval {
+            let added = u32::try_from(position)
+                .map_err(|_| LogError::InvalidAppend("position past 4 GiB".into()))
+                .and_then(|pos| self.offsets.append(offset, pos));
+            match added {
+                Ok(()) => {
+                    self.bytes_since_last_entry = 0;
+                    let max = (self.max_timestamp, self.offset_of_max_timestamp);
+                    if let Err(e) = self.times.maybe_append(max.0, max.1) {
+                        tracing::warn!(file = %self.times.path().display(), error = %e, "time index entry skipped");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(file = %self.offsets.path().display(), error = %e, "index entry skipped");
+                }
+            }
+        }
+        self.bytes_since_last_entry += size;
+    }
+
+    /// Whether both indexes have room for an append of `batches` batches (each may add
+    /// one entry to each index; the time index keeps one slot for the seal entry).
+    fn have_room(&self, batches: usize) -> bool {
+        self.offsets.remaining_entries() >= batches && self.times.remaining_entries() > batches
+    }
+}
+
+/// Paths of a segment's `.log`, `.index` and `.timeindex`.
+pub(crate) fn segment_paths(dir: &Path, base_offset: i64) -> [PathBuf; 3] {
+    ["log", "index", "timeindex"].map(|ext| dir.join(segment_file_name(base_offset, ext)))
+}
+
+pub(super) fn corrupt(log: &MappedFile, what: impl std::fmt::Display) -> LogError {
+    LogError::Corrupt(format!("{}: {what}", log.path().display()))
+}
+
+impl LogSegment {
+    /// Creates an empty segment whose `.log` holds up to `capacity` bytes. Its first
+    /// disk reservation happens here, so a full disk fails the roll, not a later store.
+    pub fn create(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        capacity: usize,
+    ) -> Result<LogSegment, LogError> {
+        let [log_path, index_path, time_path] = segment_paths(dir, base_offset);
+        let created = (|| -> io::Result<_> {
+            let log = MappedFile::create(&log_path, capacity, LOG_FIRST_STEP.min(capacity))?;
+            let offset_index =
+                OffsetIndex::create(&index_path, base_offset, config.segment_index_bytes)?;
+            let time_index = TimeIndex::create(&time_path, base_offset, config.segment_index_bytes)?;
+            Ok((log, offset_index, time_index))
+        })();
+        let (log, offset_index, time_index) = match created {
+            Ok(files) => files,
+            Err(e) => {
+                for p in [&log_path, &index_path, &time_path] {
+                    let _ = fs::remove_file(p);
+                }
+                return Err(e.into());
+            }
+        };
+        Ok(LogSegment {
+            base_offset,
+            log: Arc::new(log),
+            indexes: Indexes::new(offset_index, time_index, config),
+            next_offset: base_offset,
+            roll_base_ms: None,
+        })
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// One past the last offset stored here (the base offset when empty).
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    /// Bytes of log.
+    pub fn size(&self) -> usize {
+        self.log.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.log.is_empty()
+    }
+
+    /// Bytes of log that can still be appended.
+    pub fn remaining(&self) -> usize {
+        self.log.remaining()
+    }
+
+    pub fn roll_base_ms(&self) -> Option<i64> {
+        self.roll_base_ms
+    }
+
+    pub fn log_file(&self) -> &Arc<MappedFile> {
+        &self.log
+    }
+
+    pub fn offset_index(&self) -> &OffsetIndex {
+        &self.indexes.offsets
+    }
+
+    pub fn time_index(&self) -> &TimeIndex {
+        &self.indexes.times
+    }
+
+    /// Maps the log anew with room for `capacity` bytes: an empty segment whose first
+    /// batch is larger than `segment_bytes`. Needs the mapping unshared (no views, no
+    /// flush in flight), which holds for an empty segment.
+    pub fn grow(&mut self, capacity: usize) -> Result<(), LogError> {
+        let log = Arc::get_mut(&mut self.log).ok_or_else(|| {
+            LogError::InvalidAppend("segment mapping is shared; cannot grow it".into())
+        })?;
+        log.set_capacity(capacity)?;
+        Ok(())
+    }
+
+    /// Whether both indexes have room for an append of `batches` batches.
+    pub fn can_index(&self, batches: usize) -> bool {
+        self.indexes.have_room(batches)
+    }
+
+    /// Appends validated batches (`batches` describe `records`), assigning offsets from
+    /// `first_offset` (which must be [`Self::next_offset`]). Either everything is
+    /// written or nothing is.
+    pub fn append(
+        &mut self,
+        records: &[u8],
+        batches: &[BatchInfo],
+        first_offset: i64,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        if first_offset != self.next_offset {
+            return Err(LogError::InvalidAppend(format!(
+                "append at {first_offset} to a segment ending at {}",
+                self.next_offset
+            )));
+        }
+        let count: i64 = batches.iter().map(BatchInfo::offset_count).sum();
+        let fits = self.log.len().saturating_add(records.len()) <= u32::MAX as usize
+            && relative(self.base_offset, first_offset + count - 1).is_some();
+        if !fits {
+            return Err(LogError::InvalidAppend(format!(
+                "append of {} bytes / {count} offsets does not fit segment {}",
+                records.len(),
+                self.base_offset
+            )));
+        }
+        // Index space first: once the batches are published nothing may fail.
+        self.indexes.offsets.reserve(batches.len())?;
+        self.indexes.times.reserve(batches.len())?;
+        let start = self
+            .log
+            .append_with(records, |dst| assign_offsets(dst, batches, first_offset))?;
+        let mut offset = first_offset;
+        for b in batches {
+            self.indexes
+                .add_batch(offset, start + b.position, b.size, b.max_timestamp);
+            offset += b.offset_count();
+        }
+        self.next_offset = offset;
+        self.roll_base_ms.get_or_insert(now_ms);
+        Ok(())
+    }
+
+    /// The header and size of the batch at `pos`, checked to lie within the log.
+    pub(super) fn batch_at(&self, pos: usize) -> Result<(BatchHeader<'_>, usize), LogError> {
+        let header = self
+            .log
+            .as_slice(pos, HEADER_LEN)
+            .and_then(BatchHeader::new)
+            .ok_or_else(|| corrupt(&self.log, format!("no batch header at {pos}")))?;
+        let size = header
+            .size()
+            .filter(|s| pos + s <= self.log.len())
+            .ok_or_else(|| corrupt(&self.log, format!("bad batch length at {pos}")))?;
+        Ok((header, size))
+    }
+
+    /// The first batch at or after `from` whose last offset is >= `target`.
+    fn find_batch(&self, target: i64, from: usize) -> Result<Option<(usize, i64, usize)>, LogError> {
+        let mut pos = from;
+        while pos < self.log.len() {
+            let (header, size) = self.batch_at(pos)?;
+            if header.last_offset() >= target {
+                return Ok(Some((pos, header.base_offset(), size)));
+            }
+            pos += size;
+        }
+        Ok(None)
+    }
+
+    /// Whole batches from the one holding `start_offset`, up to `max_bytes` in total;
+    /// with `min_one_batch` the first batch even when it alone is larger (KIP-74). None
+    /// when `start_offset` is past this segment or nothing fits.
+    pub fn read(
+        &self,
+        start_offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<Option<Bytes>, LogError> {
+        if start_offset >= self.next_offset {
+            return Ok(None);
+        }
+        let (_, from) = self.indexes.offsets.lookup(start_offset);
+        let Some((start, _, first_size)) = self.find_batch(start_offset, from as usize)? else {
+            return Ok(None);
+        };
+        if first_size > max_bytes && !min_one_batch {
+            return Ok(None);
+        }
+        let mut end = start + first_size;
+        while end < self.log.len() {
+            let (_, size) = self.batch_at(end)?;
+            if end + size - start > max_bytes {
+                break;
+            }
+            end += size;
+        }
+        Ok(self.log.slice(start, end - start))
+    }
+
+    /// Largest batch max timestamp in the segment and the first offset of its batch.
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        (self.indexes.max_timestamp != NO_TIMESTAMP)
+            .then_some((self.indexes.max_timestamp, self.indexes.offset_of_max_timestamp))
+    }
+
+    /// [`Self::max_timestamp`] narrowed to the record that carries it: exact for
+    /// uncompressed batches; for compressed ones the batch's last offset (as Kafka's
+    /// shallow answer).
+    pub fn max_timestamp_record(&self) -> Result<Option<(i64, i64)>, LogError> {
+        let Some((ts, offset)) = self.max_timestamp() else {
+            return Ok(None);
+        };
+        let (_, from) = self.indexes.offsets.lookup(offset);
+        let Some((pos, base, size)) = self.find_batch(offset, from as usize)? else {
+            return Ok(Some((ts, offset)));
+        };
+        let (header, _) = self.batch_at(pos)?;
+        let batch = self.log.as_slice(pos, size).unwrap_or_default();
+        Ok(Some(match first_record_at_or_after(batch, ts) {
+            RecordScan::Found { offset_delta, .. } => (ts, base + i64::from(offset_delta)),
+            RecordScan::Opaque => (ts, header.last_offset()),
+            RecordScan::NotFound => (ts, base),
+        }))
+    }
+
+    /// The first offset whose timestamp is >= `ts`, with that timestamp: the first
+    /// batch whose max timestamp reaches `ts`, then its first record that does.
+    /// Compressed batches are not decoded: the answer is then the batch's base offset
+    /// and max timestamp.
+    pub fn find_offset_by_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
+        if self.indexes.max_timestamp == NO_TIMESTAMP || self.indexes.max_timestamp < ts {
+            return Ok(None);
+        }
+        let start = self
+            .indexes
+            .times
+            .lookup(ts)
+            .map_or(self.base_offset, |(_, o)| o);
+        let (_, from) = self.indexes.offsets.lookup(start);
+        let mut pos = from as usize;
+        while pos < self.log.len() {
+            let (header, size) = self.batch_at(pos)?;
+            if header.max_timestamp() >= ts {
+                let batch = self.log.as_slice(pos, size).unwrap_or_default();
+                match first_record_at_or_after(batch, ts) {
+                    RecordScan::Found {
+                        offset_delta,
+                        timestamp,
+                    } => return Ok(Some((header.base_offset() + i64::from(offset_delta), timestamp))),
+                    RecordScan::Opaque => {
+                        return Ok(Some((header.base_offset(), header.max_timestamp())));
+                    }
+                    RecordScan::NotFound => {}
+                }
+            }
+            pos += size;
+        }
+        Ok(None)
+    }
+
+    /// Makes the segment read-only on disk: records the final max timestamp in the time
+    /// index (as Kafka does on roll) and trims all three files to their content.
+    pub fn seal(&mut self) -> Result<(), LogError> {
+        if self.indexes.max_timestamp != NO_TIMESTAMP && self.indexes.times.remaining_entries() > 0 {
+            self.indexes.times
+                .maybe_append(self.indexes.max_timestamp, self.indexes.offset_of_max_timestamp)?;
+        }
+        self.log.trim()?;
+        self.indexes.offsets.trim()?;
+        self.indexes.times.trim()?;
+        Ok(())
+    }
+
+    /// Forces the log and both indexes to disk.
+    pub fn sync_all(&self) -> Result<(), LogError> {
+        self.log.sync()?;
+        self.indexes.offsets.sync()?;
+        self.indexes.times.sync()?;
+        Ok(())
+    }
+
+    /// Clean close: seal, then sync.
+    pub fn close(&mut self) -> Result<(), LogError> {
+        self.seal()?;
+        self.sync_all()
+    }
+
+    /// Removes the segment's files. Views handed out earlier stay readable (the
+    /// mapping outlives the unlinked file).
+    pub fn delete(self) -> Result<(), LogError> {
+        for path in segment_paths(self.log.path().parent().unwrap_or(Path::new(".")), self.base_offset) {
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rewrites each batch's `baseOffset` (its first 8 bytes) in the freshly copied bytes.
+fn assign_offsets(dst: &mut [u8], batches: &[BatchInfo], first_offset: i64) {
+    let mut offset = first_offset;
+    for b in batches {
+        if let Some(field) = dst.get_mut(b.position..b.position + 8) {
+            field.copy_from_slice(&offset.to_be_bytes());
+        }
+        offset += b.offset_count();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::validate_batches;
+    use crate::log::testutil::{batch, batch_n, small_config};
+
+    fn segment(base: i64) -> (tempfile::TempDir, LogSegment) {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = LogSegment::create(dir.path(), base, &small_config(1 << 20), 1 << 20).unwrap();
+        (dir, seg)
+    }
+
+    fn append(seg: &mut LogSegment, records: &[u8]) {
+        let infos = validate_batches(records).unwrap();
+        let first = seg.next_offset();
+        seg.append(records, &infos, first, 0).unwrap();
+    }
+
+    fn base_offsets(mut bytes: &[u8]) -> Vec<i64> {
+        let mut out = Vec::new();
+        while let Some(h) = BatchHeader::new(bytes) {
+            out.push(h.base_offset());
+            bytes = &bytes[h.size().unwrap()..];
+        }
+        out
+    }
+
+    #[test]
+    fn append_assigns_offsets_and_reads_whole_batches() {
+        let (dir, mut seg) = segment(100);
+        let a = batch_n(3, 10, 5);
+        let b = batch_n(2, 20, 5);
+        append(&mut seg, &[a.clone(), b.clone()].concat());
+        assert_eq!(seg.next_offset(), 105);
+        let all = seg.read(100, 1 << 20, false).unwrap().unwrap();
+        assert_eq!(all.len(), a.len() + b.len());
+        assert_eq!(base_offsets(&all), vec![100, 103]);
+        // Only the base offset changed, and the CRC still holds.
+        assert_eq!(&all[8..a.len()], &a[8..]);
+        assert!(validate_batches(&all).is_ok());
+        // A start offset inside a batch returns that whole batch.
+        assert_eq!(base_offsets(&seg.read(101, 1 << 20, false).unwrap().unwrap()), vec![100, 103]);
+        assert_eq!(base_offsets(&seg.read(104, 1 << 20, false).unwrap().unwrap()), vec![103]);
+        assert!(seg.read(105, 1 << 20, false).unwrap().is_none());
+        assert!(dir.path().join("00000000000000000100.log").exists());
+        assert!(dir.path().join("00000000000000000100.index").exists());
+        assert!(dir.path().join("00000000000000000100.timeindex").exists());
+    }
+
+    #[test]
+    fn at_least_one_batch_rule() {
+        let (_dir, mut seg) = segment(0);
+        let a = batch_n(1, 1, 100);
+        let b = batch_n(1, 2, 100);
+        append(&mut seg, &a);
+        append(&mut seg, &b);
+        assert!(seg.read(0, 10, false).unwrap().is_none());
+        assert_eq!(seg.read(0, 10, true).unwrap().unwrap().len(), a.len());
+        assert_eq!(seg.read(0, a.len() + b.len() - 1, true).unwrap().unwrap().len(), a.len());
+        assert_eq!(seg.read(0, a.len() + b.len(), false).unwrap().unwrap().len(), a.len() + b.len());
+        assert_eq!(seg.read(1, 0, true).unwrap().unwrap().len(), b.len());
+    }
+
+    #[test]
+    fn sparse_index_points_at_batch_starts() {
+        let (_dir, mut seg) = segment(1000);
+        for _ in 0..20 {
+            append(&mut seg, &batch_n(2, 5, 60)); // ~150 bytes, interval 100
+        }
+        let entries: Vec<_> = seg.offset_index().iter().collect();
+        assert!(entries.len() >= 9, "{entries:?}");
+        for (offset, pos) in &entries {
+            let (h, _) = seg.batch_at(*pos as usize).unwrap();
+            assert_eq!(h.base_offset(), *offset);
+        }
+        for target in [1000, 1001, 1017, 1039] {
+            let (o, p) = seg.offset_index().lookup(target);
+            assert!(o <= target);
+            let got = seg.read(target, 1, true).unwrap().unwrap();
+            let h = BatchHeader::new(&got).unwrap();
+            assert!(h.base_offset() <= target && target <= h.last_offset());
+            assert!(p as usize <= seg.size());
+        }
+    }
+
+    #[test]
+    fn timestamp_lookups() {
+        let (_dir, mut seg) = segment(0);
+        append(&mut seg, &batch(&[(100, b"a"), (150, b"b")])); // 0, 1
+        append(&mut seg, &batch(&[(120, b"c"), (400, b"d"), (300, b"e")])); // 2..4
+        for _ in 0..5 {
+            append(&mut seg, &batch_n(1, 200, 100)); // 5..9
+        }
+        append(&mut seg, &batch(&[(500, b"f"), (500, b"g")])); // 10, 11
+        let find = |ts| seg.find_offset_by_timestamp(ts).unwrap();
+        assert_eq!(find(0), Some((0, 100)));
+        assert_eq!(find(150), Some((1, 150)));
+        assert_eq!(find(151), Some((3, 400)));
+        assert_eq!(find(401), Some((10, 500)));
+        assert_eq!(find(501), None);
+        assert_eq!(seg.max_timestamp(), Some((500, 10)));
+        assert_eq!(seg.max_timestamp_record().unwrap(), Some((500, 10)));
+        assert!(seg.time_index().entries() >= 1);
+    }
+
+    #[test]
+    fn seal_trims_files_and_records_the_max_timestamp() {
+        let (dir, mut seg) = segment(0);
+        append(&mut seg, &batch(&[(7, b"x")]));
+        let log_path = dir.path().join("00000000000000000000.log");
+        assert!(fs::metadata(&log_path).unwrap().len() > seg.size() as u64);
+        seg.seal().unwrap();
+        assert_eq!(fs::metadata(&log_path).unwrap().len(), seg.size() as u64);
+        assert_eq!(seg.time_index().last_entry(), Some((7, 0)));
+        let idx = dir.path().join("00000000000000000000.index");
+        assert_eq!(fs::metadata(idx).unwrap().len(), 0);
+        seg.delete().unwrap();
+        assert!(!log_path.exists());
+    }
+}
