@@ -185,7 +185,9 @@ pub enum BatchError {
     InvalidLength { position: usize, length: i32 },
     #[error("unsupported record batch magic {0} (produce requires magic 2)")]
     UnsupportedMagic(i8),
-    #[error("record batch at {position} fails its CRC: stored {stored:#010x}, computed {computed:#010x}")]
+    #[error(
+        "record batch at {position} fails its CRC: stored {stored:#010x}, computed {computed:#010x}"
+    )]
     CrcMismatch {
         position: usize,
         stored: u32,
@@ -362,7 +364,11 @@ mod tests {
             .build();
         assert!(matches!(
             validate_batches(&miscounted),
-            Err(BatchError::InvalidRecordCount { count: 2, last_offset_delta: 5, .. })
+            Err(BatchError::InvalidRecordCount {
+                count: 2,
+                last_offset_delta: 5,
+                ..
+            })
         ));
         let zero = BatchBuilder::new(&[]).build();
         assert!(matches!(

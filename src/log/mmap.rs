@@ -160,8 +160,11 @@ impl MappedFile {
         if end <= w.reserved {
             return Ok(());
         }
-        let target = end.max(w.reserved.saturating_add(w.step)).min(self.capacity());
-        allocate(&self.file, w.reserved, target - w.reserved).map_err(|e| with_path(&self.path, e))?;
+        let target = end
+            .max(w.reserved.saturating_add(w.step))
+            .min(self.capacity());
+        allocate(&self.file, w.reserved, target - w.reserved)
+            .map_err(|e| with_path(&self.path, e))?;
         w.reserved = target;
         w.step = (w.step.saturating_mul(2)).min(MAX_STEP);
         Ok(())
@@ -267,7 +270,10 @@ impl MappedFile {
         self.file
             .set_len(len as u64)
             .map_err(|e| with_path(&self.path, e))?;
-        let w = self.writer.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let w = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
         w.reserved = len;
         self.len.store(len, Ordering::Release);
         Ok(())
@@ -335,7 +341,7 @@ fn write_zeros(file: &File, offset: usize, len: usize) -> io::Result<()> {
     let mut done = 0;
     while done < len {
         let n = (len - done).min(zeros.len());
-        file.write_all_at(&zeros[..n], (offset + done) as u64)?;
+        file.write_all_at(zeros.get(..n).unwrap_or_default(), (offset + done) as u64)?;
         done += n;
     }
     Ok(())

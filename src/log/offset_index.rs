@@ -85,7 +85,8 @@ impl OffsetIndex {
     /// Entry `i` as (absolute offset, position).
     pub fn entry(&self, i: usize) -> Option<(i64, u32)> {
         let b = self.file.as_slice(i.checked_mul(ENTRY_SIZE)?, ENTRY_SIZE)?;
-        Some((self.base_offset + i64::from(be_u32(b, 0)), be_u32(b, 4)))
+        let offset = self.base_offset.saturating_add(i64::from(be_u32(b, 0)));
+        Some((offset, be_u32(b, 4)))
     }
 
     pub fn last_entry(&self) -> Option<(i64, u32)> {

@@ -337,8 +337,8 @@ fn check_batches(records: &[u8], batches: &[BatchInfo]) -> Result<i64, LogError>
                 b.position
             )));
         }
-        pos += b.size;
-        count += b.offset_count();
+        pos = pos.saturating_add(b.size);
+        count = count.saturating_add(b.offset_count());
     }
     if batches.is_empty() || pos != records.len() {
         return Err(LogError::InvalidAppend(format!(
@@ -362,7 +362,9 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
         let Some((stem, ext)) = name.split_once('.') else {
             continue;
         };
-        let Some(base) = parse_base(stem) else { continue };
+        let Some(base) = parse_base(stem) else {
+            continue;
+        };
         match ext {
             "log" => bases.push(base),
             "index" | "timeindex" => indexes.push((base, entry.path())),

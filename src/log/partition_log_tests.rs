@@ -60,7 +60,10 @@ fn append_read_and_roll_across_segments() {
             assert_eq!((h.base_offset(), h.last_offset()), (base, last));
         }
     }
-    assert_eq!(log.size_bytes(), log.segments().map(|s| s.size() as u64).sum());
+    assert_eq!(
+        log.size_bytes(),
+        log.segments().map(|s| s.size() as u64).sum()
+    );
 }
 
 #[test]
@@ -70,7 +73,11 @@ fn read_at_log_end_and_out_of_range() {
     assert!(log.read(0, 100, true).unwrap().is_none());
     assert!(matches!(
         log.read(1, 100, true),
-        Err(LogError::OffsetOutOfRange { offset: 1, log_start: 0, log_end: 0 })
+        Err(LogError::OffsetOutOfRange {
+            offset: 1,
+            log_start: 0,
+            log_end: 0
+        })
     ));
     append(&mut log, &batch_n(3, 1, 10));
     assert!(log.read(3, 100, true).unwrap().is_none());
@@ -162,7 +169,10 @@ fn reopen_after_clean_close() {
     let path = dir.path().join("t-1");
     let mut log = Log::open(&path, small_config(700), true).unwrap();
     for i in 0..10 {
-        append(&mut log, &batch(&[(i * 10, b"hello"), (i * 10 + 5, b"world")]));
+        append(
+            &mut log,
+            &batch(&[(i * 10, b"hello"), (i * 10 + 5, b"world")]),
+        );
     }
     let before = consume(&log);
     let max = log.max_timestamp();
@@ -191,7 +201,11 @@ fn delete_removes_the_directory_and_refuses_appends() {
     let view = log.read(0, 100, true).unwrap().unwrap();
     log.delete().unwrap();
     assert!(!path.exists());
-    assert_eq!(BatchHeader::new(&view).unwrap().base_offset(), 0, "views outlive the files");
+    assert_eq!(
+        BatchHeader::new(&view).unwrap().base_offset(),
+        0,
+        "views outlive the files"
+    );
     let b = batch_n(1, 1, 10);
     let infos = validate_batches(&b).unwrap();
     assert!(matches!(log.append(&b, &infos, 0), Err(LogError::Deleted)));
@@ -204,8 +218,14 @@ fn append_refuses_batches_that_do_not_tile_the_records() {
     let a = batch_n(1, 1, 10);
     let infos = validate_batches(&a).unwrap();
     let doubled = [a.clone(), a.clone()].concat();
-    assert!(matches!(log.append(&doubled, &infos, 0), Err(LogError::InvalidAppend(_))));
-    assert!(matches!(log.append(&a, &[], 0), Err(LogError::InvalidAppend(_))));
+    assert!(matches!(
+        log.append(&doubled, &infos, 0),
+        Err(LogError::InvalidAppend(_))
+    ));
+    assert!(matches!(
+        log.append(&a, &[], 0),
+        Err(LogError::InvalidAppend(_))
+    ));
     assert_eq!(log.log_end_offset(), 0);
     assert_eq!(log.size_bytes(), 0);
 }

@@ -160,7 +160,10 @@ fn load(
 fn tail_anomaly(offsets: &OffsetIndex, times: &TimeIndex, log_len: usize) -> Option<String> {
     let n = offsets.entries();
     if n > 0 && offsets.sane_prefix_from(n.saturating_sub(2), log_len) < n {
-        return Some(format!("{}: implausible last entries", offsets.path().display()));
+        return Some(format!(
+            "{}: implausible last entries",
+            offsets.path().display()
+        ));
     }
     let n = times.entries();
     if n >= 2 {
@@ -168,7 +171,10 @@ fn tail_anomaly(offsets: &OffsetIndex, times: &TimeIndex, log_len: usize) -> Opt
         if let (Some((pt, po)), Some((t, o))) = (prev, last)
             && !(t > pt && o >= po)
         {
-            return Some(format!("{}: implausible last entries", times.path().display()));
+            return Some(format!(
+                "{}: implausible last entries",
+                times.path().display()
+            ));
         }
     }
     None
@@ -203,12 +209,17 @@ fn find_start(
 }
 
 fn batch_checks_out(log: &MappedFile, pos: usize, offset: i64, mode: Mode) -> bool {
-    let rest = log.as_slice(pos, log.len().saturating_sub(pos)).unwrap_or_default();
+    let rest = log
+        .as_slice(pos, log.len().saturating_sub(pos))
+        .unwrap_or_default();
     match mode {
-        Mode::Trust => BatchHeader::new(rest)
-            .is_some_and(|h| h.base_offset() == offset && h.size().is_some_and(|s| s <= rest.len())),
-        Mode::Recover => BatchHeader::new(rest).is_some_and(|h| h.base_offset() == offset)
-            && validate_batch(rest, pos).is_ok(),
+        Mode::Trust => BatchHeader::new(rest).is_some_and(|h| {
+            h.base_offset() == offset && h.size().is_some_and(|s| s <= rest.len())
+        }),
+        Mode::Recover => {
+            BatchHeader::new(rest).is_some_and(|h| h.base_offset() == offset)
+                && validate_batch(rest, pos).is_ok()
+        }
     }
 }
 
@@ -242,7 +253,7 @@ fn walk(
             break;
         };
         indexes.add_batch(offset, pos, size, header.max_timestamp());
-        offset = header.last_offset() + 1;
+        offset = header.last_offset().saturating_add(1);
         pos += size;
     }
     (pos, offset)
@@ -290,12 +301,21 @@ mod tests {
     }
 
     fn set_len(path: &PathBuf, len: u64) {
-        OpenOptions::new().write(true).open(path).unwrap().set_len(len).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_len(len)
+            .unwrap();
     }
 
     /// A log of `n` batches left as a crash leaves it: nothing trimmed, the zero-filled
     /// reservation after the data. Returns the batches' offsets and their end positions.
-    fn crashed_log(dir: &std::path::Path, config: &LogConfig, n: usize) -> (Vec<(i64, i64)>, Vec<u64>) {
+    fn crashed_log(
+        dir: &std::path::Path,
+        config: &LogConfig,
+        n: usize,
+    ) -> (Vec<(i64, i64)>, Vec<u64>) {
         let mut log = Log::open(dir, config.clone(), true).unwrap();
         let mut offsets = Vec::new();
         let mut ends = Vec::new();
@@ -366,9 +386,18 @@ mod tests {
         let mut log = Log::open(dir.path(), config.clone(), true).unwrap();
         let mut offsets = Vec::new();
         for i in 0..30 {
-            offsets.push(append(&mut log, &batch(&[(i * 3, b"abcdefgh"), (i * 3 + 1, b"x")])));
+            offsets.push(append(
+                &mut log,
+                &batch(&[(i * 3, b"abcdefgh"), (i * 3 + 1, b"x")]),
+            ));
         }
-        let entries: Vec<_> = log.segments().next().unwrap().offset_index().iter().collect();
+        let entries: Vec<_> = log
+            .segments()
+            .next()
+            .unwrap()
+            .offset_index()
+            .iter()
+            .collect();
         let max = log.max_timestamp();
         assert!(entries.len() > 5);
         log.close().unwrap();
@@ -443,7 +472,10 @@ mod tests {
         fs::write(file(dir.path(), end, "log"), b"").unwrap();
         let mut log = Log::open(dir.path(), config, false).unwrap();
         assert_eq!(log.segments().count(), 2);
-        assert_eq!(fs::metadata(file(dir.path(), 0, "log")).unwrap().len(), ends[3]);
+        assert_eq!(
+            fs::metadata(file(dir.path(), 0, "log")).unwrap().len(),
+            ends[3]
+        );
         assert_eq!(consume(&log), offsets);
         assert_eq!(append(&mut log, &batch_n(1, 1, 1)).0, end);
     }

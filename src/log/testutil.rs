@@ -1,7 +1,6 @@
 //! Test helper: encodes v2 record batches with uncompressed records and a correct CRC32C.
 
 use super::LogConfig;
-use super::batch::{BatchInfo, validate_batches};
 
 fn varint(out: &mut Vec<u8>, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
@@ -113,12 +112,6 @@ pub fn batch_n(n: usize, ts: i64, value_len: usize) -> Vec<u8> {
     let value = vec![b'v'; value_len];
     let recs: Vec<(i64, &[u8])> = (0..n).map(|_| (ts, value.as_slice())).collect();
     batch(&recs)
-}
-
-/// `records` with their validation, as the produce path hands them to the log.
-pub fn validated(records: &[u8]) -> (Vec<u8>, Vec<BatchInfo>) {
-    let infos = validate_batches(records).expect("test batch is valid");
-    (records.to_vec(), infos)
 }
 
 /// A config with small segments and a dense index, for tests.

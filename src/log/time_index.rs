@@ -60,7 +60,7 @@ impl TimeIndex {
         ts.copy_from_slice(b.get(..8)?);
         Some((
             i64::from_be_bytes(ts),
-            self.base_offset + i64::from(be_u32(b, 8)),
+            self.base_offset.saturating_add(i64::from(be_u32(b, 8))),
         ))
     }
 
