@@ -1,3 +1,16 @@
 //! runnel: a Kafka-compatible single-node broker.
+//!
+//! A request's path: `server` (frames, request header) → `api` (one handler per
+//! API family, wire types ↔ broker types) → `topic` (partitions) → `log`
+//! (segments and indexes on disk).
 
+pub mod api;
+pub mod broker;
+pub mod config;
+mod data_dir;
 pub mod log;
+pub mod server;
+pub mod topic;
+
+pub use broker::{Broker, StartError};
+pub use config::Config;

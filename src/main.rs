@@ -1,3 +1,123 @@
-fn main() {
-    println!("Hello, world!");
+//! The runnel binary: parse the command line, load the config, run the broker
+//! until SIGINT or SIGTERM, then shut down cleanly.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use runnel::{Broker, Config};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "runnel",
+    version,
+    about = "A Kafka-compatible single-node broker"
+)]
+struct Cli {
+    /// TOML config file (see config/runnel.toml for every key).
+    #[arg(long, env = "RUNNEL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on, HOST:PORT.
+    #[arg(long)]
+    listen: Option<String>,
+    /// HOST:PORT given to clients in Metadata.
+    #[arg(long)]
+    advertised_listener: Option<String>,
+    /// Where partitions are stored.
+    #[arg(long)]
+    data_dir: Option<String>,
+    /// trace, debug, info, warn, error, or a tracing filter.
+    #[arg(long)]
+    log_level: Option<String>,
+    /// Any config key, as KEY=VALUE with the key's TOML path (e.g. log.flush=always).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+impl Cli {
+    fn overrides(&self) -> Result<Vec<(String, String)>, String> {
+        let mut out = Vec::new();
+        for (key, value) in [
+            ("listen", &self.listen),
+            ("advertised_listener", &self.advertised_listener),
+            ("data_dir", &self.data_dir),
+            ("log_level", &self.log_level),
+        ] {
+            if let Some(v) = value {
+                out.push((key.to_string(), v.clone()));
+            }
+        }
+        for pair in &self.set {
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("--set {pair}: expected KEY=VALUE"))?;
+            out.push((k.trim().to_string(), v.to_string()));
+        }
+        Ok(out)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.overrides().map_err(|e| e.to_string()).and_then(|o| {
+        Config::load(cli.config.as_deref(), std::env::vars(), &o).map_err(|e| e.to_string())
+    }) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("runnel: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("runnel: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(config))
+}
+
+async fn run(config: Config) -> ExitCode {
+    let broker = match Broker::start(config).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    match broker.shutdown().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("shutdown: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

@@ -1,0 +1,120 @@
+//! Metadata: this broker, and the topics asked for (creating unknown ones when
+//! auto-creation is on and the client allows it).
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::error::topic_error;
+use crate::broker::BrokerState;
+use crate::topic::{Topic, TopicError, validate_topic_name};
+
+/// Kafka's "authorized operations not requested" marker.
+const OPERATIONS_OMITTED: i32 = i32::MIN;
+
+pub fn handle(
+    broker: &Arc<BrokerState>,
+    request: MetadataRequest,
+    version: i16,
+) -> MetadataResponse {
+    let node = BrokerId(broker.config.node_id);
+    let topics = match request.topics {
+        // v0 uses an empty list for "all topics"; v1+ uses null.
+        None => all_topics(broker),
+        Some(t) if t.is_empty() && version == 0 => all_topics(broker),
+        Some(requested) => {
+            // v4+ lets the client forbid auto-creation; earlier versions always allow it.
+            let allow_create = version < 4 || request.allow_auto_topic_creation;
+            requested
+                .into_iter()
+                .map(|t| match t.name {
+                    Some(name) => requested_topic(broker, &name, allow_create),
+                    None => match broker.topics.get_by_id(t.topic_id) {
+                        Some(topic) => describe(&topic, node),
+                        None => MetadataResponseTopic::default()
+                            .with_topic_id(t.topic_id)
+                            .with_error_code(ResponseError::UnknownTopicId.code())
+                            .with_topic_authorized_operations(OPERATIONS_OMITTED),
+                    },
+                })
+                .collect()
+        }
+    };
+    let (host, port) = broker.advertised();
+    MetadataResponse::default()
+        .with_brokers(vec![
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(broker.config.node_id))
+                .with_host(StrBytes::from_string(host))
+                .with_port(port),
+        ])
+        .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
+        .with_controller_id(BrokerId(broker.config.node_id))
+        .with_topics(topics)
+        .with_cluster_authorized_operations(OPERATIONS_OMITTED)
+}
+
+fn all_topics(broker: &Arc<BrokerState>) -> Vec<MetadataResponseTopic> {
+    let node = BrokerId(broker.config.node_id);
+    broker
+        .topics
+        .all()
+        .iter()
+        .map(|t| describe(t, node))
+        .collect()
+}
+
+fn requested_topic(
+    broker: &Arc<BrokerState>,
+    name: &TopicName,
+    allow_create: bool,
+) -> MetadataResponseTopic {
+    let error = |e: ResponseError| {
+        MetadataResponseTopic::default()
+            .with_name(Some(name.clone()))
+            .with_error_code(e.code())
+            .with_topic_authorized_operations(OPERATIONS_OMITTED)
+    };
+    let node = BrokerId(broker.config.node_id);
+    if let Some(topic) = broker.topics.get(name) {
+        return describe(&topic, node);
+    }
+    if validate_topic_name(name).is_err() {
+        return error(ResponseError::InvalidTopicException);
+    }
+    if !(allow_create && broker.config.auto_create_topics_enable) {
+        return error(ResponseError::UnknownTopicOrPartition);
+    }
+    match broker.topics.get_or_create(name) {
+        Ok(topic) => describe(&topic, node),
+        Err(TopicError::AlreadyExists(_)) => error(ResponseError::LeaderNotAvailable),
+        Err(e) => error(topic_error(&e)),
+    }
+}
+
+fn describe(topic: &Topic, node: BrokerId) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
+        .with_topic_id(topic.id)
+        .with_is_internal(topic.name.starts_with("__"))
+        .with_topic_authorized_operations(OPERATIONS_OMITTED)
+        .with_partitions(
+            topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    MetadataResponsePartition::default()
+                        .with_partition_index(p.index)
+                        .with_leader_id(node)
+                        .with_leader_epoch(0)
+                        .with_replica_nodes(vec![node])
+                        .with_isr_nodes(vec![node])
+                })
+                .collect(),
+        )
+}

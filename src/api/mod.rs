@@ -1,0 +1,77 @@
+//! The Kafka APIs: one table of what runnel supports, and one handler module per
+//! API family. Handlers translate between the wire types of `kafka-protocol` and
+//! the broker's own types; the managers below them never see wire types.
+
+mod api_versions;
+mod error;
+mod fetch;
+mod list_offsets;
+mod metadata;
+mod produce;
+mod topics;
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+
+use crate::broker::BrokerState;
+
+pub use api_versions::unsupported_version_response;
+
+/// Every API runnel serves and the versions it accepts: the source of the
+/// ApiVersions response and of the README's table.
+pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 13),
+    (ApiKey::Fetch, 4, 18),
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Metadata, 0, 13),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+];
+
+/// The version range runnel accepts for `key`, if it serves that API.
+pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED_APIS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|&(_, min, max)| (min, max))
+}
+
+/// A handler's answer. Responses still go out in request order: a `Later`
+/// reply holds back the replies queued behind it until it resolves.
+pub enum Reply {
+    /// No response at all (Produce with acks=0).
+    None,
+    Now(ResponseKind),
+    /// Resolves when the response is ready (a long-polling Fetch, a produce
+    /// waiting for its fsync). The request's effects have already happened.
+    Later(BoxFuture<'static, ResponseKind>),
+}
+
+/// Runs one decoded request. Effects (appends, topic changes) happen here, in
+/// the order requests arrive on the connection.
+pub async fn handle(broker: &Arc<BrokerState>, request: RequestKind, version: i16) -> Reply {
+    match request {
+        RequestKind::ApiVersions(r) => {
+            Reply::Now(ResponseKind::ApiVersions(api_versions::handle(&r, version)))
+        }
+        RequestKind::Metadata(r) => {
+            Reply::Now(ResponseKind::Metadata(metadata::handle(broker, r, version)))
+        }
+        RequestKind::Produce(r) => produce::handle(broker, r, version).await,
+        RequestKind::Fetch(r) => fetch::handle(broker, r, version),
+        RequestKind::ListOffsets(r) => Reply::Now(ResponseKind::ListOffsets(list_offsets::handle(
+            broker, r, version,
+        ))),
+        RequestKind::CreateTopics(r) => Reply::Now(ResponseKind::CreateTopics(topics::create(
+            broker, r, version,
+        ))),
+        RequestKind::DeleteTopics(r) => Reply::Now(ResponseKind::DeleteTopics(topics::delete(
+            broker, r, version,
+        ))),
+        // The connection only decodes requests of the APIs in SUPPORTED_APIS.
+        _ => Reply::None,
+    }
+}

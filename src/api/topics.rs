@@ -1,0 +1,140 @@
+//! CreateTopics and DeleteTopics.
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{
+    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::error::topic_error;
+use crate::broker::BrokerState;
+use crate::topic::{NewTopic, TopicError};
+
+pub fn create(
+    broker: &Arc<BrokerState>,
+    request: CreateTopicsRequest,
+    _version: i16,
+) -> CreateTopicsResponse {
+    let mut seen = std::collections::HashSet::new();
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.name.clone();
+            let result = CreatableTopicResult::default().with_name(name.clone());
+            if !seen.insert(name.to_string()) {
+                return result
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(StrBytes::from_string(format!(
+                        "Create topics request from client contains multiple entries for topic {}",
+                        name.as_str()
+                    ))));
+            }
+            if !t.assignments.is_empty() {
+                // Manual replica assignment is only meaningful with several brokers;
+                // accept one replica on this node per partition.
+                let ok = t.num_partitions == -1
+                    && t.replication_factor == -1
+                    && t.assignments
+                        .iter()
+                        .enumerate()
+                        .all(|(i, a)| a.partition_index == i as i32 && a.broker_ids.len() == 1 && *a.broker_ids[0] == broker.config.node_id);
+                if !ok {
+                    return result
+                        .with_error_code(ResponseError::InvalidReplicaAssignment.code())
+                        .with_error_message(Some(StrBytes::from_static_str(
+                            "Replica assignment must name this broker once per partition, with no partition count or replication factor",
+                        )));
+                }
+            }
+            let partitions = if t.assignments.is_empty() {
+                t.num_partitions
+            } else {
+                t.assignments.len() as i32
+            };
+            let new = NewTopic {
+                name: name.to_string(),
+                partitions,
+                replication_factor: t.replication_factor,
+                configs: t
+                    .configs
+                    .iter()
+                    .map(|c| (c.name.to_string(), c.value.as_deref().unwrap_or("").to_string()))
+                    .collect(),
+            };
+            let outcome = if request.validate_only {
+                broker.topics.validate(&new).map(|_| None)
+            } else {
+                broker.topics.create(new).map(Some)
+            };
+            match outcome {
+                Ok(created) => {
+                    let partitions = match &created {
+                        Some(topic) => topic.partitions.len() as i32,
+                        None if partitions == -1 => broker.config.num_partitions,
+                        None => partitions,
+                    };
+                    result
+                        .with_topic_id(created.map(|t| t.id).unwrap_or(Uuid::nil()))
+                        .with_num_partitions(partitions)
+                        .with_replication_factor(1)
+                }
+                Err(e) => result
+                    .with_error_code(topic_error(&e).code())
+                    .with_error_message(Some(StrBytes::from_string(e.to_string())))
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1),
+            }
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(topics)
+}
+
+pub fn delete(
+    broker: &Arc<BrokerState>,
+    request: DeleteTopicsRequest,
+    version: i16,
+) -> DeleteTopicsResponse {
+    // v0-5 name topics in `topic_names`; v6+ in `topics`, by name or by id.
+    let targets: Vec<(Option<String>, Uuid)> = if version >= 6 {
+        request
+            .topics
+            .into_iter()
+            .map(|t| (t.name.map(|n| n.to_string()), t.topic_id))
+            .collect()
+    } else {
+        request
+            .topic_names
+            .into_iter()
+            .map(|n| (Some(n.to_string()), Uuid::nil()))
+            .collect()
+    };
+    let responses = targets
+        .into_iter()
+        .map(|(name, id)| {
+            let name = match name {
+                Some(n) => Some(n),
+                None => broker.topics.get_by_id(id).map(|t| t.name.clone()),
+            };
+            let result = DeletableTopicResult::default()
+                .with_name(name.clone().map(|n| TopicName(StrBytes::from_string(n))))
+                .with_topic_id(id);
+            let Some(name) = name else {
+                return result.with_error_code(ResponseError::UnknownTopicId.code());
+            };
+            match broker.topics.delete(&name) {
+                Ok(id) => result.with_topic_id(id),
+                Err(e @ TopicError::UnknownTopic) => result.with_error_code(topic_error(&e).code()),
+                Err(e) => result
+                    .with_error_code(topic_error(&e).code())
+                    .with_error_message(Some(StrBytes::from_string(e.to_string()))),
+            }
+        })
+        .collect();
+    DeleteTopicsResponse::default().with_responses(responses)
+}

@@ -1,0 +1,148 @@
+//! The broker: owns the data directory, the topic manager and the listener;
+//! starts them and shuts them down cleanly.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, FlushMode};
+use crate::data_dir::DataDir;
+use crate::server;
+use crate::topic::{Flusher, TopicError, TopicManager, flush_periodically};
+
+/// State every request handler sees.
+pub struct BrokerState {
+    pub config: Arc<Config>,
+    pub cluster_id: String,
+    pub topics: Arc<TopicManager>,
+    pub flusher: Flusher,
+    /// The address the listener got (its port is the real one when asked for 0).
+    pub bound: SocketAddr,
+    /// Flips to true when shutdown starts: long polls answer, connections stop reading.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl BrokerState {
+    pub fn advertised(&self) -> (String, i32) {
+        self.config.advertised(self.bound)
+    }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("data dir: {0}")]
+    DataDir(std::io::Error),
+    #[error("loading topics: {0}")]
+    Topics(#[from] TopicError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A running broker. Dropping it without `shutdown` leaves the data dir as after
+/// a crash (recovered on the next start).
+pub struct Broker {
+    state: Arc<BrokerState>,
+    data_dir: DataDir,
+    stop: watch::Sender<bool>,
+    accept: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Broker {
+    /// Opens the data dir, loads topics (recovering after an unclean stop) and
+    /// starts listening.
+    pub async fn start(config: Config) -> Result<Broker, StartError> {
+        config.validate()?;
+        let config = Arc::new(config);
+        let data_dir = DataDir::open(&config.data_dir).map_err(StartError::DataDir)?;
+        let clean = data_dir.was_clean_shutdown();
+        let topics = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || TopicManager::open(config, clean))
+                .await
+                .map_err(|e| StartError::DataDir(std::io::Error::other(e)))??
+        };
+        let topics = Arc::new(topics);
+        let addr = config.listen_addr()?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Listen { addr, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| StartError::Listen { addr, source })?;
+        let (stop, shutdown) = watch::channel(false);
+        let state = Arc::new(BrokerState {
+            cluster_id: data_dir.cluster_id().to_string(),
+            config: config.clone(),
+            topics: topics.clone(),
+            flusher: Flusher::start(),
+            bound,
+            shutdown: shutdown.clone(),
+        });
+        let mut background = Vec::new();
+        if config.log.flush == FlushMode::Interval {
+            background.push(tokio::spawn(flush_periodically(
+                topics,
+                config.flush_interval(),
+                shutdown,
+            )));
+        }
+        let accept = tokio::spawn(server::accept_loop(listener, state.clone()));
+        tracing::info!(%bound, advertised = ?state.advertised(), data_dir = %config.data_dir.display(), clean, "runnel listening");
+        Ok(Broker {
+            state,
+            data_dir,
+            stop,
+            accept,
+            background,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.state.bound
+    }
+
+    pub fn state(&self) -> &Arc<BrokerState> {
+        &self.state
+    }
+
+    /// Stops accepting, lets connections finish the requests they have read,
+    /// closes every log and marks the data dir cleanly shut down.
+    pub async fn shutdown(self) -> Result<(), TopicError> {
+        let _ = self.stop.send(true);
+        // The accept loop waits for its connections; give them a bounded time.
+        let accept = self.accept;
+        if tokio::time::timeout(Duration::from_secs(10), accept)
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections did not finish within 10 s; closing anyway");
+        }
+        for task in self.background {
+            let _ = task.await;
+        }
+        let topics = self.state.topics.clone();
+        tokio::task::spawn_blocking(move || topics.close())
+            .await
+            .map_err(|e| TopicError::Io(std::io::Error::other(e)))??;
+        self.data_dir.mark_clean_shutdown()?;
+        tracing::info!("runnel stopped cleanly");
+        Ok(())
+    }
+}

@@ -1,0 +1,364 @@
+//! Broker configuration: one struct, loaded from TOML, then `RUNNEL_*` environment
+//! variables, then command-line overrides, validated once at start-up.
+//!
+//! Keys mirror Apache Kafka's names: `log.segment.bytes` is `[log] segment_bytes`,
+//! `num.partitions` is the top-level `num_partitions`. Every key's environment
+//! variable is `RUNNEL_` followed by its path in upper case joined by `_`
+//! (`RUNNEL_LOG_SEGMENT_BYTES`, `RUNNEL_LISTEN`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The documented default config file; also the source of every default.
+pub const DEFAULT_TOML: &str = include_str!("../config/runnel.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config: {0}")]
+    Parse(String),
+    #[error("config key `{key}`: {problem}")]
+    Invalid { key: String, problem: String },
+}
+
+fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        problem: problem.into(),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the Kafka listener binds.
+    pub listen: String,
+    /// host:port given to clients in Metadata; empty means derived from `listen`.
+    pub advertised_listener: String,
+    pub data_dir: PathBuf,
+    pub log_level: String,
+    /// Kafka's node.id / broker.id.
+    pub node_id: i32,
+    /// Kafka's auto.create.topics.enable.
+    pub auto_create_topics_enable: bool,
+    /// Kafka's num.partitions: partitions of an auto-created topic.
+    pub num_partitions: i32,
+    /// Kafka's message.max.bytes: the largest record batch accepted.
+    pub message_max_bytes: i32,
+    pub socket: SocketConfig,
+    pub log: LogSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketConfig {
+    /// socket.request.max.bytes: larger frames close the connection.
+    pub request_max_bytes: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlushMode {
+    /// Page cache only (Kafka's default): survives a process crash, not a power loss.
+    Never,
+    /// A background fsync every `flush_interval_ms`.
+    Interval,
+    /// acks=-1 produce is answered only once its bytes are on disk.
+    Always,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// log.segment.bytes
+    pub segment_bytes: i64,
+    /// log.roll.ms
+    pub roll_ms: i64,
+    /// log.index.interval.bytes
+    pub index_interval_bytes: i32,
+    /// log.index.size.max.bytes
+    pub index_size_max_bytes: i32,
+    pub flush: FlushMode,
+    /// log.flush.interval.ms, used when `flush = "interval"`.
+    pub flush_interval_ms: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // The embedded file is tested to parse; fall back to nothing else.
+        match Config::from_toml_str(DEFAULT_TOML) {
+            Ok(c) => c,
+            Err(e) => panic!("embedded default config is invalid: {e}"),
+        }
+    }
+}
+
+impl Config {
+    fn from_toml_str(s: &str) -> Result<Config, ConfigError> {
+        toml::from_str(s).map_err(|e| ConfigError::Parse(e.to_string()))
+    }
+
+    /// Defaults, then the file (if any), then `RUNNEL_*` variables from `env`,
+    /// then `overrides` (`key.path=value`, from the command line). Validated.
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let mut table: toml::Table =
+            toml::from_str(DEFAULT_TOML).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let user: toml::Table = toml::from_str(&text)
+                .map_err(|e| ConfigError::Parse(format!("{}: {e}", path.display())))?;
+            merge(&mut table, user, "")?;
+        }
+        let mut env_pairs: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("RUNNEL_") && k != "RUNNEL_CONFIG")
+            .collect();
+        env_pairs.sort();
+        let keys = key_paths(&table, "");
+        for (name, value) in env_pairs {
+            let suffix = &name["RUNNEL_".len()..];
+            let key = keys
+                .iter()
+                .find(|k| k.replace('.', "_").eq_ignore_ascii_case(suffix))
+                .ok_or_else(|| invalid(&name, "no such setting"))?;
+            set_key(&mut table, key, &value)?;
+        }
+        for (key, value) in overrides {
+            if !keys.contains(key) {
+                return Err(invalid(key, "no such setting"));
+            }
+            set_key(&mut table, key, value)?;
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        if !self.advertised_listener.is_empty() {
+            parse_host_port(&self.advertised_listener)
+                .ok_or_else(|| invalid("advertised_listener", "expected HOST:PORT"))?;
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "must not be empty"));
+        }
+        if self.num_partitions < 1 {
+            return Err(invalid("num_partitions", "must be at least 1"));
+        }
+        if self.message_max_bytes < 0 {
+            return Err(invalid("message_max_bytes", "must not be negative"));
+        }
+        if self.socket.request_max_bytes < 1024 {
+            return Err(invalid("socket.request_max_bytes", "must be at least 1024"));
+        }
+        if self.log.segment_bytes < 14 || self.log.segment_bytes > i32::MAX as i64 {
+            return Err(invalid("log.segment_bytes", "must be in 14..=2147483647"));
+        }
+        if self.log.roll_ms < 1 {
+            return Err(invalid("log.roll_ms", "must be at least 1"));
+        }
+        if self.log.index_interval_bytes < 0 {
+            return Err(invalid("log.index_interval_bytes", "must not be negative"));
+        }
+        if self.log.index_size_max_bytes < 4096 {
+            return Err(invalid("log.index_size_max_bytes", "must be at least 4096"));
+        }
+        if self.log.flush_interval_ms < 1 {
+            return Err(invalid("log.flush_interval_ms", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        use std::net::ToSocketAddrs;
+        self.listen
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| invalid("listen", format!("`{}` is not HOST:PORT", self.listen)))
+    }
+
+    /// The host and port clients are told to connect to. `bound` is the address the
+    /// listener actually got (its port differs from `listen` when that asked for 0).
+    pub fn advertised(&self, bound: SocketAddr) -> (String, i32) {
+        if let Some((host, port)) = parse_host_port(&self.advertised_listener) {
+            return (host, port);
+        }
+        let host = if bound.ip().is_unspecified() {
+            hostname().unwrap_or_else(|| "localhost".to_string())
+        } else {
+            bound.ip().to_string()
+        };
+        (host, bound.port() as i32)
+    }
+
+    pub fn flush_interval(&self) -> Duration {
+        Duration::from_millis(self.log.flush_interval_ms as u64)
+    }
+}
+
+fn parse_host_port(s: &str) -> Option<(String, i32)> {
+    let (host, port) = s.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return None;
+    }
+    Some((host.to_string(), port as i32))
+}
+
+fn hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// Every leaf key of `table` as a dotted path.
+fn key_paths(table: &toml::Table, prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in table {
+        let path = format!("{prefix}{k}");
+        match v {
+            toml::Value::Table(t) => out.extend(key_paths(t, &format!("{path}."))),
+            _ => out.push(path),
+        }
+    }
+    out
+}
+
+/// Overlays `user` on `base`, rejecting keys the defaults do not have.
+fn merge(base: &mut toml::Table, user: toml::Table, prefix: &str) -> Result<(), ConfigError> {
+    for (k, v) in user {
+        let path = format!("{prefix}{k}");
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(u)) => {
+                merge(b, u, &format!("{path}."))?
+            }
+            (Some(toml::Value::Table(_)), _) => return Err(invalid(&path, "must be a table")),
+            (Some(slot), v) => *slot = v,
+            (None, _) => return Err(invalid(&path, "no such setting")),
+        }
+    }
+    Ok(())
+}
+
+/// Sets a dotted key from a string, typed like the value it replaces.
+fn set_key(table: &mut toml::Table, key: &str, raw: &str) -> Result<(), ConfigError> {
+    let mut parts = key.split('.').peekable();
+    let mut current = table;
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            let slot = current
+                .get_mut(part)
+                .ok_or_else(|| invalid(key, "no such setting"))?;
+            *slot = match slot {
+                toml::Value::Integer(_) => toml::Value::Integer(
+                    raw.trim()
+                        .parse()
+                        .map_err(|_| invalid(key, format!("`{raw}` is not an integer")))?,
+                ),
+                toml::Value::Boolean(_) => toml::Value::Boolean(
+                    raw.trim()
+                        .parse()
+                        .map_err(|_| invalid(key, format!("`{raw}` is not true or false")))?,
+                ),
+                _ => toml::Value::String(raw.to_string()),
+            };
+            return Ok(());
+        }
+        current = match current.get_mut(part) {
+            Some(toml::Value::Table(t)) => t,
+            _ => return Err(invalid(key, "no such setting")),
+        };
+    }
+    Err(invalid(key, "empty key"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_match_kafka() {
+        let c = Config::load(None, env(&[]), &[]).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9092");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.num_partitions, 1);
+        assert!(c.auto_create_topics_enable);
+        assert_eq!(c.message_max_bytes, 1048588);
+        assert_eq!(c.socket.request_max_bytes, 104857600);
+        assert_eq!(c.log.segment_bytes, 1 << 30);
+        assert_eq!(c.log.index_interval_bytes, 4096);
+        assert_eq!(c.log.flush, FlushMode::Never);
+    }
+
+    #[test]
+    fn file_then_env_then_cli() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.toml");
+        std::fs::write(&path, "num_partitions = 3\n[log]\nsegment_bytes = 1000\n").unwrap();
+        let e = env(&[
+            ("RUNNEL_NUM_PARTITIONS", "5"),
+            ("RUNNEL_LOG_FLUSH", "always"),
+        ]);
+        let cli = vec![("num_partitions".to_string(), "7".to_string())];
+        let c = Config::load(Some(&path), e, &cli).unwrap();
+        assert_eq!(c.log.segment_bytes, 1000);
+        assert_eq!(c.log.flush, FlushMode::Always);
+        assert_eq!(c.num_partitions, 7);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let err = Config::load(None, env(&[("RUNNEL_NUM_PARTITIONS", "x")]), &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("RUNNEL_NUM_PARTITIONS")
+                || err.to_string().contains("num_partitions")
+        );
+        let err = Config::load(None, env(&[("RUNNEL_NOPE", "1")]), &[]).unwrap_err();
+        assert!(err.to_string().contains("RUNNEL_NOPE"));
+        let err = Config::load(None, env(&[("RUNNEL_LOG_FLUSH", "sometimes")]), &[]).unwrap_err();
+        assert!(err.to_string().contains("sometimes"), "{err}");
+        let err = Config::load(None, env(&[("RUNNEL_LISTEN", "nowhere")]), &[]).unwrap_err();
+        assert!(err.to_string().contains("listen"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.toml");
+        std::fs::write(&path, "[log]\nsegmnt_bytes = 1\n").unwrap();
+        let err = Config::load(Some(&path), env(&[]), &[]).unwrap_err();
+        assert!(err.to_string().contains("log.segmnt_bytes"), "{err}");
+    }
+
+    #[test]
+    fn advertised_defaults_to_bound_address() {
+        let c = Config::default();
+        let bound: SocketAddr = "127.0.0.1:4567".parse().unwrap();
+        assert_eq!(c.advertised(bound), ("127.0.0.1".to_string(), 4567));
+        let mut c = Config::default();
+        c.advertised_listener = "broker.example:19092".into();
+        assert_eq!(c.advertised(bound), ("broker.example".to_string(), 19092));
+    }
+}

@@ -1,0 +1,173 @@
+//! One client connection: read frames, decode and run requests in arrival
+//! order, write responses in that same order.
+//!
+//! Two halves: this task reads and runs requests; a writer task awaits each
+//! reply in turn and writes it. A reply that must wait (a long poll, an fsync)
+//! does not stop the next requests from being read and run.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use super::frame::{FrameError, FrameReader};
+use crate::api::{self, Reply};
+use crate::broker::BrokerState;
+
+/// Replies queued behind one that is still waiting.
+const MAX_QUEUED_REPLIES: usize = 64;
+/// Responses are gathered up to this size before a write.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+struct Outgoing {
+    correlation_id: i32,
+    api_key: ApiKey,
+    version: i16,
+    reply: Reply,
+}
+
+/// Why a connection is closed instead of answered, as Kafka does for input it
+/// cannot parse.
+#[derive(Debug, thiserror::Error)]
+enum Malformed {
+    #[error("request shorter than its header")]
+    Short,
+    #[error("unknown api key {0}")]
+    UnknownApi(i16),
+    #[error("{0:?} v{1} is not supported")]
+    Unsupported(ApiKey, i16),
+    #[error("cannot decode {0:?} v{1}: {2}")]
+    Decode(ApiKey, i16, String),
+}
+
+pub async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<BrokerState>) {
+    let (reader, writer) = stream.into_split();
+    let (queue, replies) = mpsc::channel(MAX_QUEUED_REPLIES);
+    let write_task = tokio::spawn(write_replies(writer, replies, peer));
+    let mut frames = FrameReader::new(reader, state.config.socket.request_max_bytes as usize);
+    let mut stop = state.shutdown.clone();
+    loop {
+        let frame = tokio::select! {
+            f = frames.next() => f,
+            _ = stop.changed() => break,
+        };
+        let frame = match frame {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(FrameError::Io(e)) => {
+                tracing::debug!(%peer, error = %e, "connection read failed");
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing connection");
+                break;
+            }
+        };
+        match run(&state, frame).await {
+            Ok(outgoing) => {
+                if queue.send(outgoing).await.is_err() {
+                    break; // the writer failed: the socket is gone
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing connection on a malformed request");
+                break;
+            }
+        }
+    }
+    drop(queue);
+    let _ = write_task.await;
+}
+
+/// Decodes one request frame and runs it.
+async fn run(state: &Arc<BrokerState>, mut frame: Bytes) -> Result<Outgoing, Malformed> {
+    if frame.len() < 8 {
+        return Err(Malformed::Short);
+    }
+    let key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let api_key = ApiKey::try_from(key).map_err(|_| Malformed::UnknownApi(key))?;
+    let (min, max) = api::supported_versions(api_key).ok_or(Malformed::UnknownApi(key))?;
+    if !(min..=max).contains(&version) {
+        if api_key == ApiKey::ApiVersions {
+            return Ok(Outgoing {
+                correlation_id,
+                api_key,
+                version: 0,
+                reply: Reply::Now(ResponseKind::ApiVersions(
+                    api::unsupported_version_response(),
+                )),
+            });
+        }
+        return Err(Malformed::Unsupported(api_key, version));
+    }
+    let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
+        .map_err(|e| Malformed::Decode(api_key, version, e.to_string()))?;
+    let request = RequestKind::decode(api_key, &mut frame, version)
+        .map_err(|e| Malformed::Decode(api_key, version, e.to_string()))?;
+    let span = tracing::debug_span!(
+        "request",
+        api = ?api_key,
+        version,
+        correlation_id,
+        client_id = header.client_id.as_deref().unwrap_or("")
+    );
+    let reply = api::handle(state, request, version).instrument(span).await;
+    Ok(Outgoing {
+        correlation_id,
+        api_key,
+        version,
+        reply,
+    })
+}
+
+async fn write_replies(
+    mut writer: OwnedWriteHalf,
+    mut replies: mpsc::Receiver<Outgoing>,
+    peer: SocketAddr,
+) {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    while let Some(mut out) = replies.recv().await {
+        let response = match std::mem::replace(&mut out.reply, Reply::None) {
+            Reply::None => continue,
+            Reply::Now(r) => r,
+            Reply::Later(f) => f.await,
+        };
+        if let Err(e) = encode(&mut buf, &out, &response) {
+            tracing::error!(%peer, api = ?out.api_key, version = out.version, error = %e, "cannot encode response");
+            return;
+        }
+        if (replies.is_empty() || buf.len() >= WRITE_BUFFER) && !buf.is_empty() {
+            if let Err(e) = writer.write_all(&buf).await {
+                tracing::debug!(%peer, error = %e, "connection write failed");
+                return;
+            }
+            buf.clear();
+        }
+    }
+    if !buf.is_empty() {
+        let _ = writer.write_all(&buf).await;
+    }
+    let _ = writer.shutdown().await;
+}
+
+/// Appends one length-prefixed response (header + body) to `buf`.
+fn encode(buf: &mut BytesMut, out: &Outgoing, response: &ResponseKind) -> anyhow::Result<()> {
+    let start = buf.len();
+    buf.put_i32(0);
+    ResponseHeader::default()
+        .with_correlation_id(out.correlation_id)
+        .encode(buf, out.api_key.response_header_version(out.version))?;
+    response.encode(buf, out.version)?;
+    let len = (buf.len() - start - 4) as i32;
+    buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    Ok(())
+}

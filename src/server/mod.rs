@@ -1,0 +1,38 @@
+//! The TCP front end: the accept loop, one task per connection.
+
+mod connection;
+mod frame;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::broker::BrokerState;
+
+pub use frame::{FrameError, FrameReader};
+
+/// Accepts connections until shutdown, then waits for them to finish.
+pub async fn accept_loop(listener: TcpListener, state: Arc<BrokerState>) {
+    let mut connections = JoinSet::new();
+    let mut stop = state.shutdown.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(connection::serve(stream, peer, state.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+}

@@ -1,0 +1,245 @@
+//! The topic/partition manager: creates, loads and deletes topics, and hands the
+//! api layer the partitions it reads and writes.
+//!
+//! On disk, next to the partition directories (`<topic>-<n>/`), each topic has
+//! `topics/<topic>.toml` holding its id, partition count and config overrides.
+//! That file is the topic's existence: it is written (atomically) before the
+//! partitions are used and removed before they are deleted.
+
+pub mod config;
+mod flusher;
+mod name;
+mod partition;
+mod store;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use uuid::Uuid;
+
+pub use config::{InvalidConfig, TopicConfig};
+pub use flusher::{Flusher, flush_periodically};
+pub use name::validate_topic_name;
+pub use partition::{Appended, Partition, Read};
+
+use crate::config::Config;
+use crate::log::{Log, LogError};
+
+pub struct Topic {
+    pub name: String,
+    pub id: Uuid,
+    pub config: TopicConfig,
+    pub partitions: Vec<Arc<Partition>>,
+}
+
+impl Topic {
+    pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    #[error("Topic '{0}' already exists.")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("Number of partitions must be larger than 0 (got {0}).")]
+    InvalidPartitions(i32),
+    #[error("Replication factor must be 1 or -1 on a single broker (got {0}).")]
+    InvalidReplicationFactor(i16),
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error("This server does not host this topic.")]
+    UnknownTopic,
+    #[error("storage: {0}")]
+    Storage(#[from] LogError),
+    #[error("storage: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What a CreateTopics entry asks for, already in the broker's own terms.
+pub struct NewTopic {
+    pub name: String,
+    /// -1: the broker default (num.partitions).
+    pub partitions: i32,
+    pub replication_factor: i16,
+    pub configs: Vec<(String, String)>,
+}
+
+pub struct TopicManager {
+    config: Arc<Config>,
+    data_dir: PathBuf,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+}
+
+impl TopicManager {
+    /// Loads every topic under the data dir. `clean_shutdown` skips log recovery.
+    pub fn open(config: Arc<Config>, clean_shutdown: bool) -> Result<TopicManager, TopicError> {
+        let data_dir = config.data_dir.clone();
+        let mut topics = HashMap::new();
+        for stored in store::load_all(&data_dir)? {
+            let topic = open_topic(&config, &data_dir, stored, clean_shutdown)?;
+            topics.insert(topic.name.clone(), Arc::new(topic));
+        }
+        store::remove_orphan_partitions(&data_dir, |name| topics.contains_key(name))?;
+        Ok(TopicManager {
+            config,
+            data_dir,
+            topics: RwLock::new(topics),
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.read_topics().get(name).cloned()
+    }
+
+    pub fn get_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        self.read_topics().values().find(|t| t.id == id).cloned()
+    }
+
+    /// Every topic, sorted by name.
+    pub fn all(&self) -> Vec<Arc<Topic>> {
+        let mut all: Vec<_> = self.read_topics().values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    fn read_topics(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Topic>>> {
+        self.topics.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Checks a creation request without creating anything.
+    pub fn validate(&self, new: &NewTopic) -> Result<(), TopicError> {
+        validate_topic_name(&new.name).map_err(TopicError::InvalidName)?;
+        if self.get(&new.name).is_some() {
+            return Err(TopicError::AlreadyExists(new.name.clone()));
+        }
+        if new.partitions == 0 || new.partitions < -1 {
+            return Err(TopicError::InvalidPartitions(new.partitions));
+        }
+        if new.replication_factor == 0 || new.replication_factor < -1 || new.replication_factor > 1
+        {
+            return Err(TopicError::InvalidReplicationFactor(new.replication_factor));
+        }
+        for (k, v) in &new.configs {
+            config::validate(k, v).map_err(|InvalidConfig(m)| TopicError::InvalidConfig(m))?;
+        }
+        Ok(())
+    }
+
+    pub fn create(&self, new: NewTopic) -> Result<Arc<Topic>, TopicError> {
+        self.validate(&new)?;
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        if topics.contains_key(&new.name) {
+            return Err(TopicError::AlreadyExists(new.name));
+        }
+        let partitions = if new.partitions == -1 {
+            self.config.num_partitions
+        } else {
+            new.partitions
+        };
+        let stored = store::StoredTopic {
+            name: new.name.clone(),
+            id: Uuid::new_v4(),
+            partitions,
+            configs: new.configs.into_iter().collect(),
+        };
+        store::save(&self.data_dir, &stored)?;
+        let topic = match open_topic(&self.config, &self.data_dir, stored, true) {
+            Ok(t) => Arc::new(t),
+            Err(e) => {
+                // Leave no half-created topic behind.
+                let _ = store::remove(&self.data_dir, &new.name);
+                return Err(e);
+            }
+        };
+        topics.insert(new.name, topic.clone());
+        tracing::info!(topic = %topic.name, partitions, "created topic");
+        Ok(topic)
+    }
+
+    /// Creates `name` with the broker defaults if it does not exist yet.
+    pub fn get_or_create(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
+        if let Some(t) = self.get(name) {
+            return Ok(t);
+        }
+        let new = NewTopic {
+            name: name.to_string(),
+            partitions: -1,
+            replication_factor: -1,
+            configs: Vec::new(),
+        };
+        match self.create(new) {
+            Err(TopicError::AlreadyExists(_)) => self.get(name).ok_or(TopicError::UnknownTopic),
+            other => other,
+        }
+    }
+
+    pub fn delete(&self, name: &str) -> Result<Uuid, TopicError> {
+        let topic = {
+            let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+            let topic = topics.remove(name).ok_or(TopicError::UnknownTopic)?;
+            store::remove(&self.data_dir, name)?;
+            topic
+        };
+        for p in &topic.partitions {
+            p.delete()?;
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic.id)
+    }
+
+    /// Every partition of every topic.
+    pub fn partitions(&self) -> Vec<Arc<Partition>> {
+        self.read_topics()
+            .values()
+            .flat_map(|t| t.partitions.iter().cloned())
+            .collect()
+    }
+
+    /// Flushes and closes every log (clean shutdown).
+    pub fn close(&self) -> Result<(), TopicError> {
+        for p in self.partitions() {
+            p.close()?;
+        }
+        Ok(())
+    }
+}
+
+fn partition_dir(data_dir: &Path, topic: &str, index: i32) -> PathBuf {
+    data_dir.join(format!("{topic}-{index}"))
+}
+
+fn open_topic(
+    config: &Config,
+    data_dir: &Path,
+    stored: store::StoredTopic,
+    clean_shutdown: bool,
+) -> Result<Topic, TopicError> {
+    let topic_config = TopicConfig {
+        overrides: stored.configs.clone(),
+    };
+    let log_config = topic_config.log_config(config);
+    let max_message_bytes = topic_config.max_message_bytes(config);
+    let mut partitions = Vec::with_capacity(stored.partitions.max(0) as usize);
+    for index in 0..stored.partitions {
+        let dir = partition_dir(data_dir, &stored.name, index);
+        let log = Log::open(&dir, log_config.clone(), clean_shutdown)?;
+        partitions.push(Arc::new(Partition::new(
+            stored.name.clone(),
+            index,
+            max_message_bytes,
+            log,
+        )));
+    }
+    Ok(Topic {
+        name: stored.name,
+        id: stored.id,
+        config: topic_config,
+        partitions,
+    })
+}

@@ -1,0 +1,135 @@
+//! One partition: its log behind a lock, and a notifier that wakes long-polling
+//! fetches when the log grows.
+
+use std::sync::{Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use crate::log::{BatchInfo, FlushTarget, Log, LogError};
+
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    pub max_message_bytes: i64,
+    log: Mutex<Log>,
+    /// The log end offset, published after every append.
+    end_offset: watch::Sender<i64>,
+}
+
+/// Offsets a successful append assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub log_start_offset: i64,
+}
+
+/// What a fetch read from one partition.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub records: Option<Bytes>,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+impl Partition {
+    pub fn new(topic: String, index: i32, max_message_bytes: i64, log: Log) -> Partition {
+        let (end_offset, _) = watch::channel(log.log_end_offset());
+        Partition {
+            topic,
+            index,
+            max_message_bytes,
+            log: Mutex::new(log),
+            end_offset,
+        }
+    }
+
+    fn log(&self) -> MutexGuard<'_, Log> {
+        // A panic while holding the lock cannot leave the log half-written in a way
+        // readers see (lengths are published last), so a poisoned lock is still usable.
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn append(
+        &self,
+        records: &[u8],
+        batches: &[BatchInfo],
+        now_ms: i64,
+    ) -> Result<Appended, LogError> {
+        let (info, log_start, end) = {
+            let mut log = self.log();
+            let info = log.append(records, batches, now_ms)?;
+            (info, log.log_start_offset(), log.log_end_offset())
+        };
+        self.end_offset.send_replace(end);
+        Ok(Appended {
+            base_offset: info.base_offset,
+            last_offset: info.last_offset,
+            log_start_offset: log_start,
+        })
+    }
+
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<Read, LogError> {
+        let log = self.log();
+        let records = log.read(offset, max_bytes, min_one_batch)?;
+        Ok(Read {
+            records,
+            high_watermark: log.log_end_offset(),
+            log_start_offset: log.log_start_offset(),
+        })
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log().log_start_offset()
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.log().log_end_offset()
+    }
+
+    /// (log start, log end) read under one lock.
+    pub fn offsets(&self) -> (i64, i64) {
+        let log = self.log();
+        (log.log_start_offset(), log.log_end_offset())
+    }
+
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
+        self.log().offset_for_timestamp(ts)
+    }
+
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        self.log().max_timestamp()
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.log().size_bytes()
+    }
+
+    /// Forces everything appended so far to disk. The fsync runs outside the lock,
+    /// so producers keep appending while it runs.
+    pub fn flush(&self) -> Result<(), LogError> {
+        let target: FlushTarget = self.log().flush_target();
+        target.sync()?;
+        self.log().mark_flushed(target.end_offset());
+        Ok(())
+    }
+
+    /// A receiver that changes whenever the log end offset moves.
+    pub fn watch_end_offset(&self) -> watch::Receiver<i64> {
+        self.end_offset.subscribe()
+    }
+
+    pub fn close(&self) -> Result<(), LogError> {
+        self.log().close()
+    }
+
+    pub fn delete(&self) -> Result<(), LogError> {
+        self.log().delete()
+    }
+}

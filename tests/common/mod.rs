@@ -1,0 +1,192 @@
+//! Test helpers: a real broker on an ephemeral port with a temp data dir, and a
+//! minimal Kafka client built on the kafka-protocol crate.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use runnel::{Broker, Config};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub struct TestBroker {
+    pub broker: Option<Broker>,
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+pub fn test_config(dir: &Path) -> Config {
+    let mut config = Config::default();
+    config.listen = "127.0.0.1:0".into();
+    config.data_dir = dir.to_path_buf();
+    config
+}
+
+impl TestBroker {
+    pub async fn start() -> TestBroker {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestBroker {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut config = test_config(tmp.path());
+        tweak(&mut config);
+        let dir = config.data_dir.clone();
+        let broker = Broker::start(config).await.expect("broker starts");
+        TestBroker {
+            addr: broker.local_addr(),
+            broker: Some(broker),
+            dir,
+            _tmp: Some(tmp),
+        }
+    }
+
+    /// Shuts down cleanly and starts again on the same data dir (new port).
+    pub async fn restart(&mut self, tweak: impl FnOnce(&mut Config)) {
+        if let Some(b) = self.broker.take() {
+            b.shutdown().await.expect("clean shutdown");
+        }
+        let mut config = test_config(&self.dir);
+        tweak(&mut config);
+        let broker = Broker::start(config).await.expect("broker restarts");
+        self.addr = broker.local_addr();
+        self.broker = Some(broker);
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(self.addr).await
+    }
+}
+
+pub struct Client {
+    pub stream: TcpStream,
+    correlation_id: i32,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).unwrap();
+        Client {
+            stream,
+            correlation_id: 0,
+        }
+    }
+
+    /// Sends one request at `version` and decodes its response.
+    pub async fn send<R: Request>(&mut self, request: &R, version: i16) -> R::Response {
+        let frame = self.encode(request, version);
+        self.stream.write_all(&frame).await.expect("write");
+        let mut body = self.read_frame().await.expect("a response");
+        let header =
+            ResponseHeader::decode(&mut body, R::Response::header_version(version)).unwrap();
+        assert_eq!(header.correlation_id, self.correlation_id);
+        R::Response::decode(&mut body, version).expect("decodable response")
+    }
+
+    pub fn encode<R: Request>(&mut self, request: &R, version: i16) -> Bytes {
+        self.correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("runnel-test")));
+        let mut buf = BytesMut::new();
+        buf.put_i32(0);
+        header.encode(&mut buf, R::header_version(version)).unwrap();
+        request.encode(&mut buf, version).unwrap();
+        let len = (buf.len() - 4) as i32;
+        buf[0..4].copy_from_slice(&len.to_be_bytes());
+        buf.freeze()
+    }
+
+    /// Next response frame, or None when the broker closed the connection.
+    pub async fn read_frame(&mut self) -> Option<Bytes> {
+        let mut len = [0u8; 4];
+        self.stream.read_exact(&mut len).await.ok()?;
+        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+        self.stream.read_exact(&mut body).await.ok()?;
+        Some(Bytes::from(body))
+    }
+
+    /// True when the broker closed the connection (EOF or reset) within 5 s.
+    pub async fn is_closed_by_broker(&mut self) -> bool {
+        let mut buf = [0u8; 1024];
+        loop {
+            match tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                self.stream.read(&mut buf),
+            )
+            .await
+            {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+pub fn api_key_of<R: Request>() -> ApiKey {
+    ApiKey::try_from(R::KEY).unwrap()
+}
+
+/// One v2 record batch holding `values` (keys "k<i>"), with a valid CRC.
+pub fn batch(values: &[&[u8]], compression: Compression) -> Bytes {
+    batch_at(values, compression, 1_700_000_000_000)
+}
+
+pub fn batch_at(values: &[&[u8]], compression: Compression, timestamp: i64) -> Bytes {
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: timestamp + i as i64,
+            key: Some(Bytes::from(format!("k{i}"))),
+            value: Some(Bytes::copy_from_slice(v)),
+            headers: Default::default(),
+            delete_horizon: false,
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
+
+/// Every record in `bytes` as (offset, value).
+pub fn decode_records(bytes: &Bytes) -> Vec<(i64, Bytes)> {
+    let mut buf = bytes.clone();
+    let mut out = Vec::new();
+    while buf.remaining() > 0 {
+        let set = RecordBatchDecoder::decode(&mut buf).expect("valid batch");
+        out.extend(
+            set.records
+                .into_iter()
+                .map(|r| (r.offset, r.value.unwrap_or_default())),
+        );
+    }
+    out
+}

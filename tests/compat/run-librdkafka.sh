@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the librdkafka tests listed in librdkafka.txt (or given as arguments)
+# against a fresh release broker, through ../shared/compat/librdkafka.sh.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+compat=${LIBRDKAFKA_SH:-$root/../shared/compat/librdkafka.sh}
+if [ ! -x "$compat" ]; then
+  echo "librdkafka.sh not found at $compat (set LIBRDKAFKA_SH)" >&2
+  exit 1
+fi
+data=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+log=$data.log
+start_broker() {
+  "$root/target/release/runnel" --listen "127.0.0.1:$port" --data-dir "$data" >>"$log" 2>&1 &
+  echo $! >"$data.pid"
+}
+trap 'pkill -f -- "--data-dir $data" 2>/dev/null; rm -rf "$data" "$data.pid" "$log"' EXIT
+start_broker
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+export BOOTSTRAP_SERVERS=127.0.0.1:$port
+# A broker that died is reported and started again, so one crash fails one test.
+export ON_BROKER_DOWN="echo '# broker died; log tail:' >&2; tail -20 '$log' >&2; '$root/target/release/runnel' --listen 127.0.0.1:$port --data-dir '$data' >>'$log' 2>&1 &"
+if [ $# -gt 0 ]; then "$compat" run "$@"; else "$compat" run "$root/tests/compat/librdkafka.txt"; fi
