@@ -20,11 +20,22 @@
 //! - [`OffsetIndex`], [`TimeIndex`]: the two index files;
 //! - [`LogSegment`]: one segment: append, read, timestamp look-ups, seal;
 //! - `recovery`: opening a segment, checking it and repairing a torn tail;
-//! - [`Log`]: one partition's ordered segments: offsets, rolling, reads, flushing.
+//! - [`Log`]: one partition's ordered segments: offsets, rolling, reads, flushing;
+//! - [`FlushTarget`]: what a flush syncs, taken under the lock and synced outside it.
 //!
 //! The produce path never decodes records: [`validate_batches`] checks headers, lengths,
 //! magic and CRC32C, then [`Log::append`] assigns offsets and copies the bytes in with a
 //! single memcpy. Fetch hands out [`bytes::Bytes`] views of the mapping.
+//!
+//! Durability: an append is in the page cache when it returns, so a process crash loses
+//! nothing acknowledged; recovery on the next unclean open cuts a torn tail. Forcing it
+//! to disk is the caller's choice: [`Log::flush_target`] (under the partition lock),
+//! [`FlushTarget::sync`] (`fdatasync` of the `.log` files, outside the lock), then
+//! [`Log::mark_flushed`]. Indexes are synced only on close; after a power loss they are
+//! checked and rebuilt from the log. After a crash only the newest segment (and the one
+//! before, if the newest is empty) has its CRCs checked; older ones were trimmed at roll
+//! and get the cheaper header walk of their tail. There is no recovery-point checkpoint
+//! (Kafka's `recovery-point-offset-checkpoint`) yet.
 
 pub mod batch;
 mod flush;

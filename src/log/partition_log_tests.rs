@@ -240,3 +240,12 @@ fn orphan_index_files_are_removed() {
     assert!(dir.path().join("leader-epoch-checkpoint").exists());
     assert_eq!(log.log_end_offset(), 0);
 }
+
+#[test]
+fn shared_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Log>();
+    send_sync::<FlushTarget>();
+    send_sync::<crate::log::MappedFile>();
+    send_sync::<Bytes>();
+}
