@@ -28,7 +28,9 @@ pub fn log_error(e: &LogError) -> ResponseError {
 
 pub fn batch_error(e: &BatchError) -> ResponseError {
     match e {
-        BatchError::UnsupportedMagic(_) => ResponseError::InvalidRecord,
+        BatchError::UnsupportedMagic(_) | BatchError::InvalidRecordCount { .. } => {
+            ResponseError::InvalidRecord
+        }
         _ => ResponseError::CorruptMessage,
     }
 }

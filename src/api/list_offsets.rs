@@ -24,7 +24,7 @@ const LATEST_TIERED: i64 = -5;
 pub fn handle(
     broker: &Arc<BrokerState>,
     request: ListOffsetsRequest,
-    _version: i16,
+    version: i16,
 ) -> ListOffsetsResponse {
     let topics = request
         .topics
@@ -46,7 +46,8 @@ pub fn handle(
                             Ok((offset, timestamp)) => response
                                 .with_offset(offset)
                                 .with_timestamp(timestamp)
-                                .with_leader_epoch(0),
+                                // leader_epoch exists from v4 on; the encoder refuses it before.
+                                .with_leader_epoch(if version >= 4 { 0 } else { -1 }),
                             Err(e) => response
                                 .with_error_code(e.code())
                                 .with_offset(-1)

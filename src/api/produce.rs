@@ -118,6 +118,10 @@ fn append(
     {
         return Err(ResponseError::MessageTooLarge);
     }
+    // Control batches (transaction markers) are written by the broker only.
+    if batches.iter().any(|b| b.attributes.is_control()) {
+        return Err(ResponseError::InvalidRecord);
+    }
     let appended = partition
         .append(&records, &batches, now_ms())
         .map_err(|e| {

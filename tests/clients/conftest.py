@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("RUNNEL_BIN", ROOT / "target" / "release" / "runnel"))
+BIN = Path(os.environ.get("TEST_RUNNEL_BIN", ROOT / "target" / "release" / "runnel"))
 
 
 def free_port():

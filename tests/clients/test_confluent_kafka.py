@@ -1,7 +1,7 @@
 """confluent-kafka (librdkafka): compression codecs, keys, headers, nulls, big messages."""
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 COUNT = 100_000
 
@@ -83,6 +83,7 @@ def test_unknown_partition_is_reported(broker):
     producer.produce("cc-part", value=b"x", partition=0, on_delivery=lambda e, m: errors.append(e))
     producer.flush(10)
     assert errors == [None]
-    producer.produce("cc-part", value=b"x", partition=5, on_delivery=lambda e, m: errors.append(e))
-    producer.flush(10)
-    assert errors[1] is not None and errors[1].code() == KafkaError._UNKNOWN_PARTITION
+    # The client knows the partition count from Metadata and refuses at once.
+    with pytest.raises(KafkaException) as err:
+        producer.produce("cc-part", value=b"x", partition=5)
+    assert err.value.args[0].code() == KafkaError._UNKNOWN_PARTITION

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import textwrap
+import threading
 
 from conftest import port_is_free
 
@@ -31,12 +32,15 @@ def test_readme_example_runs_as_written(make_broker):
         [sys.executable, "-u", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     received = []
+    watchdog = threading.Timer(120, proc.kill)  # the example never exits by itself
+    watchdog.start()
     try:
         for line in proc.stdout:
             received.append(line.strip())
             if len(received) == 10:
                 break
     finally:
+        watchdog.cancel()
         proc.kill()
         err = proc.stderr.read()
     assert received == [f"Received message: Message {i}" for i in range(10)], err
