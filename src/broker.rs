@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, FlushMode};
 use crate::data_dir::DataDir;
+use crate::producer::ProducerIdManager;
 use crate::server;
 use crate::topic::{Flusher, TopicError, TopicManager, flush_periodically};
 
@@ -20,6 +21,7 @@ pub struct BrokerState {
     pub cluster_id: String,
     pub topics: Arc<TopicManager>,
     pub flusher: Flusher,
+    pub producer_ids: ProducerIdManager,
     /// The address the listener got (its port is the real one when asked for 0).
     pub bound: SocketAddr,
     /// Flips to true when shutdown starts: long polls answer, connections stop reading.
@@ -92,6 +94,7 @@ impl Broker {
             config: config.clone(),
             topics: topics.clone(),
             flusher: Flusher::start(),
+            producer_ids: ProducerIdManager::open(&config.data_dir).map_err(StartError::DataDir)?,
             bound,
             shutdown: shutdown.clone(),
         });

@@ -357,8 +357,10 @@ mod tests {
         let c = Config::default();
         let bound: SocketAddr = "127.0.0.1:4567".parse().unwrap();
         assert_eq!(c.advertised(bound), ("127.0.0.1".to_string(), 4567));
-        let mut c = Config::default();
-        c.advertised_listener = "broker.example:19092".into();
+        let c = Config {
+            advertised_listener: "broker.example:19092".into(),
+            ..Config::default()
+        };
         assert_eq!(c.advertised(bound), ("broker.example".to_string(), 19092));
     }
 }

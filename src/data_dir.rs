@@ -69,15 +69,14 @@ fn sync_dir(path: &Path) -> io::Result<()> {
 /// Kafka keeps `cluster.id` in meta.properties; so does runnel.
 fn load_or_create_cluster_id(dir: &Path) -> io::Result<String> {
     let path = dir.join(META);
-    if let Ok(text) = fs::read_to_string(&path) {
-        if let Some(id) = text
+    if let Ok(text) = fs::read_to_string(&path)
+        && let Some(id) = text
             .lines()
             .find_map(|l| l.strip_prefix("cluster.id="))
             .map(str::trim)
             .filter(|id| !id.is_empty())
-        {
-            return Ok(id.to_string());
-        }
+    {
+        return Ok(id.to_string());
     }
     let id = base64_url(uuid::Uuid::new_v4().as_bytes());
     let tmp = dir.join("meta.properties.tmp");

@@ -9,6 +9,7 @@ pub mod broker;
 pub mod config;
 mod data_dir;
 pub mod log;
+pub mod producer;
 pub mod server;
 pub mod topic;
 

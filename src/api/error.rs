@@ -3,7 +3,8 @@
 use kafka_protocol::ResponseError;
 
 use crate::log::{BatchError, LogError};
-use crate::topic::TopicError;
+use crate::producer::ProducerError;
+use crate::topic::{AppendError, TopicError};
 
 pub fn topic_error(e: &TopicError) -> ResponseError {
     match e {
@@ -32,5 +33,17 @@ pub fn batch_error(e: &BatchError) -> ResponseError {
             ResponseError::InvalidRecord
         }
         _ => ResponseError::CorruptMessage,
+    }
+}
+
+pub fn append_error(e: &AppendError) -> ResponseError {
+    match e {
+        AppendError::Log(e) => log_error(e),
+        AppendError::Producer(ProducerError::InvalidProducerEpoch { .. }) => {
+            ResponseError::InvalidProducerEpoch
+        }
+        AppendError::Producer(ProducerError::OutOfOrderSequence { .. }) => {
+            ResponseError::OutOfOrderSequenceNumber
+        }
     }
 }

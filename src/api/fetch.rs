@@ -21,14 +21,14 @@ pub fn handle(broker: &Arc<BrokerState>, request: FetchRequest, version: i16) ->
     if request.session_id != 0 || request.session_epoch > 0 {
         // runnel never hands out fetch sessions, so an incremental fetch names
         // a session that does not exist.
-        return Reply::Now(ResponseKind::Fetch(
+        return Reply::now(ResponseKind::Fetch(
             FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code()),
         ));
     }
     let (response, bytes) = read_all(broker, &request, version);
     let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
     if bytes >= request.min_bytes.max(1) as usize || max_wait.is_zero() {
-        return Reply::Now(ResponseKind::Fetch(response));
+        return Reply::now(ResponseKind::Fetch(response));
     }
     let broker = broker.clone();
     Reply::Later(

@@ -76,7 +76,7 @@ fn lookup(partition: &Partition, timestamp: i64) -> Result<(i64, i64), ResponseE
             .unwrap_or((-1, -1))),
         ts if ts >= 0 => partition
             .offset_for_timestamp(ts)
-            .map(|found| found.map(|(offset, ts)| (offset, ts)).unwrap_or((-1, -1)))
+            .map(|found| found.unwrap_or((-1, -1)))
             .map_err(|e| log_error(&e)),
         _ => Err(ResponseError::InvalidRequest),
     }

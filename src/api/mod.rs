@@ -5,6 +5,7 @@
 mod api_versions;
 mod error;
 mod fetch;
+mod init_producer_id;
 mod list_offsets;
 mod metadata;
 mod produce;
@@ -29,6 +30,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::InitProducerId, 0, 6),
 ];
 
 /// The version range runnel accepts for `key`, if it serves that API.
@@ -44,10 +46,16 @@ pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
 pub enum Reply {
     /// No response at all (Produce with acks=0).
     None,
-    Now(ResponseKind),
+    Now(Box<ResponseKind>),
     /// Resolves when the response is ready (a long-polling Fetch, a produce
     /// waiting for its fsync). The request's effects have already happened.
     Later(BoxFuture<'static, ResponseKind>),
+}
+
+impl Reply {
+    pub fn now(response: ResponseKind) -> Reply {
+        Reply::Now(Box::new(response))
+    }
 }
 
 /// Runs one decoded request. Effects (appends, topic changes) happen here, in
@@ -55,22 +63,25 @@ pub enum Reply {
 pub async fn handle(broker: &Arc<BrokerState>, request: RequestKind, version: i16) -> Reply {
     match request {
         RequestKind::ApiVersions(r) => {
-            Reply::Now(ResponseKind::ApiVersions(api_versions::handle(&r, version)))
+            Reply::now(ResponseKind::ApiVersions(api_versions::handle(&r, version)))
         }
         RequestKind::Metadata(r) => {
-            Reply::Now(ResponseKind::Metadata(metadata::handle(broker, r, version)))
+            Reply::now(ResponseKind::Metadata(metadata::handle(broker, r, version)))
         }
         RequestKind::Produce(r) => produce::handle(broker, r, version).await,
         RequestKind::Fetch(r) => fetch::handle(broker, r, version),
-        RequestKind::ListOffsets(r) => Reply::Now(ResponseKind::ListOffsets(list_offsets::handle(
+        RequestKind::ListOffsets(r) => Reply::now(ResponseKind::ListOffsets(list_offsets::handle(
             broker, r, version,
         ))),
-        RequestKind::CreateTopics(r) => Reply::Now(ResponseKind::CreateTopics(topics::create(
+        RequestKind::CreateTopics(r) => Reply::now(ResponseKind::CreateTopics(topics::create(
             broker, r, version,
         ))),
-        RequestKind::DeleteTopics(r) => Reply::Now(ResponseKind::DeleteTopics(topics::delete(
+        RequestKind::DeleteTopics(r) => Reply::now(ResponseKind::DeleteTopics(topics::delete(
             broker, r, version,
         ))),
+        RequestKind::InitProducerId(r) => Reply::now(ResponseKind::InitProducerId(
+            init_producer_id::handle(broker, r, version),
+        )),
         // The connection only decodes requests of the APIs in SUPPORTED_APIS.
         _ => Reply::None,
     }

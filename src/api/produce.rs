@@ -10,11 +10,11 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 
 use super::Reply;
-use super::error::{batch_error, log_error};
+use super::error::{append_error, batch_error};
 use crate::broker::{BrokerState, now_ms};
 use crate::config::FlushMode;
 use crate::log::validate_batches;
-use crate::topic::{Partition, Topic};
+use crate::topic::{AppendError, Partition, Topic};
 
 pub async fn handle(broker: &Arc<BrokerState>, request: ProduceRequest, version: i16) -> Reply {
     let acks = request.acks;
@@ -76,7 +76,7 @@ pub async fn handle(broker: &Arc<BrokerState>, request: ProduceRequest, version:
     }
     let response = ProduceResponse::default().with_responses(responses);
     if acks != -1 || broker.config.log.flush != FlushMode::Always || to_flush.is_empty() {
-        return Reply::Now(ResponseKind::Produce(response));
+        return Reply::now(ResponseKind::Produce(response));
     }
     let broker = broker.clone();
     Reply::Later(
@@ -125,8 +125,10 @@ fn append(
     let appended = partition
         .append(&records, &batches, now_ms())
         .map_err(|e| {
-            tracing::error!(topic = %topic.name, partition = data.index, error = %e, "append failed");
-            log_error(&e)
+            if matches!(e, AppendError::Log(_)) {
+                tracing::error!(topic = %topic.name, partition = data.index, error = %e, "append failed");
+            }
+            append_error(&e)
         })?;
     Ok((
         partition.clone(),

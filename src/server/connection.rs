@@ -102,7 +102,7 @@ async fn run(state: &Arc<BrokerState>, mut frame: Bytes) -> Result<Outgoing, Mal
                 correlation_id,
                 api_key,
                 version: 0,
-                reply: Reply::Now(ResponseKind::ApiVersions(
+                reply: Reply::now(ResponseKind::ApiVersions(
                     api::unsupported_version_response(),
                 )),
             });
@@ -138,7 +138,7 @@ async fn write_replies(
     while let Some(mut out) = replies.recv().await {
         let response = match std::mem::replace(&mut out.reply, Reply::None) {
             Reply::None => continue,
-            Reply::Now(r) => r,
+            Reply::Now(r) => *r,
             Reply::Later(f) => f.await,
         };
         if let Err(e) = encode(&mut buf, &out, &response) {

@@ -21,7 +21,7 @@ use uuid::Uuid;
 pub use config::{InvalidConfig, TopicConfig};
 pub use flusher::{Flusher, flush_periodically};
 pub use name::validate_topic_name;
-pub use partition::{Appended, Partition, Read};
+pub use partition::{AppendError, Appended, Partition, Read};
 
 use crate::config::Config;
 use crate::log::{Log, LogError};

@@ -6,22 +6,49 @@ use std::sync::{Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::log::{BatchInfo, FlushTarget, Log, LogError};
+use crate::log::{BatchHeader, BatchInfo, FlushTarget, Log, LogError};
+use crate::producer::{ProducerError, ProducerStateTable, SequenceCheck};
 
 pub struct Partition {
     pub topic: String,
     pub index: i32,
     pub max_message_bytes: i64,
-    log: Mutex<Log>,
+    log: Mutex<PartitionLog>,
     /// The log end offset, published after every append.
     end_offset: watch::Sender<i64>,
+}
+
+/// The log and the producer state that guards appends to it, under one lock.
+struct PartitionLog {
+    log: Log,
+    producers: ProducerStateTable,
+}
+
+impl std::ops::Deref for PartitionLog {
+    type Target = Log;
+    fn deref(&self) -> &Log {
+        &self.log
+    }
+}
+
+impl std::ops::DerefMut for PartitionLog {
+    fn deref_mut(&mut self) -> &mut Log {
+        &mut self.log
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Producer(#[from] ProducerError),
 }
 
 /// Offsets a successful append assigned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
     pub base_offset: i64,
-    pub last_offset: i64,
     pub log_start_offset: i64,
 }
 
@@ -36,16 +63,17 @@ pub struct Read {
 impl Partition {
     pub fn new(topic: String, index: i32, max_message_bytes: i64, log: Log) -> Partition {
         let (end_offset, _) = watch::channel(log.log_end_offset());
+        let producers = rebuild_producer_state(&log);
         Partition {
             topic,
             index,
             max_message_bytes,
-            log: Mutex::new(log),
+            log: Mutex::new(PartitionLog { log, producers }),
             end_offset,
         }
     }
 
-    fn log(&self) -> MutexGuard<'_, Log> {
+    fn log(&self) -> MutexGuard<'_, PartitionLog> {
         // A panic while holding the lock cannot leave the log half-written in a way
         // readers see (lengths are published last), so a poisoned lock is still usable.
         self.log.lock().unwrap_or_else(|p| p.into_inner())
@@ -56,16 +84,30 @@ impl Partition {
         records: &[u8],
         batches: &[BatchInfo],
         now_ms: i64,
-    ) -> Result<Appended, LogError> {
-        let (info, log_start, end) = {
+    ) -> Result<Appended, AppendError> {
+        let (base_offset, log_start, end) = {
             let mut log = self.log();
-            let info = log.append(records, batches, now_ms)?;
-            (info, log.log_start_offset(), log.log_end_offset())
+            match log.producers.check(batches)? {
+                SequenceCheck::Duplicate { first_offset } => {
+                    // A retry: answer with the offsets it got the first time.
+                    return Ok(Appended {
+                        base_offset: first_offset,
+                        log_start_offset: log.log_start_offset(),
+                    });
+                }
+                SequenceCheck::Append => {}
+            }
+            let info = log.log.append(records, batches, now_ms)?;
+            log.producers.record(batches, info.base_offset);
+            (
+                info.base_offset,
+                log.log_start_offset(),
+                log.log_end_offset(),
+            )
         };
         self.end_offset.send_replace(end);
         Ok(Appended {
-            base_offset: info.base_offset,
-            last_offset: info.last_offset,
+            base_offset,
             log_start_offset: log_start,
         })
     }
@@ -132,4 +174,26 @@ impl Partition {
     pub fn delete(&self) -> Result<(), LogError> {
         self.log().delete()
     }
+}
+
+/// Producer state from the batches of the active segment (headers only). A
+/// producer whose last batches are older has no state and may continue at any
+/// sequence, as in Kafka after its state expired.
+fn rebuild_producer_state(log: &Log) -> ProducerStateTable {
+    let mut table = ProducerStateTable::default();
+    let Some(active) = log.segments().last() else {
+        return table;
+    };
+    let file = active.log_file();
+    let Some(mut rest) = file.as_slice(0, file.len()) else {
+        return table;
+    };
+    while let Some(header) = BatchHeader::new(rest) {
+        let Some(size) = header.size().filter(|&s| s > 0 && s <= rest.len()) else {
+            break;
+        };
+        table.replay(&header);
+        rest = &rest[size..];
+    }
+    table
 }

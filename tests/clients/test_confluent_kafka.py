@@ -87,3 +87,13 @@ def test_unknown_partition_is_reported(broker):
     with pytest.raises(KafkaException) as err:
         producer.produce("cc-part", value=b"x", partition=5)
     assert err.value.args[0].code() == KafkaError._UNKNOWN_PARTITION
+
+
+def test_idempotent_producer(broker):
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "enable.idempotence": True, "linger.ms": 2})
+    for i in range(10_000):
+        producer.produce("cc-idem", value=b"%d" % i)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+    got = consume_all(broker.bootstrap, "cc-idem", 10_000)
+    assert [m.value() for m in got] == [b"%d" % i for i in range(10_000)]

@@ -23,10 +23,11 @@ pub struct TestBroker {
 }
 
 pub fn test_config(dir: &Path) -> Config {
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".into();
-    config.data_dir = dir.to_path_buf();
-    config
+    Config {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    }
 }
 
 impl TestBroker {
@@ -144,6 +145,25 @@ pub fn batch(values: &[&[u8]], compression: Compression) -> Bytes {
 }
 
 pub fn batch_at(values: &[&[u8]], compression: Compression, timestamp: i64) -> Bytes {
+    encode_batch(values, compression, timestamp, (-1, -1, -1))
+}
+
+/// A batch from idempotent producer `pid` at `epoch`, sequences from `seq`.
+pub fn idempotent_batch(values: &[&[u8]], pid: i64, epoch: i16, seq: i32) -> Bytes {
+    encode_batch(
+        values,
+        Compression::None,
+        1_700_000_000_000,
+        (pid, epoch, seq),
+    )
+}
+
+fn encode_batch(
+    values: &[&[u8]],
+    compression: Compression,
+    timestamp: i64,
+    (producer_id, producer_epoch, sequence): (i64, i16, i32),
+) -> Bytes {
     let records: Vec<Record> = values
         .iter()
         .enumerate()
@@ -151,11 +171,15 @@ pub fn batch_at(values: &[&[u8]], compression: Compression, timestamp: i64) -> B
             transactional: false,
             control: false,
             partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            sequence: if sequence < 0 {
+                -1
+            } else {
+                sequence + i as i32
+            },
             timestamp: timestamp + i as i64,
             key: Some(Bytes::from(format!("k{i}"))),
             value: Some(Bytes::copy_from_slice(v)),

@@ -1,0 +1,9 @@
+//! Idempotent producers: producer ids handed out by InitProducerId, and the
+//! per-partition sequence state that turns a retried batch into its original
+//! offsets instead of a second copy.
+
+mod id_manager;
+mod state;
+
+pub use id_manager::ProducerIdManager;
+pub use state::{ProducerError, ProducerStateTable, SequenceCheck};
