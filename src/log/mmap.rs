@@ -1,5 +1,6 @@
-//! [`MappedFile`]: a file mapped once, appended to through the mapping. The only module
-//! of the storage layer with `unsafe`.
+//! [`MappedFile`]: a file mapped once and read through the mapping; appended to with
+//! `pwritev` (large appends) or through the mapping (small ones). The only module of
+//! the storage layer with `unsafe`.
 //!
 //! # Invariants
 //!
@@ -34,10 +35,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use bytes::Bytes;
 use memmap2::{MmapOptions, MmapRaw};
 
+/// Appends of at least this many bytes are written with `pwritev`, smaller ones
+/// (index entries) are copied through the mapping.
+const WRITE_THROUGH_FILE: usize = 4096;
+
+/// Most iovecs passed to one `pwritev` (Linux's IOV_MAX is 1024).
+const MAX_IOVECS: usize = 512;
+
 /// The largest step by which the reservation grows.
 const MAX_STEP: usize = 64 << 20;
 
-/// A file mapped with a fixed capacity and appended to through the mapping.
+/// A file mapped with a fixed capacity, read through the mapping.
 pub struct MappedFile {
     path: PathBuf,
     file: File,
@@ -179,13 +187,18 @@ impl MappedFile {
 
     /// Appends `data` and returns the position it was written at.
     pub fn append(&self, data: &[u8]) -> io::Result<usize> {
-        self.append_with(data, |_| {})
+        self.append_patched(data, &[])
     }
 
-    /// Appends `data`, lets `patch` rewrite the copied bytes (not yet visible to any
-    /// reader), then publishes them. Returns the position they were written at. On error
-    /// nothing was written.
-    pub fn append_with(&self, data: &[u8], patch: impl FnOnce(&mut [u8])) -> io::Result<usize> {
+    /// Appends `data` with each `(offset, bytes)` of `patches` (offsets into `data`,
+    /// ascending, not overlapping) written in place of the bytes there, then publishes
+    /// it all. Returns the position it was written at. On error nothing is published.
+    ///
+    /// Large appends go through `pwritev` into the page cache rather than through the
+    /// mapping: a store to a not-yet-mapped page of a fallocated file faults and has the
+    /// kernel zero-fill the page first, which cost more than the copy itself. Readers
+    /// still read through the mapping; Linux keeps both views of the page cache coherent.
+    pub fn append_patched(&self, data: &[u8], patches: &[(usize, [u8; 8])]) -> io::Result<usize> {
         let mut w = self.writer();
         let pos = self.len();
         let end = pos
@@ -202,19 +215,34 @@ impl MappedFile {
                     ),
                 )
             })?;
+        if patches
+            .iter()
+            .any(|(at, _)| at.checked_add(8).is_none_or(|e| e > data.len()))
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "patch outside the data",
+            ));
+        }
         self.reserve(&mut w, end)?;
-        // SAFETY: `pos..end` lies below `reserved` (just ensured), so it is inside the
-        // mapping and backed by allocated file blocks. It is at or past `len`, so no
-        // reader looks at it and no slice or view covers it; the writer lock (held until
-        // the end of this function) excludes other writers. `data` cannot alias the
-        // mapped region we write: it is a shared borrow, while this region is not yet
-        // reachable through any shared reference.
-        let dst = unsafe {
-            let dst = std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(pos), data.len());
+        if data.len() >= WRITE_THROUGH_FILE {
+            write_patched_at(&self.file, data, patches, pos)
+                .map_err(|e| with_path(&self.path, e))?;
+        } else {
+            // SAFETY: `pos..end` lies below `reserved` (just ensured), so it is inside
+            // the mapping and backed by allocated file blocks. It is at or past `len`, so
+            // no reader looks at it and no slice or view covers it; the writer lock (held
+            // until the end of this function) excludes other writers. `data` cannot alias
+            // the mapped region we write: it is a shared borrow, while this region is not
+            // yet reachable through any shared reference.
+            let dst = unsafe {
+                std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(pos), data.len())
+            };
             dst.copy_from_slice(data);
-            dst
-        };
-        patch(dst);
+            for (at, bytes) in patches {
+                dst[*at..*at + 8].copy_from_slice(bytes);
+            }
+        }
         self.len.store(end, Ordering::Release);
         Ok(pos)
     }
@@ -347,6 +375,76 @@ fn write_zeros(file: &File, offset: usize, len: usize) -> io::Result<()> {
     Ok(())
 }
 
+/// Writes `data` at `pos` with `patches` substituted, without copying `data`.
+fn write_patched_at(
+    file: &File,
+    data: &[u8],
+    patches: &[(usize, [u8; 8])],
+    pos: usize,
+) -> io::Result<()> {
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(patches.len() * 2 + 1);
+    let mut cursor = 0;
+    for (at, bytes) in patches {
+        parts.push(&data[cursor..*at]);
+        parts.push(bytes);
+        cursor = at + 8;
+    }
+    parts.push(&data[cursor..]);
+    parts.retain(|p| !p.is_empty());
+
+    let mut offset = pos as u64;
+    let mut first = 0; // index of the first part not fully written
+    let mut skip = 0; // bytes of parts[first] already written
+    while first < parts.len() {
+        let iov: Vec<libc::iovec> = parts[first..]
+            .iter()
+            .take(MAX_IOVECS)
+            .enumerate()
+            .map(|(i, p)| {
+                let p = if i == 0 { &p[skip..] } else { p };
+                libc::iovec {
+                    iov_base: p.as_ptr() as *mut libc::c_void,
+                    iov_len: p.len(),
+                }
+            })
+            .collect();
+        // SAFETY: every iovec points into a live shared borrow (`data` or a patch) of
+        // exactly `iov_len` bytes, which pwritev only reads; `iov.len()` <= 512.
+        let n = unsafe {
+            libc::pwritev(
+                std::os::fd::AsRawFd::as_raw_fd(file),
+                iov.as_ptr(),
+                iov.len() as libc::c_int,
+                offset as libc::off_t,
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let mut n = n as usize;
+        offset += n as u64;
+        while n > 0 && first < parts.len() {
+            let left = parts[first].len() - skip;
+            if n >= left {
+                n -= left;
+                first += 1;
+                skip = 0;
+            } else {
+                skip += n;
+                n = 0;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,12 +490,32 @@ mod tests {
     fn patch_rewrites_before_publishing_and_views_outlive_the_handle() {
         let dir = tempfile::tempdir().unwrap();
         let f = Arc::new(MappedFile::create(&dir.path().join("a"), 1 << 16, 4096).unwrap());
-        f.append_with(b"abcdef", |dst| dst[..2].copy_from_slice(b"XY"))
+        f.append_patched(b"abcdefghij", &[(1, *b"12345678")])
             .unwrap();
         let view = f.slice(1, 4).unwrap();
-        assert!(f.slice(4, 3).is_none());
+        assert!(f.slice(8, 3).is_none());
         drop(f);
-        assert_eq!(&view[..], b"Ycde");
+        assert_eq!(&view[..], b"1234");
+    }
+
+    #[test]
+    fn large_appends_go_through_the_file_with_their_patches() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = MappedFile::create(&dir.path().join("a"), 1 << 20, 4096).unwrap();
+        f.append(b"head").unwrap();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let patches = [(0, [1u8; 8]), (5000, [2u8; 8]), (99_992, [3u8; 8])];
+        assert_eq!(f.append_patched(&data, &patches).unwrap(), 4);
+        let mut expected = data.clone();
+        for (at, bytes) in patches {
+            expected[at..at + 8].copy_from_slice(&bytes);
+        }
+        assert_eq!(f.as_slice(4, data.len()).unwrap(), &expected[..]);
+        assert!(
+            f.append_patched(&data, &[(99_995, [0; 8])]).is_err(),
+            "patch past the end"
+        );
+        assert_eq!(f.len(), 4 + data.len());
     }
 
     #[test]

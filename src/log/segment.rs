@@ -230,7 +230,7 @@ impl LogSegment {
         self.indexes.times.reserve(batches.len())?;
         let start = self
             .log
-            .append_with(records, |dst| assign_offsets(dst, batches, first_offset))?;
+            .append_patched(records, &base_offsets(batches, first_offset))?;
         let mut offset = first_offset;
         for b in batches {
             self.indexes
@@ -420,14 +420,17 @@ impl LogSegment {
 }
 
 /// Rewrites each batch's `baseOffset` (its first 8 bytes) in the freshly copied bytes.
-fn assign_offsets(dst: &mut [u8], batches: &[BatchInfo], first_offset: i64) {
+/// The baseOffset field of each batch, rewritten to the offset the log assigns.
+fn base_offsets(batches: &[BatchInfo], first_offset: i64) -> Vec<(usize, [u8; 8])> {
     let mut offset = first_offset;
-    for b in batches {
-        if let Some(field) = dst.get_mut(b.position..b.position + 8) {
-            field.copy_from_slice(&offset.to_be_bytes());
-        }
-        offset += b.offset_count();
-    }
+    batches
+        .iter()
+        .map(|b| {
+            let patch = (b.position, offset.to_be_bytes());
+            offset += b.offset_count();
+            patch
+        })
+        .collect()
 }
 
 #[cfg(test)]

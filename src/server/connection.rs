@@ -8,9 +8,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
+use kafka_protocol::protocol::Decodable;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::frame::{FrameError, FrameReader};
+use super::outbox::Outbox;
 use crate::api::{self, Reply};
 use crate::broker::BrokerState;
 
@@ -134,40 +135,26 @@ async fn write_replies(
     mut replies: mpsc::Receiver<Outgoing>,
     peer: SocketAddr,
 ) {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut outbox = Outbox::default();
     while let Some(mut out) = replies.recv().await {
         let response = match std::mem::replace(&mut out.reply, Reply::None) {
             Reply::None => continue,
             Reply::Now(r) => *r,
             Reply::Later(f) => f.await,
         };
-        if let Err(e) = encode(&mut buf, &out, &response) {
+        if let Err(e) = outbox.push(out.correlation_id, out.api_key, out.version, &response) {
             tracing::error!(%peer, api = ?out.api_key, version = out.version, error = %e, "cannot encode response");
             return;
         }
-        if (replies.is_empty() || buf.len() >= WRITE_BUFFER) && !buf.is_empty() {
-            if let Err(e) = writer.write_all(&buf).await {
-                tracing::debug!(%peer, error = %e, "connection write failed");
-                return;
-            }
-            buf.clear();
+        // Gather the replies already waiting into one write.
+        if (replies.is_empty() || outbox.len() >= WRITE_BUFFER)
+            && !outbox.is_empty()
+            && let Err(e) = outbox.flush(&mut writer).await
+        {
+            tracing::debug!(%peer, error = %e, "connection write failed");
+            return;
         }
     }
-    if !buf.is_empty() {
-        let _ = writer.write_all(&buf).await;
-    }
+    let _ = outbox.flush(&mut writer).await;
     let _ = writer.shutdown().await;
-}
-
-/// Appends one length-prefixed response (header + body) to `buf`.
-fn encode(buf: &mut BytesMut, out: &Outgoing, response: &ResponseKind) -> anyhow::Result<()> {
-    let start = buf.len();
-    buf.put_i32(0);
-    ResponseHeader::default()
-        .with_correlation_id(out.correlation_id)
-        .encode(buf, out.api_key.response_header_version(out.version))?;
-    response.encode(buf, out.version)?;
-    let len = (buf.len() - start - 4) as i32;
-    buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
-    Ok(())
 }

@@ -2,6 +2,8 @@
 
 mod connection;
 mod frame;
+mod outbox;
+mod response_buf;
 
 use std::sync::Arc;
 
