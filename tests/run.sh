@@ -27,7 +27,7 @@ cargo build --release --locked
 cargo test --release --locked
 
 step "client tests"
-TEST_RUNNEL_BIN="$PWD/target/release/runnel" .venv/bin/python -m pytest -q tests/clients "$@"
+TEST_RUNNEL_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/runnel" .venv/bin/python -m pytest -q tests/clients "$@"
 
 if [ -z "${SKIP_COMPAT:-}" ] && [ -f tests/compat/librdkafka.txt ]; then
   step "librdkafka integration tests"

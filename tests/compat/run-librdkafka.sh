@@ -8,6 +8,7 @@ if [ ! -x "$compat" ]; then
   echo "librdkafka.sh not found at $compat (set LIBRDKAFKA_SH)" >&2
   exit 1
 fi
+bin=${CARGO_TARGET_DIR:-$root/target}/release/runnel
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 log=$data.log
@@ -15,7 +16,7 @@ log=$data.log
 # auto-created topics get 4 partitions.
 args=(--listen "127.0.0.1:$port" --data-dir "$data" --set num_partitions=4)
 start_broker() {
-  "$root/target/release/runnel" "${args[@]}" >>"$log" 2>&1 &
+  "$bin" "${args[@]}" >>"$log" 2>&1 &
   echo $! >"$data.pid"
 }
 trap 'pkill -f -- "--data-dir $data" 2>/dev/null; rm -rf "$data" "$data.pid" "$log"' EXIT
@@ -23,5 +24,5 @@ start_broker
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 export BOOTSTRAP_SERVERS=127.0.0.1:$port
 # A broker that died is reported and started again, so one crash fails one test.
-export ON_BROKER_DOWN="echo '# broker died; log tail:' >&2; tail -20 '$log' >&2; '$root/target/release/runnel' ${args[*]} >>'$log' 2>&1 &"
+export ON_BROKER_DOWN="echo '# broker died; log tail:' >&2; tail -20 '$log' >&2; '$bin' ${args[*]} >>'$log' 2>&1 &"
 if [ $# -gt 0 ]; then "$compat" run "$@"; else "$compat" run "$root/tests/compat/librdkafka.txt"; fi
