@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, FlushMode};
 use crate::data_dir::DataDir;
+use crate::group::GroupCoordinator;
 use crate::producer::ProducerIdManager;
 use crate::server;
 use crate::topic::{Flusher, TopicError, TopicManager, flush_periodically};
@@ -20,6 +21,7 @@ pub struct BrokerState {
     pub config: Arc<Config>,
     pub cluster_id: String,
     pub topics: Arc<TopicManager>,
+    pub groups: Arc<GroupCoordinator>,
     pub flusher: Flusher,
     pub producer_ids: ProducerIdManager,
     /// The address the listener got (its port is the real one when asked for 0).
@@ -81,6 +83,13 @@ impl Broker {
                 .map_err(|e| StartError::DataDir(std::io::Error::other(e)))??
         };
         let topics = Arc::new(topics);
+        let groups = {
+            let (topics, config) = (topics.clone(), config.clone());
+            tokio::task::spawn_blocking(move || GroupCoordinator::open(&topics, &config))
+                .await
+                .map_err(|e| StartError::DataDir(std::io::Error::other(e)))??
+        };
+        let groups = Arc::new(groups);
         let addr = config.listen_addr()?;
         let listener = TcpListener::bind(addr)
             .await
@@ -93,12 +102,13 @@ impl Broker {
             cluster_id: data_dir.cluster_id().to_string(),
             config: config.clone(),
             topics: topics.clone(),
+            groups: groups.clone(),
             flusher: Flusher::start(),
             producer_ids: ProducerIdManager::open(&config.data_dir).map_err(StartError::DataDir)?,
             bound,
             shutdown: shutdown.clone(),
         });
-        let mut background = Vec::new();
+        let mut background = vec![tokio::spawn(groups.run_timers(shutdown.clone()))];
         if config.log.flush == FlushMode::Interval {
             background.push(tokio::spawn(flush_periodically(
                 topics,

@@ -54,6 +54,34 @@ pub struct Config {
     pub message_max_bytes: i32,
     pub socket: SocketConfig,
     pub log: LogSection,
+    pub group: GroupSection,
+    pub offsets: OffsetsSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSection {
+    /// group.initial.rebalance.delay.ms
+    pub initial_rebalance_delay_ms: u64,
+    /// group.min.session.timeout.ms
+    pub min_session_timeout_ms: i32,
+    /// group.max.session.timeout.ms
+    pub max_session_timeout_ms: i32,
+    /// group.max.size
+    pub max_size: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OffsetsSection {
+    /// offsets.retention.minutes
+    pub retention_minutes: i64,
+    /// offsets.retention.check.interval.ms
+    pub retention_check_interval_ms: u64,
+    /// offsets.topic.segment.bytes
+    pub topic_segment_bytes: i64,
+    /// offset.metadata.max.bytes
+    pub metadata_max_bytes: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -182,6 +210,26 @@ impl Config {
         }
         if self.log.flush_interval_ms < 1 {
             return Err(invalid("log.flush_interval_ms", "must be at least 1"));
+        }
+        if self.group.min_session_timeout_ms < 1
+            || self.group.max_session_timeout_ms < self.group.min_session_timeout_ms
+        {
+            return Err(invalid(
+                "group.max_session_timeout_ms",
+                "must be at least group.min_session_timeout_ms, which must be at least 1",
+            ));
+        }
+        if self.group.max_size < 1 {
+            return Err(invalid("group.max_size", "must be at least 1"));
+        }
+        if self.offsets.retention_minutes < 1 {
+            return Err(invalid("offsets.retention_minutes", "must be at least 1"));
+        }
+        if self.offsets.retention_check_interval_ms < 1 {
+            return Err(invalid("offsets.retention_check_interval_ms", "must be at least 1"));
+        }
+        if self.offsets.topic_segment_bytes < 1024 || self.offsets.topic_segment_bytes > i32::MAX as i64 {
+            return Err(invalid("offsets.topic_segment_bytes", "must be in 1024..=2147483647"));
         }
         Ok(())
     }

@@ -8,6 +8,7 @@ pub mod api;
 pub mod broker;
 pub mod config;
 mod data_dir;
+pub mod group;
 pub mod log;
 pub mod producer;
 pub mod server;

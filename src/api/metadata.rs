@@ -12,7 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::error::topic_error;
 use crate::broker::BrokerState;
-use crate::topic::{Topic, TopicError, validate_topic_name};
+use crate::topic::{Topic, TopicError, is_internal_topic, validate_topic_name};
 
 /// Kafka's "authorized operations not requested" marker.
 const OPERATIONS_OMITTED: i32 = i32::MIN;
@@ -65,6 +65,7 @@ fn all_topics(broker: &Arc<BrokerState>) -> Vec<MetadataResponseTopic> {
         .topics
         .all()
         .iter()
+        .filter(|t| !is_internal_topic(&t.name))
         .map(|t| describe(t, node))
         .collect()
 }
@@ -101,7 +102,7 @@ fn describe(topic: &Topic, node: BrokerId) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
         .with_topic_id(topic.id)
-        .with_is_internal(topic.name.starts_with("__"))
+        .with_is_internal(is_internal_topic(&topic.name))
         .with_topic_authorized_operations(OPERATIONS_OMITTED)
         .with_partitions(
             topic

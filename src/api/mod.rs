@@ -5,9 +5,11 @@
 mod api_versions;
 mod error;
 mod fetch;
+mod groups;
 mod init_producer_id;
 mod list_offsets;
 mod metadata;
+mod offsets;
 mod produce;
 mod topics;
 
@@ -27,11 +29,29 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Fetch, 4, 18),
     (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Metadata, 0, 13),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 6),
+    (ApiKey::ListGroups, 0, 5),
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::InitProducerId, 0, 6),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
+
+/// Who sent a request: JoinGroup records it, DescribeGroups shows it.
+pub struct RequestContext {
+    pub client_id: String,
+    /// The peer's address as Kafka shows it (`/127.0.0.1`).
+    pub client_host: String,
+}
 
 /// The version range runnel accepts for `key`, if it serves that API.
 pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
@@ -60,7 +80,12 @@ impl Reply {
 
 /// Runs one decoded request. Effects (appends, topic changes) happen here, in
 /// the order requests arrive on the connection.
-pub async fn handle(broker: &Arc<BrokerState>, request: RequestKind, version: i16) -> Reply {
+pub async fn handle(
+    broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
+    request: RequestKind,
+    version: i16,
+) -> Reply {
     match request {
         RequestKind::ApiVersions(r) => {
             Reply::now(ResponseKind::ApiVersions(api_versions::handle(&r, version)))
@@ -82,6 +107,29 @@ pub async fn handle(broker: &Arc<BrokerState>, request: RequestKind, version: i1
         RequestKind::InitProducerId(r) => Reply::now(ResponseKind::InitProducerId(
             init_producer_id::handle(broker, r, version),
         )),
+        RequestKind::OffsetCommit(r) => offsets::commit(broker, r, version),
+        RequestKind::OffsetFetch(r) => {
+            Reply::now(ResponseKind::OffsetFetch(offsets::fetch(broker, r, version)))
+        }
+        RequestKind::OffsetDelete(r) => {
+            Reply::now(ResponseKind::OffsetDelete(offsets::delete(broker, r)))
+        }
+        RequestKind::FindCoordinator(r) => Reply::now(ResponseKind::FindCoordinator(
+            groups::find_coordinator(broker, r, version),
+        )),
+        RequestKind::JoinGroup(r) => groups::join(broker, ctx, r, version),
+        RequestKind::SyncGroup(r) => groups::sync(broker, r),
+        RequestKind::Heartbeat(r) => Reply::now(ResponseKind::Heartbeat(groups::heartbeat(broker, r))),
+        RequestKind::LeaveGroup(r) => {
+            Reply::now(ResponseKind::LeaveGroup(groups::leave(broker, r, version)))
+        }
+        RequestKind::DescribeGroups(r) => Reply::now(ResponseKind::DescribeGroups(
+            groups::describe(broker, r, version),
+        )),
+        RequestKind::ListGroups(r) => Reply::now(ResponseKind::ListGroups(groups::list(broker, r))),
+        RequestKind::DeleteGroups(r) => {
+            Reply::now(ResponseKind::DeleteGroups(groups::delete(broker, r)))
+        }
         // The connection only decodes requests of the APIs in SUPPORTED_APIS.
         _ => Reply::None,
     }

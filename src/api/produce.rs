@@ -14,7 +14,7 @@ use super::error::{append_error, batch_error};
 use crate::broker::{BrokerState, now_ms};
 use crate::config::FlushMode;
 use crate::log::validate_batches;
-use crate::topic::{AppendError, Partition, Topic};
+use crate::topic::{AppendError, Partition, Topic, is_internal_topic};
 
 pub async fn handle(broker: &Arc<BrokerState>, request: ProduceRequest, version: i16) -> Reply {
     let acks = request.acks;
@@ -110,6 +110,9 @@ fn append(
     let partition = topic
         .partition(data.index)
         .ok_or(ResponseError::UnknownTopicOrPartition)?;
+    if is_internal_topic(&topic.name) {
+        return Err(ResponseError::InvalidTopicException);
+    }
     let records = data.records.ok_or(ResponseError::CorruptMessage)?;
     let batches = validate_batches(&records).map_err(|e| batch_error(&e))?;
     if batches

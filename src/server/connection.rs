@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use super::frame::{FrameError, FrameReader};
 use super::outbox::Outbox;
-use crate::api::{self, Reply};
+use crate::api::{self, Reply, RequestContext};
 use crate::broker::BrokerState;
 
 /// Replies queued behind one that is still waiting.
@@ -71,7 +71,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<BrokerState>)
                 break;
             }
         };
-        match run(&state, frame).await {
+        match run(&state, peer, frame).await {
             Ok(outgoing) => {
                 if queue.send(outgoing).await.is_err() {
                     break; // the writer failed: the socket is gone
@@ -88,7 +88,11 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<BrokerState>)
 }
 
 /// Decodes one request frame and runs it.
-async fn run(state: &Arc<BrokerState>, mut frame: Bytes) -> Result<Outgoing, Malformed> {
+async fn run(
+    state: &Arc<BrokerState>,
+    peer: SocketAddr,
+    mut frame: Bytes,
+) -> Result<Outgoing, Malformed> {
     if frame.len() < 8 {
         return Err(Malformed::Short);
     }
@@ -121,7 +125,13 @@ async fn run(state: &Arc<BrokerState>, mut frame: Bytes) -> Result<Outgoing, Mal
         correlation_id,
         client_id = header.client_id.as_deref().unwrap_or("")
     );
-    let reply = api::handle(state, request, version).instrument(span).await;
+    let ctx = RequestContext {
+        client_id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
+        client_host: format!("/{}", peer.ip()),
+    };
+    let reply = api::handle(state, &ctx, request, version)
+        .instrument(span)
+        .await;
     Ok(Outgoing {
         correlation_id,
         api_key,

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 pub use config::{InvalidConfig, TopicConfig};
 pub use flusher::{Flusher, flush_periodically};
-pub use name::validate_topic_name;
+pub use name::{is_internal_topic, validate_topic_name};
 pub use partition::{AppendError, Appended, Partition, Read};
 
 use crate::config::Config;
@@ -180,6 +180,11 @@ impl TopicManager {
     }
 
     pub fn delete(&self, name: &str) -> Result<Uuid, TopicError> {
+        if is_internal_topic(name) {
+            return Err(TopicError::InvalidName(format!(
+                "Cannot delete internal topic {name}"
+            )));
+        }
         let topic = {
             let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
             let topic = topics.remove(name).ok_or(TopicError::UnknownTopic)?;

@@ -3,6 +3,12 @@
 /// Kafka's limit: a partition directory `<name>-<partition>` must fit a file name.
 const MAX_NAME_LENGTH: usize = 249;
 
+/// The broker's own topics (Kafka's `Topic.isInternal`): clients cannot write
+/// to or delete them, and Metadata lists them only when asked by name.
+pub fn is_internal_topic(name: &str) -> bool {
+    matches!(name, "__consumer_offsets" | "__transaction_state")
+}
+
 pub fn validate_topic_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("Topic name is illegal, it can't be empty".into());

@@ -1,0 +1,273 @@
+//! Committed offsets: OffsetCommit, OffsetFetch and OffsetDelete, stored by the
+//! group coordinator in the `__consumer_offsets` log.
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{
+    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
+    OffsetFetchRequest, OffsetFetchResponse, ResponseKind, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::Reply;
+use super::error::group_error;
+use crate::broker::{BrokerState, now_ms};
+use crate::config::FlushMode;
+use crate::group::{CommittedOffset, GroupError};
+
+type PartitionKey = (String, i32);
+
+fn partition_exists(broker: &BrokerState, topic: &str, partition: i32) -> bool {
+    broker
+        .topics
+        .get(topic)
+        .is_some_and(|t| t.partition(partition).is_some())
+}
+
+pub fn commit(broker: &Arc<BrokerState>, request: OffsetCommitRequest, version: i16) -> Reply {
+    let now = now_ms();
+    // Each partition's slot in the response, and what goes to the coordinator.
+    let mut slots: Vec<(usize, usize, Option<ResponseError>)> = Vec::new();
+    let mut offsets: Vec<(PartitionKey, CommittedOffset)> = Vec::new();
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for (t, topic) in request.topics.iter().enumerate() {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for (p, partition) in topic.partitions.iter().enumerate() {
+            partitions.push(
+                OffsetCommitResponsePartition::default().with_partition_index(partition.partition_index),
+            );
+            if !partition_exists(broker, &topic.name, partition.partition_index) {
+                slots.push((t, p, Some(ResponseError::UnknownTopicOrPartition)));
+                continue;
+            }
+            slots.push((t, p, None));
+            offsets.push((
+                (topic.name.to_string(), partition.partition_index),
+                CommittedOffset {
+                    offset: partition.committed_offset,
+                    leader_epoch: if version >= 6 { partition.committed_leader_epoch } else { -1 },
+                    metadata: partition
+                        .committed_metadata
+                        .as_ref()
+                        .map(|m| m.to_string())
+                        .unwrap_or_default(),
+                    commit_timestamp: now,
+                },
+            ));
+        }
+        topics.push(
+            OffsetCommitResponseTopic::default()
+                .with_name(topic.name.clone())
+                .with_partitions(partitions),
+        );
+    }
+    let results = if offsets.is_empty() {
+        Ok(Vec::new())
+    } else {
+        broker.groups.commit_offsets(
+            &request.group_id,
+            &request.member_id,
+            request.group_instance_id.as_deref(),
+            request.generation_id_or_member_epoch,
+            offsets,
+        )
+    };
+    let mut results = match results {
+        Ok(r) => r.into_iter(),
+        Err(e) => std::iter::repeat_n(Err(e), slots.len()).collect::<Vec<_>>().into_iter(),
+    };
+    let mut committed = false;
+    for (t, p, error) in slots {
+        let error = match error {
+            Some(e) => Some(e),
+            None => {
+                let result = results.next().unwrap_or(Err(GroupError::Storage));
+                committed |= result.is_ok();
+                result.err().map(group_error)
+            }
+        };
+        if let Some(slot) = topics.get_mut(t).and_then(|t: &mut OffsetCommitResponseTopic| t.partitions.get_mut(p)) {
+            slot.error_code = error.map(|e| e.code()).unwrap_or(0);
+        }
+    }
+    let response = OffsetCommitResponse::default().with_topics(topics);
+    if !committed || broker.config.log.flush != FlushMode::Always {
+        return Reply::now(ResponseKind::OffsetCommit(response));
+    }
+    let broker = broker.clone();
+    Reply::Later(
+        async move {
+            let mut response = response;
+            let partition = broker.groups.offsets_partition().clone();
+            if let Err(e) = broker.flusher.flush(partition).await {
+                tracing::error!(error = %e, "flushing committed offsets failed");
+                for p in response.topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+                    if p.error_code == 0 {
+                        p.error_code = ResponseError::UnknownServerError.code();
+                    }
+                }
+            }
+            ResponseKind::OffsetCommit(response)
+        }
+        .boxed(),
+    )
+}
+
+pub fn fetch(broker: &Arc<BrokerState>, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+    if version >= 8 {
+        let groups = request
+            .groups
+            .into_iter()
+            .map(|g| {
+                let asked = g.topics.map(|topics| {
+                    topics
+                        .into_iter()
+                        .flat_map(|t| {
+                            let name = t.name.to_string();
+                            t.partition_indexes.into_iter().map(move |p| (name.clone(), p))
+                        })
+                        .collect()
+                });
+                let fetched = broker.groups.fetch_offsets(&g.group_id, asked);
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(g.group_id)
+                    .with_topics(group_topics(fetched))
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    let asked = request.topics.map(|topics| {
+        topics
+            .into_iter()
+            .flat_map(|t| {
+                let name = t.name.to_string();
+                t.partition_indexes.into_iter().map(move |p| (name.clone(), p))
+            })
+            .collect()
+    });
+    let fetched = broker.groups.fetch_offsets(&request.group_id, asked);
+    let topics = by_topic(fetched)
+        .into_iter()
+        .map(|(name, partitions)| {
+            OffsetFetchResponseTopic::default()
+                .with_name(name)
+                .with_partitions(
+                    partitions
+                        .into_iter()
+                        .map(|(index, offset)| {
+                            let (offset, epoch, metadata) = fields(offset);
+                            OffsetFetchResponsePartition::default()
+                                .with_partition_index(index)
+                                .with_committed_offset(offset)
+                                .with_committed_leader_epoch(epoch)
+                                .with_metadata(Some(metadata))
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    OffsetFetchResponse::default().with_topics(topics)
+}
+
+fn group_topics(fetched: Vec<(PartitionKey, Option<CommittedOffset>)>) -> Vec<OffsetFetchResponseTopics> {
+    by_topic(fetched)
+        .into_iter()
+        .map(|(name, partitions)| {
+            OffsetFetchResponseTopics::default()
+                .with_name(name)
+                .with_partitions(
+                    partitions
+                        .into_iter()
+                        .map(|(index, offset)| {
+                            let (offset, epoch, metadata) = fields(offset);
+                            OffsetFetchResponsePartitions::default()
+                                .with_partition_index(index)
+                                .with_committed_offset(offset)
+                                .with_committed_leader_epoch(epoch)
+                                .with_metadata(Some(metadata))
+                        })
+                        .collect(),
+                )
+        })
+        .collect()
+}
+
+/// (offset, leader epoch, metadata) as OffsetFetch reports them; -1 and "" when
+/// nothing was committed.
+fn fields(offset: Option<CommittedOffset>) -> (i64, i32, StrBytes) {
+    match offset {
+        Some(o) => (o.offset, o.leader_epoch, StrBytes::from_string(o.metadata)),
+        None => (-1, -1, StrBytes::default()),
+    }
+}
+
+/// Groups partitions by topic, keeping the order topics first appear in.
+fn by_topic(
+    fetched: Vec<(PartitionKey, Option<CommittedOffset>)>,
+) -> Vec<(TopicName, Vec<(i32, Option<CommittedOffset>)>)> {
+    let mut out: Vec<(TopicName, Vec<(i32, Option<CommittedOffset>)>)> = Vec::new();
+    for ((topic, partition), offset) in fetched {
+        match out.iter_mut().find(|(name, _)| name.0.as_str() == topic) {
+            Some((_, partitions)) => partitions.push((partition, offset)),
+            None => out.push((TopicName(StrBytes::from_string(topic)), vec![(partition, offset)])),
+        }
+    }
+    out
+}
+
+pub fn delete(broker: &Arc<BrokerState>, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    let mut asked: Vec<PartitionKey> = Vec::new();
+    for topic in &request.topics {
+        for p in &topic.partitions {
+            if partition_exists(broker, &topic.name, p.partition_index) {
+                asked.push((topic.name.to_string(), p.partition_index));
+            }
+        }
+    }
+    let results = match broker.groups.delete_offsets(&request.group_id, &asked) {
+        Ok(results) => results,
+        Err(e) => {
+            return OffsetDeleteResponse::default().with_error_code(group_error(e).code());
+        }
+    };
+    let mut results = asked.into_iter().zip(results);
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let error = if partition_exists(broker, &topic.name, p.partition_index) {
+                        results
+                            .next()
+                            .and_then(|(_, r)| r.err())
+                            .map(group_error)
+                    } else {
+                        Some(ResponseError::UnknownTopicOrPartition)
+                    };
+                    OffsetDeleteResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(error.map(|e| e.code()).unwrap_or(0))
+                })
+                .collect();
+            OffsetDeleteResponseTopic::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetDeleteResponse::default().with_topics(topics)
+}

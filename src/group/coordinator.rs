@@ -1,0 +1,533 @@
+//! The group coordinator: every group of this broker behind one lock, the
+//! offsets log that makes their offsets durable, and the timer task that
+//! evicts silent members, ends rebalances and expires old offsets.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{Notify, oneshot, watch};
+use tokio::time::Instant;
+
+use super::group::{Group, GroupSettings, GroupState, SyncParams};
+use super::member::{JoinParams, JoinResult, SyncResult};
+use super::offsets_log::OffsetsLog;
+use super::records::{CommittedOffset, OffsetsRecord};
+use super::GroupError;
+use crate::broker::now_ms;
+use crate::config::Config;
+use crate::topic::{Partition, TopicError, TopicManager};
+
+pub struct GroupCoordinator {
+    settings: GroupSettings,
+    session_timeout_range: (i32, i32),
+    retention_ms: i64,
+    retention_check: Duration,
+    metadata_max_bytes: usize,
+    groups: Mutex<HashMap<String, Group>>,
+    log: OffsetsLog,
+    /// Wakes the timer task when a request may have set an earlier deadline.
+    wake: Notify,
+}
+
+pub struct GroupDescription {
+    pub state: GroupState,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub members: Vec<MemberDescription>,
+}
+
+pub struct MemberDescription {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: Bytes,
+    pub assignment: Bytes,
+}
+
+pub struct GroupListing {
+    pub group_id: String,
+    pub protocol_type: String,
+    pub state: GroupState,
+}
+
+type PartitionKey = (String, i32);
+
+impl GroupCoordinator {
+    /// Opens the offsets log and rebuilds every group from it.
+    pub fn open(topics: &TopicManager, config: &Config) -> Result<GroupCoordinator, TopicError> {
+        let log = OffsetsLog::open(topics, config)?;
+        let mut groups: HashMap<String, Group> = HashMap::new();
+        let now = Instant::now();
+        log.replay(|record| match record {
+            OffsetsRecord::Offset {
+                group,
+                topic,
+                partition,
+                value,
+            } => {
+                let g = groups
+                    .entry(group.clone())
+                    .or_insert_with(|| Group::new(group, now_ms()));
+                match value {
+                    Some(v) => {
+                        g.offsets.insert((topic, partition), v);
+                    }
+                    None => {
+                        g.offsets.remove(&(topic, partition));
+                    }
+                }
+            }
+            OffsetsRecord::Group { group, value: None } => {
+                groups.remove(&group);
+            }
+            OffsetsRecord::Group {
+                group,
+                value: Some(stored),
+            } => {
+                let offsets = groups
+                    .remove(&group)
+                    .map(|g| g.offsets)
+                    .unwrap_or_default();
+                let mut g = Group::restore(group.clone(), stored, now);
+                g.offsets = offsets;
+                groups.insert(group, g);
+            }
+        })?;
+        tracing::info!(groups = groups.len(), "consumer groups loaded");
+        Ok(GroupCoordinator {
+            settings: GroupSettings {
+                initial_rebalance_delay: Duration::from_millis(
+                    config.group.initial_rebalance_delay_ms,
+                ),
+                max_size: config.group.max_size,
+            },
+            session_timeout_range: (
+                config.group.min_session_timeout_ms,
+                config.group.max_session_timeout_ms,
+            ),
+            retention_ms: config.offsets.retention_minutes.saturating_mul(60_000),
+            retention_check: Duration::from_millis(config.offsets.retention_check_interval_ms),
+            metadata_max_bytes: config.offsets.metadata_max_bytes,
+            groups: Mutex::new(groups),
+            log,
+            wake: Notify::new(),
+        })
+    }
+
+    /// The partition of the offsets log (for the flusher).
+    pub fn offsets_partition(&self) -> &Arc<Partition> {
+        self.log.partition()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Group>> {
+        self.groups.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes a group's metadata when a transition asked for it.
+    fn persist(&self, group: &mut Group) {
+        if !group.dirty {
+            return;
+        }
+        group.dirty = false;
+        let value = (group.state != GroupState::Dead).then(|| group.stored());
+        let record = OffsetsRecord::Group {
+            group: group.id.clone(),
+            value,
+        };
+        if let Err(e) = self.log.append(&[record], now_ms()) {
+            tracing::error!(group = %group.id, error = %e, "cannot write group metadata");
+        }
+    }
+
+    pub fn join(&self, group_id: &str, params: JoinParams) -> oneshot::Receiver<JoinResult> {
+        let (tx, rx) = oneshot::channel();
+        let (min, max) = self.session_timeout_range;
+        if group_id.is_empty() {
+            let _ = tx.send(JoinResult::error(GroupError::InvalidGroupId, params.member_id));
+            return rx;
+        }
+        if !(min..=max).contains(&params.session_timeout_ms) {
+            let _ = tx.send(JoinResult::error(
+                GroupError::InvalidSessionTimeout,
+                params.member_id,
+            ));
+            return rx;
+        }
+        let mut groups = self.lock();
+        if !groups.contains_key(group_id) {
+            if !params.member_id.is_empty() {
+                let _ = tx.send(JoinResult::error(GroupError::UnknownMemberId, params.member_id));
+                return rx;
+            }
+            groups.insert(group_id.to_string(), Group::new(group_id.to_string(), now_ms()));
+        }
+        if let Some(group) = groups.get_mut(group_id) {
+            group.join(params, tx, &self.settings, Instant::now(), now_ms());
+            self.persist(group);
+        }
+        drop(groups);
+        self.wake.notify_one();
+        rx
+    }
+
+    pub fn sync(&self, group_id: &str, params: SyncParams) -> oneshot::Receiver<SyncResult> {
+        let (tx, rx) = oneshot::channel();
+        let mut groups = self.lock();
+        match groups.get_mut(group_id) {
+            None => {
+                let _ = tx.send(SyncResult::error(GroupError::UnknownMemberId));
+            }
+            Some(group) => {
+                group.sync(params, tx, Instant::now());
+                self.persist(group);
+            }
+        }
+        drop(groups);
+        self.wake.notify_one();
+        rx
+    }
+
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), GroupError> {
+        let mut groups = self.lock();
+        let group = groups
+            .get_mut(group_id)
+            .ok_or(GroupError::UnknownMemberId)?;
+        group.heartbeat(member_id, instance_id, generation, Instant::now())
+    }
+
+    /// LeaveGroup: one result per (member id, instance id).
+    pub fn leave(
+        &self,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+    ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
+        let mut groups = self.lock();
+        let group = groups
+            .get_mut(group_id)
+            .ok_or(GroupError::UnknownMemberId)?;
+        if group.state == GroupState::Dead {
+            return Err(GroupError::CoordinatorNotAvailable);
+        }
+        let results = members
+            .iter()
+            .map(|(member_id, instance_id)| {
+                group.leave(
+                    member_id,
+                    instance_id.as_deref(),
+                    &self.settings,
+                    Instant::now(),
+                    now_ms(),
+                )
+            })
+            .collect();
+        self.persist(group);
+        drop(groups);
+        self.wake.notify_one();
+        Ok(results)
+    }
+
+    /// OffsetCommit: per-partition results in the order given. The offsets are
+    /// in the offsets log (page cache) when this returns.
+    pub fn commit_offsets(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        offsets: Vec<(PartitionKey, CommittedOffset)>,
+    ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
+        if group_id.is_empty() {
+            return Err(GroupError::InvalidGroupId);
+        }
+        let mut groups = self.lock();
+        if !groups.contains_key(group_id) {
+            if generation >= 0 {
+                return Err(GroupError::IllegalGeneration);
+            }
+            groups.insert(group_id.to_string(), Group::new(group_id.to_string(), now_ms()));
+        }
+        let group = groups
+            .get_mut(group_id)
+            .ok_or(GroupError::CoordinatorNotAvailable)?;
+        group.check_commit(member_id, instance_id, generation, Instant::now())?;
+        let mut results = Vec::with_capacity(offsets.len());
+        let mut records = Vec::new();
+        let mut accepted = Vec::new();
+        for ((topic, partition), value) in offsets {
+            if value.metadata.len() > self.metadata_max_bytes {
+                results.push(Err(GroupError::OffsetMetadataTooLarge));
+                continue;
+            }
+            results.push(Ok(()));
+            records.push(OffsetsRecord::Offset {
+                group: group_id.to_string(),
+                topic: topic.clone(),
+                partition,
+                value: Some(value.clone()),
+            });
+            accepted.push(((topic, partition), value));
+        }
+        if let Err(e) = self.log.append(&records, now_ms()) {
+            tracing::error!(group = group_id, error = %e, "cannot write committed offsets");
+            return Err(GroupError::Storage);
+        }
+        group.offsets.extend(accepted);
+        Ok(results)
+    }
+
+    /// OffsetFetch: the committed offset of each asked partition (None: none
+    /// committed), or of every partition the group has when `partitions` is None.
+    pub fn fetch_offsets(
+        &self,
+        group_id: &str,
+        partitions: Option<Vec<PartitionKey>>,
+    ) -> Vec<(PartitionKey, Option<CommittedOffset>)> {
+        let groups = self.lock();
+        let group = groups.get(group_id);
+        match partitions {
+            Some(asked) => asked
+                .into_iter()
+                .map(|key| {
+                    let value = group.and_then(|g| g.offsets.get(&key)).cloned();
+                    (key, value)
+                })
+                .collect(),
+            None => group
+                .map(|g| {
+                    g.offsets
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Some(v.clone())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// OffsetDelete: per-partition results; partitions of topics the group's
+    /// members still subscribe to are kept.
+    pub fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: &[PartitionKey],
+    ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
+        let mut groups = self.lock();
+        let group = groups
+            .get_mut(group_id)
+            .filter(|g| g.state != GroupState::Dead)
+            .ok_or(GroupError::GroupIdNotFound)?;
+        if !group.members.is_empty() && group.protocol_type.as_deref() != Some("consumer") {
+            return Err(GroupError::NonEmptyGroup);
+        }
+        let subscribed = group.subscribed_topics();
+        let mut records = Vec::new();
+        let results = partitions
+            .iter()
+            .map(|(topic, partition)| {
+                if subscribed.contains(topic) {
+                    return Err(GroupError::GroupSubscribedToTopic);
+                }
+                if group.offsets.contains_key(&(topic.clone(), *partition)) {
+                    records.push(OffsetsRecord::Offset {
+                        group: group_id.to_string(),
+                        topic: topic.clone(),
+                        partition: *partition,
+                        value: None,
+                    });
+                }
+                Ok(())
+            })
+            .collect();
+        self.log
+            .append(&records, now_ms())
+            .map_err(|_| GroupError::Storage)?;
+        for (topic, partition) in partitions {
+            if !subscribed.contains(topic) {
+                group.offsets.remove(&(topic.clone(), *partition));
+            }
+        }
+        Ok(results)
+    }
+
+    /// DeleteGroups for one group: only a group without members can go.
+    pub fn delete_group(&self, group_id: &str) -> Result<(), GroupError> {
+        let mut groups = self.lock();
+        let group = groups
+            .get_mut(group_id)
+            .filter(|g| g.state != GroupState::Dead)
+            .ok_or(GroupError::GroupIdNotFound)?;
+        if group.state != GroupState::Empty {
+            return Err(GroupError::NonEmptyGroup);
+        }
+        self.remove_group(group)?;
+        groups.remove(group_id);
+        Ok(())
+    }
+
+    /// Writes the tombstones of a group and its offsets, and marks it Dead.
+    fn remove_group(&self, group: &mut Group) -> Result<(), GroupError> {
+        let mut records: Vec<OffsetsRecord> = group
+            .offsets
+            .keys()
+            .map(|(topic, partition)| OffsetsRecord::Offset {
+                group: group.id.clone(),
+                topic: topic.clone(),
+                partition: *partition,
+                value: None,
+            })
+            .collect();
+        records.push(OffsetsRecord::Group {
+            group: group.id.clone(),
+            value: None,
+        });
+        self.log
+            .append(&records, now_ms())
+            .map_err(|_| GroupError::Storage)?;
+        group.state = GroupState::Dead;
+        group.offsets.clear();
+        Ok(())
+    }
+
+    pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
+        let groups = self.lock();
+        let group = groups.get(group_id)?;
+        let protocol = group.protocol.clone().unwrap_or_default();
+        // Kafka shows metadata and assignments only once the group is Stable.
+        let stable = group.state == GroupState::Stable;
+        Some(GroupDescription {
+            state: group.state,
+            protocol_type: group.protocol_type.clone().unwrap_or_default(),
+            protocol: protocol.clone(),
+            members: group
+                .members
+                .values()
+                .map(|m| MemberDescription {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: if stable { m.metadata(&protocol) } else { Bytes::new() },
+                    assignment: if stable { m.assignment.clone() } else { Bytes::new() },
+                })
+                .collect(),
+        })
+    }
+
+    pub fn list(&self) -> Vec<GroupListing> {
+        let groups = self.lock();
+        let mut list: Vec<GroupListing> = groups
+            .values()
+            .filter(|g| g.state != GroupState::Dead)
+            .map(|g| GroupListing {
+                group_id: g.id.clone(),
+                protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                state: g.state,
+            })
+            .collect();
+        list.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        list
+    }
+
+    /// The timer task: runs until shutdown, then answers every waiting
+    /// JoinGroup and SyncGroup so their connections can close.
+    pub async fn run_timers(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut next_retention_check = Instant::now() + self.retention_check;
+        loop {
+            let now = Instant::now();
+            if now >= next_retention_check {
+                self.expire_offsets(now_ms());
+                next_retention_check = now + self.retention_check;
+            }
+            let next = self.expire_groups(now).unwrap_or(next_retention_check);
+            let next = next.min(next_retention_check);
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => {}
+                _ = self.wake.notified() => {}
+                _ = shutdown.wait_for(|s| *s) => break,
+            }
+        }
+        let mut groups = self.lock();
+        for group in groups.values_mut() {
+            for member in group.members.values_mut() {
+                member.answer_join(JoinResult::error(GroupError::NotCoordinator, member.id.clone()));
+                member.answer_sync(SyncResult::error(GroupError::NotCoordinator));
+            }
+        }
+    }
+
+    /// Runs every group's due deadlines; returns the next one.
+    fn expire_groups(&self, now: Instant) -> Option<Instant> {
+        let mut groups = self.lock();
+        let mut next: Option<Instant> = None;
+        for group in groups.values_mut() {
+            if group.next_deadline().is_some_and(|d| d <= now) {
+                group.expire(&self.settings, now, now_ms());
+                self.persist(group);
+            }
+            next = match (next, group.next_deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        next
+    }
+
+    /// offsets.retention.minutes: a group without members loses its offsets that
+    /// long after it became Empty (or, if it never had members, after each
+    /// commit); a group left with nothing is removed.
+    fn expire_offsets(&self, now_ms: i64) {
+        let mut groups = self.lock();
+        let mut removed = Vec::new();
+        for group in groups.values_mut() {
+            if group.state != GroupState::Empty {
+                continue;
+            }
+            let expired: Vec<PartitionKey> = group
+                .offsets
+                .iter()
+                .filter(|(_, v)| {
+                    let since = if group.protocol_type.is_some() {
+                        group.state_timestamp
+                    } else {
+                        v.commit_timestamp
+                    };
+                    since.saturating_add(self.retention_ms) <= now_ms
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            let records: Vec<OffsetsRecord> = expired
+                .iter()
+                .map(|(topic, partition)| OffsetsRecord::Offset {
+                    group: group.id.clone(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                    value: None,
+                })
+                .collect();
+            if let Err(e) = self.log.append(&records, now_ms) {
+                tracing::error!(group = %group.id, error = %e, "cannot expire offsets");
+                continue;
+            }
+            for key in &expired {
+                group.offsets.remove(key);
+            }
+            if !expired.is_empty() {
+                tracing::info!(group = %group.id, partitions = expired.len(), "expired committed offsets");
+            }
+            if group.is_empty_shell() && self.remove_group(group).is_ok() {
+                removed.push(group.id.clone());
+            }
+        }
+        for id in removed {
+            groups.remove(&id);
+        }
+    }
+}
