@@ -431,6 +431,7 @@ impl Group {
             self.initial_delay_left = None;
             self.join_deadline = Some(now + timeout);
         }
+        tracing::debug!(group = %self.id, members = self.members.len(), "preparing rebalance");
         self.transition(GroupState::PreparingRebalance, now_ms);
     }
 
@@ -471,6 +472,13 @@ impl Group {
             self.leader = self.members.keys().next().cloned();
         }
         self.transition(GroupState::CompletingRebalance, now_ms);
+        tracing::info!(
+            group = %self.id,
+            generation = self.generation,
+            members = self.members.len(),
+            protocol = self.protocol.as_deref().unwrap_or(""),
+            "rebalance: all members joined"
+        );
         let ids: Vec<String> = self.members.keys().cloned().collect();
         for id in &ids {
             let result = self.join_result(id);

@@ -1,0 +1,300 @@
+"""Consumer groups with real clients: assignment across members, takeover when a
+member leaves or goes silent, committed offsets that survive restarts."""
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from kafka import KafkaConsumer
+from kafka import TopicPartition as KTopicPartition
+
+# Fast rebalances and a short minimum session timeout so eviction is quick.
+GROUP_ARGS = ["--log-level", os.environ.get("TEST_LOG", "info"),
+    "--set", "group.initial_rebalance_delay_ms=0",
+    "--set", "group.min_session_timeout_ms=500",
+]
+
+
+@pytest.fixture
+def gbroker(make_broker):
+    return make_broker(extra=GROUP_ARGS)
+
+
+def create_topic(bootstrap, name, partitions):
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(name, partitions, 1)])[name].result(10)
+
+
+def produce(bootstrap, topic, partitions, per_partition, prefix):
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2})
+    sent = set()
+    for part in range(partitions):
+        for i in range(per_partition):
+            v = f"{prefix}-{part}-{i}"
+            p.produce(topic, value=v.encode(), partition=part)
+            sent.add(v)
+    assert p.flush(30) == 0
+    return sent
+
+
+def wait_until(cond, timeout=30, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class PythonMember(threading.Thread):
+    """A kafka-python group member polling in its own thread."""
+
+    def __init__(self, bootstrap, group, topic, **config):
+        super().__init__(daemon=True)
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=group,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            heartbeat_interval_ms=200,
+            session_timeout_ms=3000,
+            **config,
+        )
+        self.consumer.subscribe([topic])
+        self.records = []
+        self.assigned = set()
+        self.stop_flag = threading.Event()
+        self.lock = threading.Lock()
+
+    def run(self):
+        while not self.stop_flag.is_set():
+            batches = self.consumer.poll(timeout_ms=100)
+            # KafkaConsumer is not thread-safe: only this thread touches it.
+            assigned = {tp.partition for tp in self.consumer.assignment()}
+            with self.lock:
+                self.assigned = assigned
+                for tp, msgs in batches.items():
+                    self.records.extend((tp.partition, m.value.decode()) for m in msgs)
+
+    def assignment(self):
+        with self.lock:
+            return set(self.assigned)
+
+    def values(self):
+        with self.lock:
+            return [v for _, v in self.records]
+
+    def finish(self):
+        """Stop polling, commit what was consumed, leave the group."""
+        self.stop_flag.set()
+        self.join(10)
+        self.consumer.commit()
+        self.consumer.close()
+
+
+def test_three_kafka_python_members_share_six_partitions(gbroker):
+    create_topic(gbroker.bootstrap, "g6", 6)
+    members = [PythonMember(gbroker.bootstrap, "three", "g6") for _ in range(3)]
+    for m in members:
+        m.start()
+    wait_until(
+        lambda: sorted(len(m.assignment()) for m in members) == [2, 2, 2]
+        and set().union(*(m.assignment() for m in members)) == set(range(6)),
+        what="two partitions each",
+    )
+    sent = produce(gbroker.bootstrap, "g6", 6, 100, "a")
+    wait_until(lambda: sum(len(m.values()) for m in members) >= len(sent), what="all messages")
+    time.sleep(0.5)
+    got = [v for m in members for v in m.values()]
+    assert sorted(got) == sorted(sent), "every message exactly once"
+    for m in members:
+        parts = {p for p, _ in m.records}
+        assert parts <= m.assignment()
+    for m in members:
+        m.finish()
+
+    more = produce(gbroker.bootstrap, "g6", 6, 10, "b")
+    late = PythonMember(gbroker.bootstrap, "three", "g6")
+    late.start()
+    wait_until(lambda: len(late.values()) >= len(more), what="the new member's messages")
+    time.sleep(0.5)
+    assert sorted(late.values()) == sorted(more), "resumes after the committed offsets"
+    late.finish()
+
+
+def confluent_member(bootstrap, group, strategy):
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "partition.assignment.strategy": strategy,
+            "session.timeout.ms": 3000,
+            "heartbeat.interval.ms": 200,
+        }
+    )
+
+
+def poll_all(consumers, want, timeout=30):
+    """Polls every consumer in turn until `want` values arrived in total."""
+    got = {id(c): [] for c in consumers}
+    deadline = time.monotonic() + timeout
+    while sum(len(v) for v in got.values()) < want and time.monotonic() < deadline:
+        for c in consumers:
+            m = c.poll(0.05)
+            if m is not None and not m.error():
+                got[id(c)].append(m.value().decode())
+    return [got[id(c)] for c in consumers]
+
+
+@pytest.mark.parametrize("strategy", ["range", "cooperative-sticky"])
+def test_confluent_members_split_then_take_over(gbroker, strategy):
+    topic = f"split-{strategy}"
+    create_topic(gbroker.bootstrap, topic, 6)
+    a = confluent_member(gbroker.bootstrap, f"g-{strategy}", strategy)
+    b = confluent_member(gbroker.bootstrap, f"g-{strategy}", strategy)
+    a.subscribe([topic])
+    b.subscribe([topic])
+
+    def balanced():
+        poll_all([a, b], 1, timeout=0.2)
+        pa = {tp.partition for tp in a.assignment()}
+        pb = {tp.partition for tp in b.assignment()}
+        return len(pa) == 3 and len(pb) == 3 and pa | pb == set(range(6))
+
+    wait_until(balanced, what=f"{strategy}: three partitions each")
+    sent = produce(gbroker.bootstrap, topic, 6, 50, "x")
+    got_a, got_b = poll_all([a, b], len(sent))
+    assert sorted(got_a + got_b) == sorted(sent)
+    assert got_a and got_b
+    a.commit(asynchronous=False)
+    b.commit(asynchronous=False)
+
+    # b leaves: a takes over its partitions and continues from b's commits.
+    b.close()
+    wait_until(
+        lambda: poll_all([a], 1, timeout=0.1) == [[]] and len(a.assignment()) == 6,
+        what="a to own every partition",
+    )
+    later = produce(gbroker.bootstrap, topic, 6, 20, "y")
+    (got,) = poll_all([a], len(later))
+    time.sleep(0.3)
+    (extra,) = poll_all([a], 1, timeout=0.5)
+    assert sorted(got + extra) == sorted(later)
+    assert {tp.partition for tp in a.assignment()} == set(range(6))
+    a.close()
+
+
+SILENT_MEMBER = """
+import sys, time
+from confluent_kafka import Consumer
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2],
+              "session.timeout.ms": 1500, "heartbeat.interval.ms": 200})
+c.subscribe([sys.argv[3]])
+while not c.assignment():
+    c.poll(0.1)
+print("assigned", flush=True)
+while True:
+    c.poll(0.1)
+"""
+
+
+def test_silent_member_is_evicted_after_session_timeout(gbroker):
+    create_topic(gbroker.bootstrap, "evict", 4)
+    silent = subprocess.Popen(
+        [sys.executable, "-c", SILENT_MEMBER, gbroker.bootstrap, "evict-g", "evict"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert silent.stdout.readline().strip() == b"assigned"
+        survivor = confluent_member(gbroker.bootstrap, "evict-g", "range")
+        survivor.subscribe(["evict"])
+        wait_until(
+            lambda: poll_all([survivor], 1, timeout=0.1) is not None
+            and len(survivor.assignment()) == 2,
+            what="the partitions split in two",
+        )
+        # SIGKILL: no LeaveGroup, no more heartbeats.
+        silent.kill()
+        silent.wait()
+        started = time.monotonic()
+        wait_until(
+            lambda: poll_all([survivor], 1, timeout=0.1) is not None
+            and len(survivor.assignment()) == 4,
+            what="the survivor to get every partition",
+        )
+        # Eviction waits for the session timeout (1.5 s), not longer than a few.
+        assert time.monotonic() - started < 15
+        survivor.close()
+    finally:
+        silent.kill()
+
+
+def test_aiokafka_group(gbroker):
+    from aiokafka import AIOKafkaConsumer
+
+    create_topic(gbroker.bootstrap, "aio-g", 4)
+    sent = produce(gbroker.bootstrap, "aio-g", 4, 25, "z")
+
+    async def run():
+        consumer = AIOKafkaConsumer(
+            "aio-g",
+            bootstrap_servers=gbroker.bootstrap,
+            group_id="aio-group",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        got = []
+        try:
+            deadline = time.monotonic() + 30
+            while len(got) < len(sent) and time.monotonic() < deadline:
+                batches = await consumer.getmany(timeout_ms=200)
+                for msgs in batches.values():
+                    got.extend(m.value.decode() for m in msgs)
+            await consumer.commit()
+            committed = {p: await consumer.committed(KTopicPartition("aio-g", p)) for p in range(4)}
+        finally:
+            await consumer.stop()
+        return got, committed
+
+    got, committed = asyncio.run(run())
+    assert sorted(got) == sorted(sent)
+    assert committed == {p: 25 for p in range(4)}
+
+
+def committed_offsets(bootstrap, group, topic, partitions):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    tps = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+    c.close()
+    return {tp.partition: (tp.offset, tp.metadata) for tp in tps}
+
+
+@pytest.mark.parametrize("stop", ["sigterm", "kill9"])
+def test_committed_offsets_survive_restart(gbroker, stop):
+    create_topic(gbroker.bootstrap, "durable-g", 3)
+    c = Consumer({"bootstrap.servers": gbroker.bootstrap, "group.id": "keep"})
+    offsets = [
+        TopicPartition("durable-g", p, 10 * (p + 1), metadata="note" if p == 1 else "")
+        for p in range(3)
+    ]
+    c.commit(offsets=offsets, asynchronous=False)
+    c.close()
+    before = committed_offsets(gbroker.bootstrap, "keep", "durable-g", 3)
+    assert before == {0: (10, ""), 1: (20, "note"), 2: (30, "")}
+    if stop == "sigterm":
+        assert gbroker.stop() == 0
+    else:
+        gbroker.kill()
+    gbroker.start()
+    assert committed_offsets(gbroker.bootstrap, "keep", "durable-g", 3) == before
+    admin = AdminClient({"bootstrap.servers": gbroker.bootstrap})
+    listed = admin.list_consumer_groups().result(10).valid
+    assert "keep" in {g.group_id for g in listed}
