@@ -226,10 +226,18 @@ impl Config {
             return Err(invalid("offsets.retention_minutes", "must be at least 1"));
         }
         if self.offsets.retention_check_interval_ms < 1 {
-            return Err(invalid("offsets.retention_check_interval_ms", "must be at least 1"));
+            return Err(invalid(
+                "offsets.retention_check_interval_ms",
+                "must be at least 1",
+            ));
         }
-        if self.offsets.topic_segment_bytes < 1024 || self.offsets.topic_segment_bytes > i32::MAX as i64 {
-            return Err(invalid("offsets.topic_segment_bytes", "must be in 1024..=2147483647"));
+        if self.offsets.topic_segment_bytes < 1024
+            || self.offsets.topic_segment_bytes > i32::MAX as i64
+        {
+            return Err(invalid(
+                "offsets.topic_segment_bytes",
+                "must be in 1024..=2147483647",
+            ));
         }
         Ok(())
     }

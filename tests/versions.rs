@@ -152,3 +152,182 @@ async fn every_version_round_trips() {
         assert_eq!(r.responses[0].error_code, 0, "DeleteTopics v{v}");
     }
 }
+
+fn group(s: &str) -> GroupId {
+    GroupId(StrBytes::from_string(s.to_string()))
+}
+
+fn str(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+/// Joins `group_id` as a new member at version `v`; returns (member id, generation).
+async fn join_at(c: &mut common::Client, group_id: &str, v: i16) -> (StrBytes, i32) {
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    let req = |member: StrBytes| {
+        JoinGroupRequest::default()
+            .with_group_id(group(group_id))
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(10_000)
+            .with_member_id(member)
+            .with_protocol_type(str("consumer"))
+            .with_protocols(vec![
+                JoinGroupRequestProtocol::default().with_name(str("range")),
+            ])
+    };
+    let mut r = c.send(&req(StrBytes::default()), v).await;
+    if v >= 4 {
+        assert_eq!(r.error_code, 79, "JoinGroup v{v}: MEMBER_ID_REQUIRED first");
+        r = c.send(&req(r.member_id.clone()), v).await;
+    }
+    assert_eq!(r.error_code, 0, "JoinGroup v{v}");
+    (r.member_id, r.generation_id)
+}
+
+#[tokio::test]
+async fn every_group_api_version_round_trips() {
+    use kafka_protocol::messages::leave_group_request::MemberIdentity;
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+    };
+
+    let b = TestBroker::start_with(|c| c.group.initial_rebalance_delay_ms = 0).await;
+    let mut c = b.client().await;
+    let req = CreateTopicsRequest::default().with_topics(vec![
+        CreatableTopic::default()
+            .with_name(name("gt"))
+            .with_num_partitions(1)
+            .with_replication_factor(1),
+    ]);
+    assert_eq!(c.send(&req, 5).await.topics[0].error_code, 0);
+
+    for v in range(ApiKey::FindCoordinator) {
+        let req = FindCoordinatorRequest::default()
+            .with_key(if v < 4 { str("g") } else { StrBytes::default() })
+            .with_coordinator_keys(if v >= 4 { vec![str("g")] } else { vec![] });
+        let r = c.send(&req, v).await;
+        let code = if v >= 4 {
+            r.coordinators[0].error_code
+        } else {
+            r.error_code
+        };
+        assert_eq!(code, 0, "FindCoordinator v{v}");
+    }
+
+    for v in range(ApiKey::JoinGroup) {
+        let gid = format!("join-v{v}");
+        let (member, generation) = join_at(&mut c, &gid, v).await;
+        for sv in range(ApiKey::SyncGroup) {
+            let mut req = SyncGroupRequest::default()
+                .with_group_id(group(&gid))
+                .with_generation_id(generation)
+                .with_member_id(member.clone());
+            if sv >= 5 {
+                req = req
+                    .with_protocol_type(Some(str("consumer")))
+                    .with_protocol_name(Some(str("range")));
+            }
+            assert_eq!(c.send(&req, sv).await.error_code, 0, "SyncGroup v{sv}");
+        }
+        for hv in range(ApiKey::Heartbeat) {
+            let req = HeartbeatRequest::default()
+                .with_group_id(group(&gid))
+                .with_generation_id(generation)
+                .with_member_id(member.clone());
+            assert_eq!(c.send(&req, hv).await.error_code, 0, "Heartbeat v{hv}");
+        }
+    }
+
+    for v in range(ApiKey::LeaveGroup) {
+        let (member, _) = join_at(&mut c, &format!("leave-v{v}"), 5).await;
+        let req = if v >= 3 {
+            LeaveGroupRequest::default()
+                .with_group_id(group(&format!("leave-v{v}")))
+                .with_members(vec![MemberIdentity::default().with_member_id(member)])
+        } else {
+            LeaveGroupRequest::default()
+                .with_group_id(group(&format!("leave-v{v}")))
+                .with_member_id(member)
+        };
+        let r = c.send(&req, v).await;
+        assert_eq!(r.error_code, 0, "LeaveGroup v{v}");
+    }
+
+    for v in range(ApiKey::OffsetCommit) {
+        let req = OffsetCommitRequest::default()
+            .with_group_id(group("offsets"))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![
+                OffsetCommitRequestTopic::default()
+                    .with_name(name("gt"))
+                    .with_partitions(vec![
+                        OffsetCommitRequestPartition::default().with_committed_offset(v as i64),
+                    ]),
+            ]);
+        let r = c.send(&req, v).await;
+        assert_eq!(r.topics[0].partitions[0].error_code, 0, "OffsetCommit v{v}");
+    }
+    let last = *range(ApiKey::OffsetCommit).end() as i64;
+
+    for v in range(ApiKey::OffsetFetch) {
+        let offset = if v >= 8 {
+            let req = OffsetFetchRequest::default().with_groups(vec![
+                OffsetFetchRequestGroup::default()
+                    .with_group_id(group("offsets"))
+                    .with_topics(Some(vec![
+                        OffsetFetchRequestTopics::default()
+                            .with_name(name("gt"))
+                            .with_partition_indexes(vec![0]),
+                    ])),
+            ]);
+            c.send(&req, v).await.groups[0].topics[0].partitions[0].committed_offset
+        } else {
+            let req = OffsetFetchRequest::default()
+                .with_group_id(group("offsets"))
+                .with_topics(Some(vec![
+                    OffsetFetchRequestTopic::default()
+                        .with_name(name("gt"))
+                        .with_partition_indexes(vec![0]),
+                ]));
+            c.send(&req, v).await.topics[0].partitions[0].committed_offset
+        };
+        assert_eq!(offset, last, "OffsetFetch v{v}");
+    }
+
+    for v in range(ApiKey::DescribeGroups) {
+        let req = DescribeGroupsRequest::default().with_groups(vec![group("join-v5")]);
+        let r = c.send(&req, v).await;
+        assert_eq!(
+            r.groups[0].group_state.as_str(),
+            "Stable",
+            "DescribeGroups v{v}"
+        );
+    }
+    for v in range(ApiKey::ListGroups) {
+        let r = c.send(&ListGroupsRequest::default(), v).await;
+        assert_eq!(r.error_code, 0, "ListGroups v{v}");
+        assert!(r.groups.iter().any(|g| g.group_id.0.as_str() == "offsets"));
+    }
+    for v in range(ApiKey::OffsetDelete) {
+        use kafka_protocol::messages::offset_delete_request::{
+            OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+        };
+        let req = OffsetDeleteRequest::default()
+            .with_group_id(group("offsets"))
+            .with_topics(vec![
+                OffsetDeleteRequestTopic::default()
+                    .with_name(name("gt"))
+                    .with_partitions(vec![OffsetDeleteRequestPartition::default()]),
+            ]);
+        assert_eq!(c.send(&req, v).await.error_code, 0, "OffsetDelete v{v}");
+    }
+    for v in range(ApiKey::DeleteGroups) {
+        let gid = format!("leave-v{v}");
+        let req = DeleteGroupsRequest::default().with_groups_names(vec![group(&gid)]);
+        let r = c.send(&req, v).await;
+        assert_eq!(r.results[0].error_code, 0, "DeleteGroups v{v}");
+    }
+}

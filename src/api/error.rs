@@ -2,8 +2,8 @@
 
 use kafka_protocol::ResponseError;
 
-use crate::log::{BatchError, LogError};
 use crate::group::GroupError;
+use crate::log::{BatchError, LogError};
 use crate::producer::ProducerError;
 use crate::topic::{AppendError, TopicError};
 

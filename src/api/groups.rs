@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
-use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{
     BrokerId, DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest,
     DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse, GroupId,
@@ -69,7 +69,12 @@ pub fn find_coordinator(
         c
     };
     if version >= 4 {
-        let coordinators = request.coordinator_keys.iter().cloned().map(answer).collect();
+        let coordinators = request
+            .coordinator_keys
+            .iter()
+            .cloned()
+            .map(answer)
+            .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
     let c = answer(request.key.clone());
@@ -207,9 +212,8 @@ pub fn leave(
     };
     match broker.groups.leave(&request.group_id, &members) {
         Err(e) => LeaveGroupResponse::default().with_error_code(code(Some(e))),
-        Ok(results) if version < 3 => {
-            LeaveGroupResponse::default().with_error_code(code(results.into_iter().next().and_then(Result::err)))
-        }
+        Ok(results) if version < 3 => LeaveGroupResponse::default()
+            .with_error_code(code(results.into_iter().next().and_then(Result::err))),
         Ok(results) => LeaveGroupResponse::default().with_members(
             members
                 .into_iter()

@@ -108,9 +108,9 @@ pub async fn handle(
             init_producer_id::handle(broker, r, version),
         )),
         RequestKind::OffsetCommit(r) => offsets::commit(broker, r, version),
-        RequestKind::OffsetFetch(r) => {
-            Reply::now(ResponseKind::OffsetFetch(offsets::fetch(broker, r, version)))
-        }
+        RequestKind::OffsetFetch(r) => Reply::now(ResponseKind::OffsetFetch(offsets::fetch(
+            broker, r, version,
+        ))),
         RequestKind::OffsetDelete(r) => {
             Reply::now(ResponseKind::OffsetDelete(offsets::delete(broker, r)))
         }
@@ -119,7 +119,9 @@ pub async fn handle(
         )),
         RequestKind::JoinGroup(r) => groups::join(broker, ctx, r, version),
         RequestKind::SyncGroup(r) => groups::sync(broker, r),
-        RequestKind::Heartbeat(r) => Reply::now(ResponseKind::Heartbeat(groups::heartbeat(broker, r))),
+        RequestKind::Heartbeat(r) => {
+            Reply::now(ResponseKind::Heartbeat(groups::heartbeat(broker, r)))
+        }
         RequestKind::LeaveGroup(r) => {
             Reply::now(ResponseKind::LeaveGroup(groups::leave(broker, r, version)))
         }

@@ -28,6 +28,8 @@ use crate::config::FlushMode;
 use crate::group::{CommittedOffset, GroupError};
 
 type PartitionKey = (String, i32);
+/// One topic's partitions with their committed offsets, as OffsetFetch lists them.
+type TopicOffsets = (TopicName, Vec<(i32, Option<CommittedOffset>)>);
 
 fn partition_exists(broker: &BrokerState, topic: &str, partition: i32) -> bool {
     broker
@@ -46,7 +48,8 @@ pub fn commit(broker: &Arc<BrokerState>, request: OffsetCommitRequest, version: 
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for (p, partition) in topic.partitions.iter().enumerate() {
             partitions.push(
-                OffsetCommitResponsePartition::default().with_partition_index(partition.partition_index),
+                OffsetCommitResponsePartition::default()
+                    .with_partition_index(partition.partition_index),
             );
             if !partition_exists(broker, &topic.name, partition.partition_index) {
                 slots.push((t, p, Some(ResponseError::UnknownTopicOrPartition)));
@@ -57,7 +60,11 @@ pub fn commit(broker: &Arc<BrokerState>, request: OffsetCommitRequest, version: 
                 (topic.name.to_string(), partition.partition_index),
                 CommittedOffset {
                     offset: partition.committed_offset,
-                    leader_epoch: if version >= 6 { partition.committed_leader_epoch } else { -1 },
+                    leader_epoch: if version >= 6 {
+                        partition.committed_leader_epoch
+                    } else {
+                        -1
+                    },
                     metadata: partition
                         .committed_metadata
                         .as_ref()
@@ -86,7 +93,9 @@ pub fn commit(broker: &Arc<BrokerState>, request: OffsetCommitRequest, version: 
     };
     let mut results = match results {
         Ok(r) => r.into_iter(),
-        Err(e) => std::iter::repeat_n(Err(e), slots.len()).collect::<Vec<_>>().into_iter(),
+        Err(e) => std::iter::repeat_n(Err(e), slots.len())
+            .collect::<Vec<_>>()
+            .into_iter(),
     };
     let mut committed = false;
     for (t, p, error) in slots {
@@ -98,7 +107,10 @@ pub fn commit(broker: &Arc<BrokerState>, request: OffsetCommitRequest, version: 
                 result.err().map(group_error)
             }
         };
-        if let Some(slot) = topics.get_mut(t).and_then(|t: &mut OffsetCommitResponseTopic| t.partitions.get_mut(p)) {
+        if let Some(slot) = topics
+            .get_mut(t)
+            .and_then(|t: &mut OffsetCommitResponseTopic| t.partitions.get_mut(p))
+        {
             slot.error_code = error.map(|e| e.code()).unwrap_or(0);
         }
     }
@@ -113,7 +125,11 @@ pub fn commit(broker: &Arc<BrokerState>, request: OffsetCommitRequest, version: 
             let partition = broker.groups.offsets_partition().clone();
             if let Err(e) = broker.flusher.flush(partition).await {
                 tracing::error!(error = %e, "flushing committed offsets failed");
-                for p in response.topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+                for p in response
+                    .topics
+                    .iter_mut()
+                    .flat_map(|t| t.partitions.iter_mut())
+                {
                     if p.error_code == 0 {
                         p.error_code = ResponseError::UnknownServerError.code();
                     }
@@ -125,7 +141,11 @@ pub fn commit(broker: &Arc<BrokerState>, request: OffsetCommitRequest, version: 
     )
 }
 
-pub fn fetch(broker: &Arc<BrokerState>, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+pub fn fetch(
+    broker: &Arc<BrokerState>,
+    request: OffsetFetchRequest,
+    version: i16,
+) -> OffsetFetchResponse {
     if version >= 8 {
         let groups = request
             .groups
@@ -136,7 +156,9 @@ pub fn fetch(broker: &Arc<BrokerState>, request: OffsetFetchRequest, version: i1
                         .into_iter()
                         .flat_map(|t| {
                             let name = t.name.to_string();
-                            t.partition_indexes.into_iter().map(move |p| (name.clone(), p))
+                            t.partition_indexes
+                                .into_iter()
+                                .map(move |p| (name.clone(), p))
                         })
                         .collect()
                 });
@@ -153,7 +175,9 @@ pub fn fetch(broker: &Arc<BrokerState>, request: OffsetFetchRequest, version: i1
             .into_iter()
             .flat_map(|t| {
                 let name = t.name.to_string();
-                t.partition_indexes.into_iter().map(move |p| (name.clone(), p))
+                t.partition_indexes
+                    .into_iter()
+                    .map(move |p| (name.clone(), p))
             })
             .collect()
     });
@@ -181,7 +205,9 @@ pub fn fetch(broker: &Arc<BrokerState>, request: OffsetFetchRequest, version: i1
     OffsetFetchResponse::default().with_topics(topics)
 }
 
-fn group_topics(fetched: Vec<(PartitionKey, Option<CommittedOffset>)>) -> Vec<OffsetFetchResponseTopics> {
+fn group_topics(
+    fetched: Vec<(PartitionKey, Option<CommittedOffset>)>,
+) -> Vec<OffsetFetchResponseTopics> {
     by_topic(fetched)
         .into_iter()
         .map(|(name, partitions)| {
@@ -214,14 +240,15 @@ fn fields(offset: Option<CommittedOffset>) -> (i64, i32, StrBytes) {
 }
 
 /// Groups partitions by topic, keeping the order topics first appear in.
-fn by_topic(
-    fetched: Vec<(PartitionKey, Option<CommittedOffset>)>,
-) -> Vec<(TopicName, Vec<(i32, Option<CommittedOffset>)>)> {
-    let mut out: Vec<(TopicName, Vec<(i32, Option<CommittedOffset>)>)> = Vec::new();
+fn by_topic(fetched: Vec<(PartitionKey, Option<CommittedOffset>)>) -> Vec<TopicOffsets> {
+    let mut out: Vec<TopicOffsets> = Vec::new();
     for ((topic, partition), offset) in fetched {
         match out.iter_mut().find(|(name, _)| name.0.as_str() == topic) {
             Some((_, partitions)) => partitions.push((partition, offset)),
-            None => out.push((TopicName(StrBytes::from_string(topic)), vec![(partition, offset)])),
+            None => out.push((
+                TopicName(StrBytes::from_string(topic)),
+                vec![(partition, offset)],
+            )),
         }
     }
     out
@@ -252,10 +279,7 @@ pub fn delete(broker: &Arc<BrokerState>, request: OffsetDeleteRequest) -> Offset
                 .iter()
                 .map(|p| {
                     let error = if partition_exists(broker, &topic.name, p.partition_index) {
-                        results
-                            .next()
-                            .and_then(|(_, r)| r.err())
-                            .map(group_error)
+                        results.next().and_then(|(_, r)| r.err()).map(group_error)
                     } else {
                         Some(ResponseError::UnknownTopicOrPartition)
                     };

@@ -10,11 +10,11 @@ use bytes::Bytes;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::time::Instant;
 
-use super::group::{Group, GroupSettings, GroupState, SyncParams};
+use super::GroupError;
+use super::classic_group::{Group, GroupSettings, GroupState, SyncParams};
 use super::member::{JoinParams, JoinResult, SyncResult};
 use super::offsets_log::OffsetsLog;
 use super::records::{CommittedOffset, OffsetsRecord};
-use super::GroupError;
 use crate::broker::now_ms;
 use crate::config::Config;
 use crate::topic::{Partition, TopicError, TopicManager};
@@ -87,10 +87,7 @@ impl GroupCoordinator {
                 group,
                 value: Some(stored),
             } => {
-                let offsets = groups
-                    .remove(&group)
-                    .map(|g| g.offsets)
-                    .unwrap_or_default();
+                let offsets = groups.remove(&group).map(|g| g.offsets).unwrap_or_default();
                 let mut g = Group::restore(group.clone(), stored, now);
                 g.offsets = offsets;
                 groups.insert(group, g);
@@ -146,7 +143,10 @@ impl GroupCoordinator {
         let (tx, rx) = oneshot::channel();
         let (min, max) = self.session_timeout_range;
         if group_id.is_empty() {
-            let _ = tx.send(JoinResult::error(GroupError::InvalidGroupId, params.member_id));
+            let _ = tx.send(JoinResult::error(
+                GroupError::InvalidGroupId,
+                params.member_id,
+            ));
             return rx;
         }
         if !(min..=max).contains(&params.session_timeout_ms) {
@@ -159,10 +159,16 @@ impl GroupCoordinator {
         let mut groups = self.lock();
         if !groups.contains_key(group_id) {
             if !params.member_id.is_empty() {
-                let _ = tx.send(JoinResult::error(GroupError::UnknownMemberId, params.member_id));
+                let _ = tx.send(JoinResult::error(
+                    GroupError::UnknownMemberId,
+                    params.member_id,
+                ));
                 return rx;
             }
-            groups.insert(group_id.to_string(), Group::new(group_id.to_string(), now_ms()));
+            groups.insert(
+                group_id.to_string(),
+                Group::new(group_id.to_string(), now_ms()),
+            );
         }
         if let Some(group) = groups.get_mut(group_id) {
             group.join(params, tx, &self.settings, Instant::now(), now_ms());
@@ -253,7 +259,10 @@ impl GroupCoordinator {
             if generation >= 0 {
                 return Err(GroupError::IllegalGeneration);
             }
-            groups.insert(group_id.to_string(), Group::new(group_id.to_string(), now_ms()));
+            groups.insert(
+                group_id.to_string(),
+                Group::new(group_id.to_string(), now_ms()),
+            );
         }
         let group = groups
             .get_mut(group_id)
@@ -414,8 +423,16 @@ impl GroupCoordinator {
                     instance_id: m.instance_id.clone(),
                     client_id: m.client_id.clone(),
                     client_host: m.client_host.clone(),
-                    metadata: if stable { m.metadata(&protocol) } else { Bytes::new() },
-                    assignment: if stable { m.assignment.clone() } else { Bytes::new() },
+                    metadata: if stable {
+                        m.metadata(&protocol)
+                    } else {
+                        Bytes::new()
+                    },
+                    assignment: if stable {
+                        m.assignment.clone()
+                    } else {
+                        Bytes::new()
+                    },
                 })
                 .collect(),
         })
@@ -457,7 +474,10 @@ impl GroupCoordinator {
         let mut groups = self.lock();
         for group in groups.values_mut() {
             for member in group.members.values_mut() {
-                member.answer_join(JoinResult::error(GroupError::NotCoordinator, member.id.clone()));
+                member.answer_join(JoinResult::error(
+                    GroupError::NotCoordinator,
+                    member.id.clone(),
+                ));
                 member.answer_sync(SyncResult::error(GroupError::NotCoordinator));
             }
         }

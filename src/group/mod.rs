@@ -2,15 +2,15 @@
 //! Heartbeat, LeaveGroup) and committed offsets, kept durably in the
 //! `__consumer_offsets` log.
 
+mod classic_group;
 mod coordinator;
-mod group;
 mod member;
 mod offsets_log;
 mod records;
 mod subscription;
 
+pub use classic_group::{GroupState, SyncParams};
 pub use coordinator::{GroupCoordinator, GroupDescription, GroupListing, MemberDescription};
-pub use group::{GroupState, SyncParams};
 pub use member::{JoinParams, JoinResult, JoinedMember, Protocol, SyncResult};
 pub use offsets_log::OFFSETS_TOPIC;
 pub use records::CommittedOffset;

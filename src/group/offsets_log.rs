@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-    TimestampType,
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
 use super::records::OffsetsRecord;
@@ -48,7 +47,10 @@ impl OffsetsLog {
                 ],
             })?,
         };
-        let partition = topic.partition(0).cloned().ok_or(TopicError::UnknownTopic)?;
+        let partition = topic
+            .partition(0)
+            .cloned()
+            .ok_or(TopicError::UnknownTopic)?;
         Ok(OffsetsLog { partition })
     }
 
@@ -93,8 +95,7 @@ impl OffsetsLog {
             },
         )
         .map_err(|e| OffsetsLogError::Encode(e.to_string()))?;
-        let batches =
-            validate_batches(&buf).map_err(|e| OffsetsLogError::Encode(e.to_string()))?;
+        let batches = validate_batches(&buf).map_err(|e| OffsetsLogError::Encode(e.to_string()))?;
         self.partition
             .append(&buf, &batches, now_ms)
             .map_err(|e| OffsetsLogError::Append(e.to_string()))?;
@@ -122,11 +123,16 @@ impl OffsetsLog {
                             let Some(key) = &record.key else { continue };
                             match OffsetsRecord::decode(key, record.value.as_deref()) {
                                 Some(r) => apply(r),
-                                None => tracing::warn!(offset = record.offset, "skipping an offsets record that does not decode"),
+                                None => tracing::warn!(
+                                    offset = record.offset,
+                                    "skipping an offsets record that does not decode"
+                                ),
                             }
                         }
                     }
-                    Err(e) => tracing::warn!(offset, error = %e, "skipping an offsets batch that does not decode"),
+                    Err(e) => {
+                        tracing::warn!(offset, error = %e, "skipping an offsets batch that does not decode")
+                    }
                 }
                 offset = next;
             }

@@ -251,7 +251,10 @@ impl Group {
             return;
         }
         if self.members.len() >= settings.max_size {
-            let _ = reply.send(JoinResult::error(GroupError::GroupMaxSizeReached, p.member_id));
+            let _ = reply.send(JoinResult::error(
+                GroupError::GroupMaxSizeReached,
+                p.member_id,
+            ));
             return;
         }
         if p.require_known_member_id && p.instance_id.is_none() {
@@ -321,7 +324,10 @@ impl Group {
             self.add_member_and_rebalance(new_id, p, reply, settings, now, now_ms);
             return;
         };
-        member.answer_join(JoinResult::error(GroupError::FencedInstanceId, old_id.clone()));
+        member.answer_join(JoinResult::error(
+            GroupError::FencedInstanceId,
+            old_id.clone(),
+        ));
         member.answer_sync(SyncResult::error(GroupError::FencedInstanceId));
         let unchanged = member.protocols == p.protocols;
         member.id = new_id.clone();
@@ -468,7 +474,11 @@ impl Group {
             return;
         }
         self.protocol = self.select_protocol();
-        if !self.leader.as_ref().is_some_and(|l| self.members.contains_key(l)) {
+        if !self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.members.contains_key(l))
+        {
             self.leader = self.members.keys().next().cloned();
         }
         self.transition(GroupState::CompletingRebalance, now_ms);
@@ -572,8 +582,12 @@ impl Group {
             let _ = reply.send(SyncResult::error(e));
             return;
         }
-        if p.protocol_type.as_ref().is_some_and(|t| Some(t) != self.protocol_type.as_ref())
-            || p.protocol.as_ref().is_some_and(|n| Some(n) != self.protocol.as_ref())
+        if p.protocol_type
+            .as_ref()
+            .is_some_and(|t| Some(t) != self.protocol_type.as_ref())
+            || p.protocol
+                .as_ref()
+                .is_some_and(|n| Some(n) != self.protocol.as_ref())
         {
             let _ = reply.send(SyncResult::error(GroupError::InconsistentGroupProtocol));
             return;
@@ -860,5 +874,147 @@ impl Group {
             && self.members.is_empty()
             && self.pending_members.is_empty()
             && self.offsets.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(delay_ms: u64) -> GroupSettings {
+        GroupSettings {
+            initial_rebalance_delay: Duration::from_millis(delay_ms),
+            max_size: 10,
+        }
+    }
+
+    fn params(member_id: &str, session_ms: i32) -> JoinParams {
+        JoinParams {
+            member_id: member_id.to_string(),
+            instance_id: None,
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms: session_ms,
+            rebalance_timeout_ms: 5_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![Protocol {
+                name: "range".into(),
+                metadata: Bytes::new(),
+            }],
+            require_known_member_id: false,
+        }
+    }
+
+    fn join(
+        g: &mut Group,
+        p: JoinParams,
+        s: &GroupSettings,
+        now: Instant,
+    ) -> oneshot::Receiver<JoinResult> {
+        let (tx, rx) = oneshot::channel();
+        g.join(p, tx, s, now, 0);
+        rx
+    }
+
+    #[tokio::test]
+    async fn the_initial_delay_waits_for_members_that_keep_arriving() {
+        let s = settings(3_000);
+        let t0 = Instant::now();
+        let mut g = Group::new("g".into(), 0);
+        let mut a = join(&mut g, params("", 10_000), &s, t0);
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        let mut b = join(
+            &mut g,
+            params("", 10_000),
+            &s,
+            t0 + Duration::from_millis(1_000),
+        );
+        g.expire(&s, t0 + Duration::from_millis(3_000), 0);
+        // b arrived during the delay: it is extended instead of completed.
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        assert!(a.try_recv().is_err());
+        g.expire(&s, t0 + Duration::from_millis(6_000), 0);
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+        let (ra, rb) = (a.try_recv().unwrap(), b.try_recv().unwrap());
+        assert_eq!((ra.generation, rb.generation), (1, 1));
+        assert_eq!(
+            ra.members.len() + rb.members.len(),
+            2,
+            "only the leader sees members"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_member_without_heartbeats_is_removed_after_its_session() {
+        let s = settings(0);
+        let t0 = Instant::now();
+        let mut g = Group::new("g".into(), 0);
+        let mut rx = join(&mut g, params("", 1_000), &s, t0);
+        g.expire(&s, t0, 0);
+        let id = rx.try_recv().unwrap().member_id;
+        let (tx, mut sync_rx) = oneshot::channel();
+        let p = SyncParams {
+            member_id: id.clone(),
+            instance_id: None,
+            generation: 1,
+            protocol_type: None,
+            protocol: None,
+            assignments: vec![(id.clone(), Bytes::from_static(b"a"))],
+        };
+        g.sync(p, tx, t0);
+        assert_eq!(
+            sync_rx.try_recv().unwrap().assignment,
+            Bytes::from_static(b"a")
+        );
+        assert_eq!(g.state, GroupState::Stable);
+        let t1 = t0 + Duration::from_millis(900);
+        assert_eq!(g.heartbeat(&id, None, 1, t1), Ok(()));
+        g.expire(&s, t1 + Duration::from_millis(999), 0);
+        assert_eq!(
+            g.state,
+            GroupState::Stable,
+            "the heartbeat renewed the session"
+        );
+        assert_eq!(g.next_deadline(), Some(t1 + Duration::from_millis(1_000)));
+        g.expire(&s, t1 + Duration::from_millis(1_000), 0);
+        assert_eq!(g.state, GroupState::Empty);
+        assert!(g.members.is_empty());
+        assert_eq!(g.generation, 2);
+    }
+
+    #[tokio::test]
+    async fn members_that_never_sync_are_removed_after_the_rebalance_timeout() {
+        let s = settings(0);
+        let t0 = Instant::now();
+        let mut g = Group::new("g".into(), 0);
+        let mut rx = join(&mut g, params("", 60_000), &s, t0);
+        g.expire(&s, t0, 0);
+        assert!(rx.try_recv().is_ok());
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+        g.expire(&s, t0 + Duration::from_millis(5_000), 0);
+        assert_eq!(g.state, GroupState::Empty);
+    }
+
+    #[test]
+    fn the_protocol_most_members_prefer_wins() {
+        let now = Instant::now();
+        let mut g = Group::new("g".into(), 0);
+        for (id, prefs) in [
+            ("a", ["range", "roundrobin"]),
+            ("b", ["roundrobin", "range"]),
+            ("c", ["roundrobin", "range"]),
+        ] {
+            let mut p = params(id, 10_000);
+            p.protocols = prefs
+                .iter()
+                .map(|n| Protocol {
+                    name: n.to_string(),
+                    metadata: Bytes::new(),
+                })
+                .collect();
+            g.members
+                .insert(id.to_string(), Member::new(id.to_string(), p, now));
+        }
+        assert_eq!(g.select_protocol().as_deref(), Some("roundrobin"));
     }
 }
