@@ -113,7 +113,7 @@ fn read_all(broker: &BrokerState, request: &FetchRequest, version: i16) -> (Fetc
                 partitions.push(
                     data.with_error_code(unknown.code())
                         .with_high_watermark(-1)
-                        .with_records(None),
+                        .with_records(Some(Default::default())),
                 );
                 continue;
             };
@@ -143,7 +143,7 @@ fn read_all(broker: &BrokerState, request: &FetchRequest, version: i16) -> (Fetc
                             .with_high_watermark(end)
                             .with_last_stable_offset(end)
                             .with_log_start_offset(start)
-                            .with_records(None),
+                            .with_records(Some(Default::default())),
                     );
                 }
             }
