@@ -152,15 +152,7 @@ pub fn fetch(
             .into_iter()
             .map(|g| {
                 let asked = g.topics.map(|topics| {
-                    topics
-                        .into_iter()
-                        .flat_map(|t| {
-                            let name = t.name.to_string();
-                            t.partition_indexes
-                                .into_iter()
-                                .map(move |p| (name.clone(), p))
-                        })
-                        .collect()
+                    partition_keys(topics.into_iter().map(|t| (t.name, t.partition_indexes)))
                 });
                 let fetched = broker.groups.fetch_offsets(&g.group_id, asked);
                 OffsetFetchResponseGroup::default()
@@ -170,17 +162,9 @@ pub fn fetch(
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
-    let asked = request.topics.map(|topics| {
-        topics
-            .into_iter()
-            .flat_map(|t| {
-                let name = t.name.to_string();
-                t.partition_indexes
-                    .into_iter()
-                    .map(move |p| (name.clone(), p))
-            })
-            .collect()
-    });
+    let asked = request
+        .topics
+        .map(|topics| partition_keys(topics.into_iter().map(|t| (t.name, t.partition_indexes))));
     let fetched = broker.groups.fetch_offsets(&request.group_id, asked);
     let topics = by_topic(fetched)
         .into_iter()
@@ -203,6 +187,16 @@ pub fn fetch(
         })
         .collect();
     OffsetFetchResponse::default().with_topics(topics)
+}
+
+/// The (topic, partition) pairs an OffsetFetch asks for.
+fn partition_keys(topics: impl Iterator<Item = (TopicName, Vec<i32>)>) -> Vec<PartitionKey> {
+    topics
+        .flat_map(|(name, partitions)| {
+            let name = name.to_string();
+            partitions.into_iter().map(move |p| (name.clone(), p))
+        })
+        .collect()
 }
 
 fn group_topics(

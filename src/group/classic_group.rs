@@ -770,12 +770,7 @@ impl Group {
         generation: i32,
         now: Instant,
     ) -> Result<(), GroupError> {
-        if self.state == GroupState::Dead {
-            return Err(GroupError::CoordinatorNotAvailable);
-        }
-        if self.is_fenced(instance_id, member_id) {
-            return Err(GroupError::FencedInstanceId);
-        }
+        // An Empty group has no members, static ones included: nothing to fence.
         if generation < 0 && self.state == GroupState::Empty {
             return Ok(());
         }

@@ -55,6 +55,16 @@ pub struct GroupListing {
 
 type PartitionKey = (String, i32);
 
+/// The record that deletes one committed offset.
+fn tombstone(group: &str, (topic, partition): &PartitionKey) -> OffsetsRecord {
+    OffsetsRecord::Offset {
+        group: group.to_string(),
+        topic: topic.clone(),
+        partition: *partition,
+        value: None,
+    }
+}
+
 impl GroupCoordinator {
     /// Opens the offsets log and rebuilds every group from it.
     pub fn open(topics: &TopicManager, config: &Config) -> Result<GroupCoordinator, TopicError> {
@@ -344,13 +354,9 @@ impl GroupCoordinator {
                 if subscribed.contains(topic) {
                     return Err(GroupError::GroupSubscribedToTopic);
                 }
-                if group.offsets.contains_key(&(topic.clone(), *partition)) {
-                    records.push(OffsetsRecord::Offset {
-                        group: group_id.to_string(),
-                        topic: topic.clone(),
-                        partition: *partition,
-                        value: None,
-                    });
+                let key = (topic.clone(), *partition);
+                if group.offsets.contains_key(&key) {
+                    records.push(tombstone(group_id, &key));
                 }
                 Ok(())
             })
@@ -386,12 +392,7 @@ impl GroupCoordinator {
         let mut records: Vec<OffsetsRecord> = group
             .offsets
             .keys()
-            .map(|(topic, partition)| OffsetsRecord::Offset {
-                group: group.id.clone(),
-                topic: topic.clone(),
-                partition: *partition,
-                value: None,
-            })
+            .map(|key| tombstone(&group.id, key))
             .collect();
         records.push(OffsetsRecord::Group {
             group: group.id.clone(),
@@ -525,12 +526,7 @@ impl GroupCoordinator {
                 .collect();
             let records: Vec<OffsetsRecord> = expired
                 .iter()
-                .map(|(topic, partition)| OffsetsRecord::Offset {
-                    group: group.id.clone(),
-                    topic: topic.clone(),
-                    partition: *partition,
-                    value: None,
-                })
+                .map(|key| tombstone(&group.id, key))
                 .collect();
             if let Err(e) = self.log.append(&records, now_ms) {
                 tracing::error!(group = %group.id, error = %e, "cannot expire offsets");
