@@ -2,6 +2,7 @@
 
 use kafka_protocol::ResponseError;
 
+use crate::log::record::CorruptRecords;
 use crate::log::{BatchError, LogError};
 use crate::producer::ProducerError;
 use crate::topic::{AppendError, TopicError};
@@ -46,4 +47,8 @@ pub fn append_error(e: &AppendError) -> ResponseError {
             ResponseError::OutOfOrderSequenceNumber
         }
     }
+}
+
+pub fn records_error(_: &CorruptRecords) -> ResponseError {
+    ResponseError::CorruptMessage
 }
