@@ -77,11 +77,15 @@ pub fn describe(
         .into_iter()
         .map(|r| {
             let name = r.resource_name.to_string();
+            // The crate's defaults are empty strings where Kafka sends null.
             let result = DescribeConfigsResult::default()
+                .with_error_message(None)
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name);
+            // Null or empty: every config (as Kafka).
             let keys: Option<HashSet<String>> = r
                 .configuration_keys
+                .filter(|k| !k.is_empty())
                 .map(|k| k.iter().map(|k| k.to_string()).collect());
             match entries(broker, r.resource_type, &name) {
                 Ok(entries) => result.with_configs(
@@ -152,7 +156,8 @@ fn wire_entry(
         .with_read_only(e.read_only)
         .with_config_source(e.source as i8)
         .with_is_sensitive(false)
-        .with_synonyms(synonyms);
+        .with_synonyms(synonyms)
+        .with_documentation(None);
     if version >= 3 {
         result.with_config_type(e.config_type as i8)
     } else {
@@ -271,7 +276,7 @@ pub fn alter(
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name);
             match alter_one(broker, a, request.validate_only) {
-                Ok(()) => response,
+                Ok(()) => response.with_error_message(None),
                 Err((e, m)) => response
                     .with_error_code(e.code())
                     .with_error_message(Some(str(m))),
@@ -302,7 +307,7 @@ pub fn incremental_alter(
                     .with_resource_type(r.resource_type)
                     .with_resource_name(r.resource_name);
             match alter_one(broker, a, request.validate_only) {
-                Ok(()) => response,
+                Ok(()) => response.with_error_message(None),
                 Err((e, m)) => response
                     .with_error_code(e.code())
                     .with_error_message(Some(str(m))),
