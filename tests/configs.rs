@@ -3,8 +3,8 @@
 
 mod common;
 
-use bytes::{Bytes, BytesMut};
-use common::{Client, TestBroker};
+use bytes::Bytes;
+use common::{Client, TestBroker, batch_with_keys};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
@@ -13,9 +13,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::Compression;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -127,37 +125,6 @@ async fn alter(c: &mut Client, resource_type: i8, name: &str, configs: &[(&str, 
     c.send(&req, 2).await.responses[0].error_code
 }
 
-/// One batch whose records have these keys, in one batch.
-fn keyed_batch(keys: &[Option<&str>], compression: Compression) -> Bytes {
-    let records: Vec<Record> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // In step with the offset, so the encoder keeps one batch (base -1).
-            sequence: i as i32 - 1,
-            timestamp: 1_700_000_000_000,
-            key: k.map(|k| Bytes::copy_from_slice(k.as_bytes())),
-            value: Some(Bytes::from(format!("value {i}"))),
-            headers: Default::default(),
-            delete_horizon: false,
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
-    buf.freeze()
-}
-
 async fn produce(
     c: &mut Client,
     topic: &str,
@@ -240,6 +207,8 @@ async fn describe_topic_defaults_overrides_and_synonyms() {
         ResponseError::UnknownTopicOrPartition.code()
     );
     assert!(missing.configs.is_empty());
+    let bad = describe(&mut c, TOPIC, "no spaces", None, false).await;
+    assert_eq!(bad.error_code, ResponseError::InvalidTopicException.code());
 }
 
 #[tokio::test]
@@ -491,7 +460,7 @@ async fn changes_persist_across_a_restart() {
         Some("compact")
     );
     // Still compacted after the restart: a keyless record is refused.
-    let r = produce(&mut c, "t", keyed_batch(&[None], Compression::None), 9).await;
+    let r = produce(&mut c, "t", batch_with_keys(&[None], Compression::None), 9).await;
     assert_eq!(r.error_code, ResponseError::InvalidRecord.code());
 }
 
@@ -529,57 +498,4 @@ async fn log_settings_apply_at_run_time() {
         })
         .count();
     assert!(logs >= 3, "{logs} segments");
-}
-
-#[tokio::test]
-async fn compacted_topics_refuse_records_without_a_key() {
-    let b = TestBroker::start().await;
-    let mut c = b.client().await;
-    create(&mut c, "c", &[("cleanup.policy", "compact")]).await;
-
-    assert_eq!(
-        produce(
-            &mut c,
-            "c",
-            keyed_batch(&[Some("a"), Some("b")], Compression::None),
-            9
-        )
-        .await
-        .error_code,
-        0
-    );
-    for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
-        let records = keyed_batch(&[Some("a"), None, Some("b"), None], compression);
-        let r = produce(&mut c, "c", records, 9).await;
-        assert_eq!(r.error_code, ResponseError::InvalidRecord.code());
-        assert_eq!(r.base_offset, -1);
-        let indexes: Vec<i32> = r.record_errors.iter().map(|e| e.batch_index).collect();
-        assert_eq!(indexes, [1, 3], "{compression:?}");
-        let m = r.record_errors[0]
-            .batch_index_error_message
-            .as_deref()
-            .unwrap();
-        assert_eq!(
-            m,
-            "Compacted topic cannot accept message without key in topic partition c-0."
-        );
-        let msg = r.error_message.unwrap();
-        assert!(msg.starts_with("One or more records have been rejected due to 2 record errors"));
-        assert!(msg.contains(
-            "RecordError(batchIndex=1, message='Compacted topic cannot accept message without key"
-        ));
-    }
-    // Before v8 there is no room for record errors: the code alone.
-    let r = produce(&mut c, "c", keyed_batch(&[None], Compression::None), 7).await;
-    assert_eq!(r.error_code, ResponseError::InvalidRecord.code());
-    assert!(r.record_errors.is_empty());
-
-    // Nothing of the refused batches was written.
-    let next = produce(&mut c, "c", keyed_batch(&[Some("z")], Compression::None), 9).await;
-    assert_eq!((next.error_code, next.base_offset), (0, 2));
-
-    // Not compacted: keyless records are fine.
-    create(&mut c, "d", &[]).await;
-    let r = produce(&mut c, "d", keyed_batch(&[None], Compression::None), 9).await;
-    assert_eq!(r.error_code, 0);
 }

@@ -18,7 +18,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::error::topic_error;
 use crate::broker::BrokerState;
 use crate::config_report::{ConfigEntry, broker_entries, topic_entries};
-use crate::topic::{ConfigChange, TopicConfig, TopicError};
+use crate::topic::{ConfigChange, TopicConfig, TopicError, validate_topic_name};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -111,6 +111,7 @@ fn entries(
 ) -> Result<Vec<ConfigEntry>, Failure> {
     match resource_type {
         TOPIC => {
+            validate_topic_name(name).map_err(|m| (ResponseError::InvalidTopicException, m))?;
             let topic = broker
                 .topics
                 .get(name)
