@@ -7,6 +7,7 @@
 pub mod api;
 pub mod broker;
 pub mod config;
+pub mod config_report;
 mod data_dir;
 pub mod group;
 pub mod log;

@@ -133,6 +133,64 @@ async fn every_version_round_trips() {
         assert_eq!((p.error_code, p.offset), (0, expected), "ListOffsets v{v}");
     }
 
+    for v in range(ApiKey::DescribeConfigs) {
+        use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+        let req = DescribeConfigsRequest::default()
+            .with_include_synonyms(true)
+            .with_resources(vec![
+                DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(StrBytes::from_static_str("v2")),
+                DescribeConfigsResource::default()
+                    .with_resource_type(4)
+                    .with_resource_name(StrBytes::from_static_str("1")),
+            ]);
+        let r = c.send(&req, v).await;
+        assert!(
+            r.results
+                .iter()
+                .all(|r| r.error_code == 0 && !r.configs.is_empty()),
+            "DescribeConfigs v{v}"
+        );
+    }
+
+    for v in range(ApiKey::AlterConfigs) {
+        use kafka_protocol::messages::alter_configs_request::{
+            AlterConfigsResource, AlterableConfig,
+        };
+        let req = AlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("v2"))
+                .with_configs(vec![
+                    AlterableConfig::default()
+                        .with_name(StrBytes::from_static_str("retention.ms"))
+                        .with_value(Some(StrBytes::from_static_str("60000"))),
+                ]),
+        ]);
+        let r = c.send(&req, v).await;
+        assert_eq!(r.responses[0].error_code, 0, "AlterConfigs v{v}");
+    }
+
+    for v in range(ApiKey::IncrementalAlterConfigs) {
+        use kafka_protocol::messages::incremental_alter_configs_request::{
+            AlterConfigsResource, AlterableConfig,
+        };
+        let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("v2"))
+                .with_configs(vec![
+                    AlterableConfig::default()
+                        .with_name(StrBytes::from_static_str("cleanup.policy"))
+                        .with_config_operation(2)
+                        .with_value(Some(StrBytes::from_static_str("compact"))),
+                ]),
+        ]);
+        let r = c.send(&req, v).await;
+        assert_eq!(r.responses[0].error_code, 0, "IncrementalAlterConfigs v{v}");
+    }
+
     for v in range(ApiKey::DeleteTopics) {
         let create = CreateTopicsRequest::default().with_topics(vec![
             CreatableTopic::default()

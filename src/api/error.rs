@@ -3,6 +3,7 @@
 use kafka_protocol::ResponseError;
 
 use crate::group::GroupError;
+use crate::log::record::CorruptRecords;
 use crate::log::{BatchError, LogError};
 use crate::producer::ProducerError;
 use crate::topic::{AppendError, TopicError};
@@ -68,4 +69,8 @@ pub fn group_error(e: GroupError) -> ResponseError {
         GroupError::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
         GroupError::Storage => ResponseError::UnknownServerError,
     }
+}
+
+pub fn records_error(_: &CorruptRecords) -> ResponseError {
+    ResponseError::CorruptMessage
 }

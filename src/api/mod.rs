@@ -3,6 +3,7 @@
 //! the broker's own types; the managers below them never see wire types.
 
 mod api_versions;
+mod configs;
 mod error;
 mod fetch;
 mod groups;
@@ -42,7 +43,10 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::InitProducerId, 0, 6),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::OffsetDelete, 0, 0),
 ];
 
@@ -132,6 +136,15 @@ pub async fn handle(
         RequestKind::DeleteGroups(r) => {
             Reply::now(ResponseKind::DeleteGroups(groups::delete(broker, r)))
         }
+        RequestKind::DescribeConfigs(r) => Reply::now(ResponseKind::DescribeConfigs(
+            configs::describe(broker, r, version),
+        )),
+        RequestKind::AlterConfigs(r) => Reply::now(ResponseKind::AlterConfigs(configs::alter(
+            broker, r, version,
+        ))),
+        RequestKind::IncrementalAlterConfigs(r) => Reply::now(
+            ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(broker, r, version)),
+        ),
         // The connection only decodes requests of the APIs in SUPPORTED_APIS.
         _ => Reply::None,
     }

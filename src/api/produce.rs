@@ -6,14 +6,18 @@ use std::sync::Arc;
 use futures::FutureExt;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
 
 use super::Reply;
-use super::error::{append_error, batch_error};
+use super::error::{append_error, batch_error, records_error};
 use crate::broker::{BrokerState, now_ms};
 use crate::config::FlushMode;
-use crate::log::validate_batches;
+use crate::log::record::keyless_records;
+use crate::log::{BatchInfo, validate_batches};
 use crate::topic::{AppendError, Partition, Topic, is_internal_topic};
 
 pub async fn handle(broker: &Arc<BrokerState>, request: ProduceRequest, version: i16) -> Reply {
@@ -42,14 +46,14 @@ pub async fn handle(broker: &Arc<BrokerState>, request: ProduceRequest, version:
             .map(|(slot, data)| {
                 let index = data.index;
                 let result = if !valid_acks {
-                    Err(ResponseError::InvalidRequiredAcks)
+                    Err(ResponseError::InvalidRequiredAcks.into())
                 } else {
                     match &topic {
-                        Some(t) => append(t, data).map(|(partition, offsets)| {
+                        Some(t) => append(broker, t, data).map(|(partition, offsets)| {
                             to_flush.push((partition, topic_slot, slot));
                             offsets
                         }),
-                        None => Err(unknown),
+                        None => Err(unknown.into()),
                     }
                 };
                 match result {
@@ -57,10 +61,7 @@ pub async fn handle(broker: &Arc<BrokerState>, request: ProduceRequest, version:
                         .with_index(index)
                         .with_base_offset(base_offset)
                         .with_log_start_offset(log_start_offset),
-                    Err(e) => PartitionProduceResponse::default()
-                        .with_index(index)
-                        .with_error_code(e.code())
-                        .with_base_offset(-1),
+                    Err(e) => e.response(index, version),
                 }
             })
             .collect();
@@ -101,29 +102,113 @@ pub async fn handle(broker: &Arc<BrokerState>, request: ProduceRequest, version:
     )
 }
 
+/// Why one partition's records were refused.
+struct Refused {
+    error: ResponseError,
+    /// Kafka's `record_errors` (v8+): (index of the record in its batch, message).
+    record_errors: Vec<(i32, String)>,
+    message: Option<String>,
+}
+
+impl From<ResponseError> for Refused {
+    fn from(error: ResponseError) -> Refused {
+        Refused {
+            error,
+            record_errors: Vec::new(),
+            message: None,
+        }
+    }
+}
+
+impl Refused {
+    fn response(self, index: i32, version: i16) -> PartitionProduceResponse {
+        let response = PartitionProduceResponse::default()
+            .with_index(index)
+            .with_error_code(self.error.code())
+            .with_base_offset(-1);
+        if version < 8 {
+            return response;
+        }
+        let record_errors = self
+            .record_errors
+            .into_iter()
+            .map(|(i, m)| {
+                BatchIndexAndErrorMessage::default()
+                    .with_batch_index(i)
+                    .with_batch_index_error_message(Some(StrBytes::from_string(m)))
+            })
+            .collect();
+        response
+            .with_record_errors(record_errors)
+            .with_error_message(self.message.map(StrBytes::from_string))
+    }
+}
+
+/// Kafka's check for compacted topics: every record needs a key. Records are
+/// decoded only here, and only for compacted topics.
+fn check_keys(
+    topic: &Topic,
+    index: i32,
+    records: &[u8],
+    batches: &[BatchInfo],
+) -> Result<(), Refused> {
+    for b in batches {
+        let batch = records
+            .get(b.position..b.position + b.size)
+            .ok_or(ResponseError::CorruptMessage)?;
+        let keyless = keyless_records(batch).map_err(|e| Refused::from(records_error(&e)))?;
+        if keyless.is_empty() {
+            continue;
+        }
+        let message = format!(
+            "Compacted topic cannot accept message without key in topic partition {}-{index}.",
+            topic.name
+        );
+        let record_errors: Vec<(i32, String)> =
+            keyless.into_iter().map(|i| (i, message.clone())).collect();
+        let shown: Vec<String> = record_errors
+            .iter()
+            .take(3)
+            .map(|(i, m)| format!("RecordError(batchIndex={i}, message='{m}')"))
+            .collect();
+        return Err(Refused {
+            error: ResponseError::InvalidRecord,
+            message: Some(format!(
+                "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+                record_errors.len(),
+                shown.join(", ")
+            )),
+            record_errors,
+        });
+    }
+    Ok(())
+}
+
 /// Appends one partition's batches; returns the partition and its
 /// (base offset, log start offset).
 fn append(
+    broker: &BrokerState,
     topic: &Topic,
     data: PartitionProduceData,
-) -> Result<(Arc<Partition>, (i64, i64)), ResponseError> {
+) -> Result<(Arc<Partition>, (i64, i64)), Refused> {
     let partition = topic
         .partition(data.index)
         .ok_or(ResponseError::UnknownTopicOrPartition)?;
     if is_internal_topic(&topic.name) {
-        return Err(ResponseError::InvalidTopicException);
+        return Err(ResponseError::InvalidTopicException.into());
     }
     let records = data.records.ok_or(ResponseError::CorruptMessage)?;
     let batches = validate_batches(&records).map_err(|e| batch_error(&e))?;
-    if batches
-        .iter()
-        .any(|b| b.size as i64 > partition.max_message_bytes)
-    {
-        return Err(ResponseError::MessageTooLarge);
+    let max_message_bytes = topic.config.max_message_bytes(&broker.config);
+    if batches.iter().any(|b| b.size as i64 > max_message_bytes) {
+        return Err(ResponseError::MessageTooLarge.into());
     }
     // Control batches (transaction markers) are written by the broker only.
     if batches.iter().any(|b| b.attributes.is_control()) {
-        return Err(ResponseError::InvalidRecord);
+        return Err(ResponseError::InvalidRecord.into());
+    }
+    if topic.config.is_compacted() {
+        check_keys(topic, data.index, &records, &batches)?;
     }
     let appended = partition
         .append(&records, &batches, now_ms())
@@ -131,7 +216,7 @@ fn append(
             if matches!(e, AppendError::Log(_)) {
                 tracing::error!(topic = %topic.name, partition = data.index, error = %e, "append failed");
             }
-            append_error(&e)
+            Refused::from(append_error(&e))
         })?;
     Ok((
         partition.clone(),

@@ -16,7 +16,8 @@
 //! The pieces, one job each:
 //!
 //! - [`batch`]: zero-copy view of a record batch header and produce-path validation;
-//! - [`record`]: the one place records are decoded (timestamp look-ups only);
+//! - [`record`]: the one place records are decoded (timestamp look-ups, keys of batches
+//!   for compacted topics, through the streaming codecs of `decompress`);
 //! - [`OffsetIndex`], [`TimeIndex`]: the two index files;
 //! - [`LogSegment`]: one segment: append, read, timestamp look-ups, seal;
 //! - `recovery`: opening a segment, checking it and repairing a torn tail;
@@ -38,6 +39,7 @@
 //! (Kafka's `recovery-point-offset-checkpoint`) yet.
 
 pub mod batch;
+mod decompress;
 mod flush;
 mod mmap;
 mod offset_index;

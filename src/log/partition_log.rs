@@ -117,6 +117,14 @@ impl Log {
         &self.config
     }
 
+    /// Changes the settings at run time: the size and age limits apply from the next
+    /// append, the index interval at once; the active segment keeps the index files
+    /// it was created with, so a new `segment_index_bytes` applies from the next roll.
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.active.set_index_interval(config.index_interval_bytes);
+        self.config = config;
+    }
+
     /// All segments, oldest first; the last is the active one.
     pub fn segments(&self) -> impl Iterator<Item = &LogSegment> {
         self.sealed.values().chain(std::iter::once(&self.active))

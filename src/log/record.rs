@@ -1,12 +1,20 @@
 //! The one place the storage layer decodes records: timestamp look-ups (ListOffsets by
-//! timestamp and max timestamp) on uncompressed batches. Appends and fetches never get
-//! here.
+//! timestamp and max timestamp) on uncompressed batches, and the key check of batches
+//! produced to compacted topics. Plain appends and fetches never get here.
 //!
 //! A v2 record is `length: varint` then `length` bytes: `attributes: i8`,
-//! `timestampDelta: varlong`, `offsetDelta: varint`, key, value, headers. Only the first
-//! three fields are read; `length` skips the rest.
+//! `timestampDelta: varlong`, `offsetDelta: varint`, `keyLength: varint`, key, value,
+//! headers. At most the first four fields are read; `length` skips the rest.
+
+use std::io::{self, BufRead, BufReader, Read};
 
 use super::batch::{BatchHeader, HEADER_LEN};
+use super::decompress;
+
+/// Records that do not parse (CORRUPT_MESSAGE).
+#[derive(Debug, thiserror::Error)]
+#[error("corrupt records: {0}")]
+pub struct CorruptRecords(String);
 
 /// The outcome of looking for a record by timestamp in one batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +85,59 @@ fn scan(batch: &[u8], header: &BatchHeader<'_>, target: i64) -> Option<RecordSca
     Some(RecordScan::NotFound)
 }
 
+/// The indexes (0-based, within the batch) of the records of `batch` (one whole,
+/// validated batch) that have no key. Compressed batches are decompressed as a stream.
+pub fn keyless_records(batch: &[u8]) -> Result<Vec<i32>, CorruptRecords> {
+    let header = BatchHeader::new(batch).ok_or_else(|| CorruptRecords("short batch".into()))?;
+    let body = batch.get(HEADER_LEN..).unwrap_or_default();
+    let corrupt = |e: io::Error| CorruptRecords(e.to_string());
+    let mut records = BufReader::new(
+        decompress::reader(header.attributes().compression(), body).map_err(corrupt)?,
+    );
+    let mut keyless = Vec::new();
+    for index in 0..header.records_count().max(0) {
+        if !record_has_key(&mut records).map_err(corrupt)? {
+            keyless.push(index);
+        }
+    }
+    Ok(keyless)
+}
+
+/// Reads one record from `r`, leaving `r` at the next; true when it has a key.
+fn record_has_key(r: &mut impl BufRead) -> io::Result<bool> {
+    let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
+    let (len, _) = next_varint(r, 5)?;
+    let len = u64::try_from(len).map_err(|_| bad("negative record length"))?;
+    let mut attributes = [0u8; 1];
+    r.read_exact(&mut attributes)?;
+    let (_, a) = next_varint(r, 10)?;
+    let (_, b) = next_varint(r, 5)?;
+    let (key_len, c) = next_varint(r, 5)?;
+    let read = (1 + a + b + c) as u64;
+    let rest = len
+        .checked_sub(read)
+        .ok_or_else(|| bad("record shorter than its fields"))?;
+    if io::copy(&mut r.take(rest), &mut io::sink())? != rest {
+        return Err(bad("truncated record"));
+    }
+    Ok(key_len >= 0)
+}
+
+fn next_varint(r: &mut impl BufRead, max_bytes: usize) -> io::Result<(i64, usize)> {
+    let mut buf = [0u8; 10];
+    for i in 0..max_bytes {
+        r.read_exact(&mut buf[i..=i])?;
+        if buf[i] & 0x80 == 0 {
+            return read_varint(&buf[..=i], max_bytes)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad varint"));
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        "varint too long",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +206,89 @@ mod tests {
         let n = b.len();
         b.truncate(n - 4);
         assert_eq!(first_record_at_or_after(&b, 6), RecordScan::Opaque);
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    use super::keyless_records;
+    use crate::log::{BatchHeader, validate_batches};
+
+    /// Offsets of the keyless records over every batch of `records`.
+    fn keyless_offsets(records: &[u8]) -> Vec<i64> {
+        let mut out = Vec::new();
+        for b in validate_batches(records).unwrap() {
+            let batch = &records[b.position..b.position + b.size];
+            let base = BatchHeader::new(batch).unwrap().base_offset();
+            out.extend(
+                keyless_records(batch)
+                    .unwrap()
+                    .into_iter()
+                    .map(|i| base + i64::from(i)),
+            );
+        }
+        out
+    }
+
+    fn encode(keys: &[Option<&str>], compression: Compression) -> Vec<u8> {
+        let records: Vec<Record> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Record {
+                transactional: false,
+                control: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                // Offsets and sequences in step keep the records in one batch (base
+                // sequence -1: not idempotent).
+                sequence: i as i32 - 1,
+                timestamp: 1000,
+                key: k.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+                value: Some(Bytes::from(vec![b'v'; 300])),
+                headers: Default::default(),
+                delete_horizon: false,
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression,
+        };
+        RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+        buf.to_vec()
+    }
+
+    #[test]
+    fn finds_keyless_records_in_every_codec() {
+        let keys = [None, Some("a"), Some(""), None, Some("b")];
+        for c in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let records = encode(&keys, c);
+            assert_eq!(validate_batches(&records).unwrap().len(), 1);
+            assert_eq!(keyless_offsets(&records), vec![0, 3], "{c:?}");
+        }
+    }
+
+    #[test]
+    fn truncated_records_are_corrupt() {
+        let b = encode(&[Some("a"), Some("b")], Compression::None);
+        assert!(keyless_records(&b[..b.len() - 10]).is_err());
+        let mut z = encode(&[Some("a"), None], Compression::Zstd);
+        let n = z.len();
+        z[n - 5..].fill(0);
+        assert!(keyless_records(&z).is_err());
     }
 }

@@ -194,6 +194,11 @@ impl LogSegment {
         Ok(())
     }
 
+    /// Bytes of log between two index entries from now on.
+    pub fn set_index_interval(&mut self, bytes: u32) {
+        self.indexes.interval = bytes as usize;
+    }
+
     /// Whether both indexes have room for an append of `batches` batches.
     pub fn can_index(&self, batches: usize) -> bool {
         self.indexes.have_room(batches)

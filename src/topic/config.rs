@@ -6,10 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::Config;
+use crate::config::{Config, FlushMode};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
+pub enum Kind {
     Long {
         min: i64,
     },
@@ -26,52 +26,209 @@ enum Kind {
     ListOf(&'static [&'static str]),
 }
 
-/// The topic configs runnel knows, with their type.
-const KNOWN: &[(&str, Kind)] = &[
-    ("cleanup.policy", Kind::ListOf(&["delete", "compact"])),
-    (
+/// One topic config: its type, Kafka's default and the broker setting that
+/// supplies the default (Kafka's synonym, as DescribeConfigs names it).
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigDef {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub default: &'static str,
+    pub broker_name: &'static str,
+}
+
+const fn def(
+    name: &'static str,
+    kind: Kind,
+    default: &'static str,
+    broker_name: &'static str,
+) -> ConfigDef {
+    ConfigDef {
+        name,
+        kind,
+        default,
+        broker_name,
+    }
+}
+
+const LONG_MAX: &str = "9223372036854775807";
+
+/// The topic configs runnel knows, with Kafka's (3.9) defaults.
+pub const DEFS: &[ConfigDef] = &[
+    def(
+        "cleanup.policy",
+        Kind::ListOf(&["delete", "compact"]),
+        "delete",
+        "log.cleanup.policy",
+    ),
+    def(
         "compression.type",
         Kind::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
+        "producer",
+        "compression.type",
     ),
-    ("delete.retention.ms", Kind::Long { min: 0 }),
-    ("file.delete.delay.ms", Kind::Long { min: 0 }),
-    ("flush.messages", Kind::Long { min: 1 }),
-    ("flush.ms", Kind::Long { min: 0 }),
-    ("index.interval.bytes", Kind::Int { min: 0 }),
-    ("max.compaction.lag.ms", Kind::Long { min: 1 }),
-    ("max.message.bytes", Kind::Int { min: 0 }),
-    ("message.timestamp.after.max.ms", Kind::Long { min: 0 }),
-    ("message.timestamp.before.max.ms", Kind::Long { min: 0 }),
-    (
+    def(
+        "delete.retention.ms",
+        Kind::Long { min: 0 },
+        "86400000",
+        "log.cleaner.delete.retention.ms",
+    ),
+    def(
+        "file.delete.delay.ms",
+        Kind::Long { min: 0 },
+        "60000",
+        "log.segment.delete.delay.ms",
+    ),
+    def(
+        "flush.messages",
+        Kind::Long { min: 1 },
+        LONG_MAX,
+        "log.flush.interval.messages",
+    ),
+    def(
+        "flush.ms",
+        Kind::Long { min: 0 },
+        LONG_MAX,
+        "log.flush.interval.ms",
+    ),
+    def(
+        "index.interval.bytes",
+        Kind::Int { min: 0 },
+        "4096",
+        "log.index.interval.bytes",
+    ),
+    def(
+        "max.compaction.lag.ms",
+        Kind::Long { min: 1 },
+        LONG_MAX,
+        "log.cleaner.max.compaction.lag.ms",
+    ),
+    def(
+        "max.message.bytes",
+        Kind::Int { min: 0 },
+        "1048588",
+        "message.max.bytes",
+    ),
+    def(
+        "message.downconversion.enable",
+        Kind::Bool,
+        "true",
+        "log.message.downconversion.enable",
+    ),
+    def(
+        "message.timestamp.after.max.ms",
+        Kind::Long { min: 0 },
+        LONG_MAX,
+        "log.message.timestamp.after.max.ms",
+    ),
+    def(
+        "message.timestamp.before.max.ms",
+        Kind::Long { min: 0 },
+        LONG_MAX,
+        "log.message.timestamp.before.max.ms",
+    ),
+    def(
         "message.timestamp.type",
         Kind::OneOf(&["CreateTime", "LogAppendTime"]),
+        "CreateTime",
+        "log.message.timestamp.type",
     ),
-    (
+    def(
         "min.cleanable.dirty.ratio",
         Kind::Double { min: 0.0, max: 1.0 },
+        "0.5",
+        "log.cleaner.min.cleanable.ratio",
     ),
-    ("min.compaction.lag.ms", Kind::Long { min: 0 }),
-    ("min.insync.replicas", Kind::Int { min: 1 }),
-    ("preallocate", Kind::Bool),
-    ("retention.bytes", Kind::Long { min: -1 }),
-    ("retention.ms", Kind::Long { min: -1 }),
-    ("segment.bytes", Kind::Int { min: 14 }),
-    ("segment.index.bytes", Kind::Int { min: 4 }),
-    ("segment.jitter.ms", Kind::Long { min: 0 }),
-    ("segment.ms", Kind::Long { min: 1 }),
-    ("unclean.leader.election.enable", Kind::Bool),
-    ("message.downconversion.enable", Kind::Bool),
+    def(
+        "min.compaction.lag.ms",
+        Kind::Long { min: 0 },
+        "0",
+        "log.cleaner.min.compaction.lag.ms",
+    ),
+    def(
+        "min.insync.replicas",
+        Kind::Int { min: 1 },
+        "1",
+        "min.insync.replicas",
+    ),
+    def("preallocate", Kind::Bool, "false", "log.preallocate"),
+    def(
+        "retention.bytes",
+        Kind::Long { min: -1 },
+        "-1",
+        "log.retention.bytes",
+    ),
+    def(
+        "retention.ms",
+        Kind::Long { min: -1 },
+        "604800000",
+        "log.retention.ms",
+    ),
+    def(
+        "segment.bytes",
+        Kind::Int { min: 14 },
+        "1073741824",
+        "log.segment.bytes",
+    ),
+    def(
+        "segment.index.bytes",
+        Kind::Int { min: 4 },
+        "10485760",
+        "log.index.size.max.bytes",
+    ),
+    def(
+        "segment.jitter.ms",
+        Kind::Long { min: 0 },
+        "0",
+        "log.roll.jitter.ms",
+    ),
+    def(
+        "segment.ms",
+        Kind::Long { min: 1 },
+        "604800000",
+        "log.roll.ms",
+    ),
+    def(
+        "unclean.leader.election.enable",
+        Kind::Bool,
+        "false",
+        "unclean.leader.election.enable",
+    ),
 ];
+
+pub fn find(name: &str) -> Option<&'static ConfigDef> {
+    DEFS.iter().find(|d| d.name == name)
+}
+
+impl ConfigDef {
+    /// The broker's value for this config: runnel's own setting where it has
+    /// one, else Kafka's default.
+    pub fn broker_value(&self, broker: &Config) -> String {
+        match self.name {
+            "segment.bytes" => broker.log.segment_bytes.to_string(),
+            "segment.ms" => broker.log.roll_ms.to_string(),
+            "index.interval.bytes" => broker.log.index_interval_bytes.to_string(),
+            "segment.index.bytes" => broker.log.index_size_max_bytes.to_string(),
+            "max.message.bytes" => broker.message_max_bytes.to_string(),
+            "flush.ms" if broker.log.flush == FlushMode::Interval => {
+                broker.log.flush_interval_ms.to_string()
+            }
+            "flush.messages" if broker.log.flush == FlushMode::Always => "1".to_string(),
+            _ => self.default.to_string(),
+        }
+    }
+
+    pub fn is_list(&self) -> bool {
+        matches!(self.kind, Kind::ListOf(_))
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidConfig(pub String);
 
 /// Checks one `name=value` pair the way Kafka's topic config validation does.
 pub fn validate(name: &str, value: &str) -> Result<(), InvalidConfig> {
-    let kind = KNOWN
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, k)| *k)
+    let kind = find(name)
+        .map(|d| d.kind)
         .ok_or_else(|| InvalidConfig(format!("Unknown topic config name: {name}")))?;
     let bad = || InvalidConfig(format!("Invalid value {value} for configuration {name}"));
     match kind {
@@ -101,12 +258,24 @@ pub fn validate(name: &str, value: &str) -> Result<(), InvalidConfig> {
             }
         }
         Kind::ListOf(words) => {
-            if value.split(',').any(|w| !words.contains(&w.trim())) {
+            // An empty list is valid (Kafka's ValidList).
+            if !value.trim().is_empty() && value.split(',').any(|w| !words.contains(&w.trim())) {
                 return Err(bad());
             }
         }
     }
     Ok(())
+}
+
+/// One change of IncrementalAlterConfigs, in Kafka's semantics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigChange {
+    Set(String, String),
+    Delete(String),
+    /// Adds list items not there yet (to the default when the topic has no value).
+    Append(String, String),
+    /// Removes list items.
+    Subtract(String, String),
 }
 
 /// The configs set on one topic, overriding the broker defaults.
@@ -118,6 +287,58 @@ pub struct TopicConfig {
 impl TopicConfig {
     pub fn get_i64(&self, name: &str) -> Option<i64> {
         self.overrides.get(name).and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Checks every override.
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        self.overrides.iter().try_for_each(|(k, v)| validate(k, v))
+    }
+
+    /// This config with `changes` applied in order, then validated.
+    pub fn with_changes(&self, changes: &[ConfigChange]) -> Result<TopicConfig, InvalidConfig> {
+        let mut overrides = self.overrides.clone();
+        for change in changes {
+            match change {
+                ConfigChange::Set(k, v) => {
+                    overrides.insert(k.clone(), v.clone());
+                }
+                ConfigChange::Delete(k) => {
+                    overrides.remove(k);
+                }
+                ConfigChange::Append(k, v) | ConfigChange::Subtract(k, v) => {
+                    let append = matches!(change, ConfigChange::Append(..));
+                    let d = find(k)
+                        .ok_or_else(|| InvalidConfig(format!("Unknown topic config name: {k}")))?;
+                    if !d.is_list() {
+                        let op = if append { "APPEND" } else { "SUBTRACT" };
+                        return Err(InvalidConfig(format!(
+                            "Can't {op} to key {k} because its type is not LIST."
+                        )));
+                    }
+                    let old = overrides.get(k).map_or(d.default, String::as_str);
+                    let mut items: Vec<&str> = old.split(',').filter(|s| !s.is_empty()).collect();
+                    for item in v.split(',') {
+                        if append && !items.contains(&item) {
+                            items.push(item);
+                        } else if !append {
+                            items.retain(|i| *i != item);
+                        }
+                    }
+                    let joined = items.join(",");
+                    overrides.insert(k.clone(), joined);
+                }
+            }
+        }
+        let config = TopicConfig { overrides };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// True when `cleanup.policy` includes `compact`.
+    pub fn is_compacted(&self) -> bool {
+        self.overrides
+            .get("cleanup.policy")
+            .is_some_and(|p| p.split(',').any(|w| w.trim() == "compact"))
     }
 
     /// The log settings for this topic: its overrides, else the broker's.
@@ -154,9 +375,56 @@ mod tests {
         assert!(validate("retention.ms", "-2").is_err());
         assert!(validate("segment.bytes", "99999999999").is_err());
         assert!(validate("cleanup.policy", "compact,delete").is_ok());
+        assert!(validate("cleanup.policy", "").is_ok());
         assert!(validate("cleanup.policy", "shred").is_err());
         assert!(validate("min.cleanable.dirty.ratio", "0.5").is_ok());
         assert!(validate("no.such.config", "1").is_err());
         assert!(validate("message.timestamp.type", "LogAppendTime").is_ok());
+    }
+
+    #[test]
+    fn every_default_is_valid() {
+        for d in DEFS {
+            assert_eq!(validate(d.name, d.default), Ok(()), "{}", d.name);
+        }
+    }
+
+    #[test]
+    fn incremental_changes() {
+        let base = TopicConfig::default();
+        let c = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let appended = base
+            .with_changes(&[ConfigChange::Append(
+                "cleanup.policy".into(),
+                "compact".into(),
+            )])
+            .unwrap();
+        assert_eq!(appended.overrides["cleanup.policy"], "delete,compact");
+        assert!(appended.is_compacted());
+        let subtracted = appended
+            .with_changes(&[ConfigChange::Subtract(
+                "cleanup.policy".into(),
+                "compact".into(),
+            )])
+            .unwrap();
+        assert_eq!(subtracted.overrides["cleanup.policy"], "delete");
+        let (k, v) = c("retention.ms", "1000");
+        let set = base.with_changes(&[ConfigChange::Set(k, v)]).unwrap();
+        assert_eq!(set.get_i64("retention.ms"), Some(1000));
+        let deleted = set
+            .with_changes(&[ConfigChange::Delete("retention.ms".into())])
+            .unwrap();
+        assert!(deleted.overrides.is_empty());
+        let err = base
+            .with_changes(&[ConfigChange::Append("retention.ms".into(), "1".into())])
+            .unwrap_err();
+        assert_eq!(
+            err.0,
+            "Can't APPEND to key retention.ms because its type is not LIST."
+        );
+        assert!(
+            base.with_changes(&[ConfigChange::Set("segment.bytes".into(), "x".into())])
+                .is_err()
+        );
     }
 }

@@ -18,7 +18,7 @@ use std::sync::{Arc, RwLock};
 
 use uuid::Uuid;
 
-pub use config::{InvalidConfig, TopicConfig};
+pub use config::{ConfigChange, InvalidConfig, TopicConfig};
 pub use flusher::{Flusher, flush_periodically};
 pub use name::{is_internal_topic, validate_topic_name};
 pub use partition::{AppendError, Appended, Partition, Read};
@@ -162,6 +162,45 @@ impl TopicManager {
         Ok(topic)
     }
 
+    /// Changes a topic's configs: validated, then (unless `validate_only`) stored
+    /// atomically with the topic and applied to its partition logs.
+    pub fn alter_config(
+        &self,
+        name: &str,
+        change: impl FnOnce(&TopicConfig) -> Result<TopicConfig, InvalidConfig>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        let topic = topics.get(name).ok_or(TopicError::UnknownTopic)?;
+        let config =
+            change(&topic.config).map_err(|InvalidConfig(m)| TopicError::InvalidConfig(m))?;
+        if validate_only || config == topic.config {
+            return Ok(());
+        }
+        store::save(
+            &self.data_dir,
+            &store::StoredTopic {
+                name: topic.name.clone(),
+                id: topic.id,
+                partitions: topic.partitions.len() as i32,
+                configs: config.overrides.clone(),
+            },
+        )?;
+        let log_config = config.log_config(&self.config);
+        for p in &topic.partitions {
+            p.set_log_config(log_config.clone());
+        }
+        tracing::info!(topic = name, configs = ?config.overrides, "altered topic configs");
+        let altered = Topic {
+            name: topic.name.clone(),
+            id: topic.id,
+            config,
+            partitions: topic.partitions.clone(),
+        };
+        topics.insert(name.to_string(), Arc::new(altered));
+        Ok(())
+    }
+
     /// Creates `name` with the broker defaults if it does not exist yet.
     pub fn get_or_create(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
         if let Some(t) = self.get(name) {
@@ -229,17 +268,11 @@ fn open_topic(
         overrides: stored.configs.clone(),
     };
     let log_config = topic_config.log_config(config);
-    let max_message_bytes = topic_config.max_message_bytes(config);
     let mut partitions = Vec::with_capacity(stored.partitions.max(0) as usize);
     for index in 0..stored.partitions {
         let dir = partition_dir(data_dir, &stored.name, index);
         let log = Log::open(&dir, log_config.clone(), clean_shutdown)?;
-        partitions.push(Arc::new(Partition::new(
-            stored.name.clone(),
-            index,
-            max_message_bytes,
-            log,
-        )));
+        partitions.push(Arc::new(Partition::new(stored.name.clone(), index, log)));
     }
     Ok(Topic {
         name: stored.name,

@@ -6,13 +6,12 @@ use std::sync::{Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::log::{BatchHeader, BatchInfo, FlushTarget, Log, LogError};
+use crate::log::{BatchHeader, BatchInfo, FlushTarget, Log, LogConfig, LogError};
 use crate::producer::{ProducerError, ProducerStateTable, SequenceCheck};
 
 pub struct Partition {
     pub topic: String,
     pub index: i32,
-    pub max_message_bytes: i64,
     log: Mutex<PartitionLog>,
     /// The log end offset, published after every append.
     end_offset: watch::Sender<i64>,
@@ -61,13 +60,12 @@ pub struct Read {
 }
 
 impl Partition {
-    pub fn new(topic: String, index: i32, max_message_bytes: i64, log: Log) -> Partition {
+    pub fn new(topic: String, index: i32, log: Log) -> Partition {
         let (end_offset, _) = watch::channel(log.log_end_offset());
         let producers = rebuild_producer_state(&log);
         Partition {
             topic,
             index,
-            max_message_bytes,
             log: Mutex::new(PartitionLog { log, producers }),
             end_offset,
         }
@@ -165,6 +163,11 @@ impl Partition {
     /// A receiver that changes whenever the log end offset moves.
     pub fn watch_end_offset(&self) -> watch::Receiver<i64> {
         self.end_offset.subscribe()
+    }
+
+    /// New settings for the log; the next append and roll use them.
+    pub fn set_log_config(&self, config: LogConfig) {
+        self.log().set_config(config);
     }
 
     pub fn close(&self) -> Result<(), LogError> {

@@ -200,6 +200,37 @@ fn encode_batch(
     buf.freeze()
 }
 
+/// One batch (not idempotent) whose records have these keys.
+pub fn batch_with_keys(keys: &[Option<&str>], compression: Compression) -> Bytes {
+    let records: Vec<Record> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // In step with the offset, so the encoder keeps one batch (base -1).
+            sequence: i as i32 - 1,
+            timestamp: 1_700_000_000_000,
+            key: k.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+            value: Some(Bytes::from(format!("value {i}"))),
+            headers: Default::default(),
+            delete_horizon: false,
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+    buf.freeze()
+}
+
 /// Every record in `bytes` as (offset, value).
 pub fn decode_records(bytes: &Bytes) -> Vec<(i64, Bytes)> {
     let mut buf = bytes.clone();

@@ -1,0 +1,241 @@
+//! What DescribeConfigs reports for a topic or for the broker, in the broker's
+//! own terms: each config's value, where it comes from and its synonyms.
+
+use crate::config::{Config, FlushMode};
+use crate::topic::TopicConfig;
+use crate::topic::config::{DEFS, Kind};
+
+/// Kafka's `ConfigSource`, by its wire value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    DynamicTopic = 1,
+    StaticBroker = 4,
+    Default = 5,
+}
+
+/// Kafka's `ConfigType` (DescribeConfigs v3+), by its wire value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    Boolean = 1,
+    String = 2,
+    Int = 3,
+    Long = 5,
+    Double = 6,
+    List = 7,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synonym {
+    pub name: String,
+    pub value: Option<String>,
+    pub source: ConfigSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry {
+    pub name: String,
+    pub value: Option<String>,
+    pub source: ConfigSource,
+    pub read_only: bool,
+    pub config_type: ConfigType,
+    /// Most specific first, as Kafka orders them.
+    pub synonyms: Vec<Synonym>,
+}
+
+fn kind_type(kind: Kind) -> ConfigType {
+    match kind {
+        Kind::Long { .. } => ConfigType::Long,
+        Kind::Int { .. } => ConfigType::Int,
+        Kind::Double { .. } => ConfigType::Double,
+        Kind::Bool => ConfigType::Boolean,
+        Kind::OneOf(_) => ConfigType::String,
+        Kind::ListOf(_) => ConfigType::List,
+    }
+}
+
+/// The broker-level synonyms of a value: the broker's own setting when it
+/// differs from Kafka's default (as if set in server.properties), then the default.
+fn broker_synonyms(name: &str, value: Option<String>, default: Option<&str>) -> Vec<Synonym> {
+    let mut out = Vec::new();
+    if value.as_deref() != default {
+        out.push(Synonym {
+            name: name.to_string(),
+            value,
+            source: ConfigSource::StaticBroker,
+        });
+    }
+    if let Some(d) = default {
+        out.push(Synonym {
+            name: name.to_string(),
+            value: Some(d.to_string()),
+            source: ConfigSource::Default,
+        });
+    }
+    out
+}
+
+/// Every topic config with the value in effect for a topic with `config`.
+pub fn topic_entries(config: &TopicConfig, broker: &Config) -> Vec<ConfigEntry> {
+    DEFS.iter()
+        .map(|d| {
+            let mut synonyms = Vec::new();
+            if let Some(v) = config.overrides.get(d.name) {
+                synonyms.push(Synonym {
+                    name: d.name.to_string(),
+                    value: Some(v.clone()),
+                    source: ConfigSource::DynamicTopic,
+                });
+            }
+            synonyms.extend(broker_synonyms(
+                d.broker_name,
+                Some(d.broker_value(broker)),
+                Some(d.default),
+            ));
+            entry(d.name, kind_type(d.kind), false, synonyms)
+        })
+        .collect()
+}
+
+/// The entry whose value and source are those of its first synonym.
+fn entry(
+    name: &str,
+    config_type: ConfigType,
+    read_only: bool,
+    synonyms: Vec<Synonym>,
+) -> ConfigEntry {
+    let (value, source) = synonyms.first().map_or((None, ConfigSource::Default), |s| {
+        (s.value.clone(), s.source)
+    });
+    ConfigEntry {
+        name: name.to_string(),
+        value,
+        source,
+        read_only,
+        config_type,
+        synonyms,
+    }
+}
+
+/// The broker's settings under their Kafka names. None can change at run time.
+pub fn broker_entries(broker: &Config, advertised: &(String, i32)) -> Vec<ConfigEntry> {
+    let node_id = broker.node_id.to_string();
+    let own: Vec<(&str, ConfigType, Option<String>, Option<&str>)> = vec![
+        ("node.id", ConfigType::Int, Some(node_id.clone()), None),
+        ("broker.id", ConfigType::Int, Some(node_id), Some("-1")),
+        (
+            "listeners",
+            ConfigType::String,
+            Some(format!("PLAINTEXT://{}", broker.listen)),
+            Some("PLAINTEXT://:9092"),
+        ),
+        (
+            "advertised.listeners",
+            ConfigType::String,
+            Some(format!("PLAINTEXT://{}:{}", advertised.0, advertised.1)),
+            None,
+        ),
+        (
+            "log.dirs",
+            ConfigType::String,
+            Some(broker.data_dir.display().to_string()),
+            None,
+        ),
+        (
+            "auto.create.topics.enable",
+            ConfigType::Boolean,
+            Some(broker.auto_create_topics_enable.to_string()),
+            Some("true"),
+        ),
+        (
+            "num.partitions",
+            ConfigType::Int,
+            Some(broker.num_partitions.to_string()),
+            Some("1"),
+        ),
+        (
+            "socket.request.max.bytes",
+            ConfigType::Int,
+            Some(broker.socket.request_max_bytes.to_string()),
+            Some("104857600"),
+        ),
+        (
+            "default.replication.factor",
+            ConfigType::Int,
+            Some("1".into()),
+            Some("1"),
+        ),
+        (
+            "log.flush.scheduler.interval.ms",
+            ConfigType::Long,
+            Some(match broker.log.flush {
+                FlushMode::Interval => broker.log.flush_interval_ms.to_string(),
+                _ => "9223372036854775807".to_string(),
+            }),
+            Some("9223372036854775807"),
+        ),
+    ];
+    let mut entries: Vec<ConfigEntry> = own
+        .into_iter()
+        .map(|(name, ty, value, default)| {
+            let synonyms = broker_synonyms(name, value, default);
+            entry(name, ty, true, synonyms)
+        })
+        .collect();
+    for d in DEFS {
+        if entries.iter().any(|e| e.name == d.broker_name) {
+            continue;
+        }
+        let synonyms =
+            broker_synonyms(d.broker_name, Some(d.broker_value(broker)), Some(d.default));
+        entries.push(entry(d.broker_name, kind_type(d.kind), true, synonyms));
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_defaults_and_overrides() {
+        let broker = Config {
+            num_partitions: 3,
+            ..Config::default()
+        };
+        let mut topic = TopicConfig::default();
+        topic.overrides.insert("retention.ms".into(), "1000".into());
+        let entries = topic_entries(&topic, &broker);
+        assert_eq!(entries.len(), DEFS.len());
+        let get = |n: &str| entries.iter().find(|e| e.name == n).unwrap();
+        let r = get("retention.ms");
+        assert_eq!(r.value.as_deref(), Some("1000"));
+        assert_eq!(r.source, ConfigSource::DynamicTopic);
+        assert_eq!(r.synonyms.len(), 2);
+        assert_eq!(r.synonyms[1].name, "log.retention.ms");
+        let s = get("segment.bytes");
+        assert_eq!(s.value.as_deref(), Some("1073741824"));
+        assert_eq!(s.source, ConfigSource::Default);
+        assert_eq!(get("cleanup.policy").config_type, ConfigType::List);
+    }
+
+    #[test]
+    fn broker_settings_that_differ_are_static() {
+        let mut broker = Config::default();
+        broker.log.segment_bytes = 1000;
+        let entries = broker_entries(&broker, &("h".into(), 1));
+        let s = entries
+            .iter()
+            .find(|e| e.name == "log.segment.bytes")
+            .unwrap();
+        assert_eq!(s.value.as_deref(), Some("1000"));
+        assert_eq!(s.source, ConfigSource::StaticBroker);
+        assert!(s.read_only);
+        let topic = topic_entries(&TopicConfig::default(), &broker);
+        let t = topic.iter().find(|e| e.name == "segment.bytes").unwrap();
+        assert_eq!(t.source, ConfigSource::StaticBroker);
+        assert_eq!(t.value.as_deref(), Some("1000"));
+        let n = entries.iter().find(|e| e.name == "num.partitions").unwrap();
+        assert_eq!(n.source, ConfigSource::Default);
+    }
+}
