@@ -64,7 +64,12 @@ fn end_to_end(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(10))
         .throughput(Throughput::Bytes(1024 * KIB_RECORDS));
     group.bench_function("1KiB_records_from_beginning", |b| {
-        b.iter(|| assert_eq!(fetch_all(&bootstrap, topic, KIB_RECORDS), 1024 * KIB_RECORDS))
+        b.iter(|| {
+            assert_eq!(
+                fetch_all(&bootstrap, topic, KIB_RECORDS),
+                1024 * KIB_RECORDS
+            )
+        })
     });
     group.finish();
 }
