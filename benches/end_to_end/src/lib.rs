@@ -1,0 +1,172 @@
+//! Helpers of the end-to-end benchmarks (`benches/end_to_end.rs`): a runnel broker
+//! embedded in the bench process, and rdkafka clients configured against it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use runnel::topic::NewTopic;
+use runnel::{Broker, Config};
+use tokio::runtime::Runtime;
+
+/// runnel listening on an ephemeral loopback port, with a temp data dir, on its own
+/// tokio runtime. Shut down cleanly on drop.
+pub struct BenchBroker {
+    runtime: Runtime,
+    broker: Option<Broker>,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl BenchBroker {
+    pub fn start() -> BenchBroker {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            listen: "127.0.0.1:0".into(),
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let broker = runtime.block_on(Broker::start(config)).unwrap();
+        BenchBroker {
+            addr: broker.local_addr(),
+            broker: Some(broker),
+            runtime,
+            _dir: dir,
+        }
+    }
+
+    pub fn bootstrap_servers(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Creates a topic with one partition.
+    pub fn create_topic(&self, name: &str) {
+        let broker = self.broker.as_ref().unwrap();
+        broker
+            .state()
+            .topics
+            .create(NewTopic {
+                name: name.into(),
+                partitions: 1,
+                replication_factor: 1,
+                configs: Vec::new(),
+            })
+            .unwrap();
+    }
+}
+
+impl Drop for BenchBroker {
+    fn drop(&mut self) {
+        if let Some(broker) = self.broker.take() {
+            self.runtime.block_on(broker.shutdown()).unwrap();
+        }
+    }
+}
+
+/// Counts delivery reports.
+#[derive(Default)]
+pub struct Deliveries {
+    ok: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => self.ok.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
+/// A producer configured like librdkafka's `rdkafka_performance` (acks=1, 1 MB
+/// batches, a deep local queue) but with librdkafka's default 5 ms linger.
+pub fn producer(bootstrap: &str) -> BaseProducer<Deliveries> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "1")
+        .set("linger.ms", "5")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("compression.codec", "none")
+        .create_with_context(Deliveries::default())
+        .unwrap()
+}
+
+/// Produces `count` records of `payload` to partition 0 of `topic` and waits for every
+/// delivery report; panics if any record failed.
+pub fn produce(producer: &BaseProducer<Deliveries>, topic: &str, payload: &[u8], count: u64) {
+    let before = producer.context().ok.load(Ordering::Relaxed);
+    for i in 0..count {
+        let mut record = BaseRecord::to(topic).partition(0).payload(payload);
+        loop {
+            match producer.send::<(), [u8]>(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    // As rdkafka_performance: serve delivery reports until there is room.
+                    record = back;
+                    producer.poll(Duration::from_millis(1));
+                }
+                Err((e, _)) => panic!("produce: {e}"),
+            }
+        }
+        if i % 1024 == 0 {
+            producer.poll(Duration::ZERO);
+        }
+    }
+    producer.flush(Duration::from_secs(120)).unwrap();
+    let ctx = producer.context();
+    assert_eq!(ctx.failed.load(Ordering::Relaxed), 0, "failed deliveries");
+    assert_eq!(ctx.ok.load(Ordering::Relaxed) - before, count);
+}
+
+/// A consumer with no group: partitions are assigned explicitly and no offset is
+/// ever committed (runnel has no group APIs yet).
+pub fn consumer(bootstrap: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "runnel-bench")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("queued.min.messages", "1000000")
+        .create()
+        .unwrap()
+}
+
+/// Reads `count` records of partition 0 of `topic` from the beginning with a fresh
+/// consumer; returns the payload bytes read.
+pub fn fetch_all(bootstrap: &str, topic: &str, count: u64) -> u64 {
+    let consumer = consumer(bootstrap);
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let (mut seen, mut bytes) = (0, 0);
+    while seen < count {
+        match consumer.poll(Duration::from_secs(10)) {
+            Some(Ok(message)) => {
+                assert_eq!(message.offset(), seen as i64);
+                bytes += message.payload_len() as u64;
+                seen += 1;
+            }
+            Some(Err(e)) => panic!("fetch: {e}"),
+            None => panic!("no record within 10 s after {seen} of {count}"),
+        }
+    }
+    bytes
+}
