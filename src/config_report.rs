@@ -48,7 +48,7 @@ fn kind_type(kind: Kind) -> ConfigType {
         Kind::Int { .. } => ConfigType::Int,
         Kind::Double { .. } => ConfigType::Double,
         Kind::Bool => ConfigType::Boolean,
-        Kind::OneOf(_) => ConfigType::String,
+        Kind::OneOf(_) | Kind::Version => ConfigType::String,
         Kind::ListOf(_) => ConfigType::List,
     }
 }

@@ -24,6 +24,8 @@ pub enum Kind {
     OneOf(&'static [&'static str]),
     /// A comma-separated list of the given words.
     ListOf(&'static [&'static str]),
+    /// A Kafka release such as `2.8` or `3.0-IV1` (message.format.version).
+    Version,
 }
 
 /// One topic config: its type, Kafka's default and the broker setting that
@@ -113,6 +115,14 @@ pub const DEFS: &[ConfigDef] = &[
         Kind::Bool,
         "true",
         "log.message.downconversion.enable",
+    ),
+    // Deprecated and ignored since Kafka 3.0 (record format v2 always), but
+    // still accepted by Kafka 3.x; clients and tools still set it.
+    def(
+        "message.format.version",
+        Kind::Version,
+        "3.0-IV1",
+        "log.message.format.version",
     ),
     def(
         "message.timestamp.after.max.ms",
@@ -257,6 +267,14 @@ pub fn validate(name: &str, value: &str) -> Result<(), InvalidConfig> {
                 return Err(bad());
             }
         }
+        Kind::Version => {
+            let ok = value.split('-').next().is_some_and(|release| {
+                !release.is_empty() && release.split('.').all(|n| n.parse::<u16>().is_ok())
+            });
+            if !ok {
+                return Err(bad());
+            }
+        }
         Kind::ListOf(words) => {
             // An empty list is valid (Kafka's ValidList).
             if !value.trim().is_empty() && value.split(',').any(|w| !words.contains(&w.trim())) {
@@ -380,6 +398,9 @@ mod tests {
         assert!(validate("min.cleanable.dirty.ratio", "0.5").is_ok());
         assert!(validate("no.such.config", "1").is_err());
         assert!(validate("message.timestamp.type", "LogAppendTime").is_ok());
+        assert!(validate("message.format.version", "0.10.0").is_ok());
+        assert!(validate("message.format.version", "3.0-IV1").is_ok());
+        assert!(validate("message.format.version", "new").is_err());
     }
 
     #[test]
