@@ -1,6 +1,6 @@
 //! End-to-end throughput through runnel's TCP server on loopback, with the rdkafka
 //! crate (librdkafka) as the client: produce of 1 KiB and 100 B records (acks=1),
-//! and a consumer reading a 100 MB partition from the beginning.
+//! and a consumer reading a 100 MiB partition from the beginning.
 //!
 //! `cargo bench -p runnel-end-to-end-bench` (add `-- produce` or `-- fetch` to run
 //! one group). The broker runs in the bench process with a temp data dir, as the
