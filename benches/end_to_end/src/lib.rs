@@ -135,7 +135,7 @@ pub fn produce(producer: &BaseProducer<Deliveries>, topic: &str, payload: &[u8],
 }
 
 /// A consumer that never joins its group: partitions are assigned explicitly and no
-/// offset is ever committed (runnel has no group APIs yet; librdkafka still wants a
+/// offset is ever committed, so the figure is fetch alone (librdkafka still wants a
 /// group.id for assign). `fetch.wait.max.ms` is 10 ms instead of 500: once a pass has
 /// read the whole partition the consumer's next fetch is parked at the broker until
 /// new data or that timeout, and the following pass would wait for it.
