@@ -13,6 +13,7 @@ use crate::config::{Config, FlushMode};
 use crate::data_dir::DataDir;
 use crate::group::GroupCoordinator;
 use crate::producer::ProducerIdManager;
+use crate::quota::QuotaStore;
 use crate::server;
 use crate::topic::{Flusher, TopicError, TopicManager, flush_periodically};
 
@@ -24,6 +25,8 @@ pub struct BrokerState {
     pub groups: Arc<GroupCoordinator>,
     pub flusher: Flusher,
     pub producer_ids: ProducerIdManager,
+    /// Client quotas: stored and reported, not enforced yet.
+    pub quotas: QuotaStore,
     /// The address the listener got (its port is the real one when asked for 0).
     pub bound: SocketAddr,
     /// Flips to true when shutdown starts: long polls answer, connections stop reading.
@@ -105,6 +108,7 @@ impl Broker {
             groups: groups.clone(),
             flusher: Flusher::start(),
             producer_ids: ProducerIdManager::open(&config.data_dir).map_err(StartError::DataDir)?,
+            quotas: QuotaStore::open(&config.data_dir).map_err(StartError::DataDir)?,
             bound,
             shutdown: shutdown.clone(),
         });

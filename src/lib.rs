@@ -12,6 +12,7 @@ mod data_dir;
 pub mod group;
 pub mod log;
 pub mod producer;
+pub mod quota;
 pub mod server;
 pub mod topic;
 

@@ -6,6 +6,7 @@ use crate::group::GroupError;
 use crate::log::record::CorruptRecords;
 use crate::log::{BatchError, LogError};
 use crate::producer::ProducerError;
+use crate::quota::QuotaError;
 use crate::topic::{AppendError, TopicError};
 
 pub fn topic_error(e: &TopicError) -> ResponseError {
@@ -13,7 +14,9 @@ pub fn topic_error(e: &TopicError) -> ResponseError {
         TopicError::AlreadyExists(_) => ResponseError::TopicAlreadyExists,
         TopicError::InvalidName(_) => ResponseError::InvalidTopicException,
         TopicError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        TopicError::PartitionCount(_) => ResponseError::InvalidPartitions,
         TopicError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+        TopicError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
         TopicError::InvalidConfig(_) => ResponseError::InvalidConfig,
         TopicError::UnknownTopic => ResponseError::UnknownTopicOrPartition,
         TopicError::Storage(e) => log_error(e),
@@ -73,4 +76,12 @@ pub fn group_error(e: GroupError) -> ResponseError {
 
 pub fn records_error(_: &CorruptRecords) -> ResponseError {
     ResponseError::CorruptMessage
+}
+
+pub fn quota_error(e: &QuotaError) -> ResponseError {
+    match e {
+        QuotaError::Invalid(_) => ResponseError::InvalidRequest,
+        QuotaError::Unsupported(_) => ResponseError::UnsupportedVersion,
+        QuotaError::Io(_) => ResponseError::UnknownServerError,
+    }
 }

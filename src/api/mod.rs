@@ -3,15 +3,20 @@
 //! the broker's own types; the managers below them never see wire types.
 
 mod api_versions;
+mod cluster;
 mod configs;
 mod error;
 mod fetch;
 mod groups;
 mod init_producer_id;
+mod leader_epoch;
 mod list_offsets;
 mod metadata;
 mod offsets;
+mod partitions;
 mod produce;
+mod quotas;
+mod reassign;
 mod topics;
 
 use std::sync::Arc;
@@ -43,11 +48,20 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::InitProducerId, 0, 6),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::DescribeLogDirs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::AlterPartitionReassignments, 0, 1),
+    (ApiKey::ListPartitionReassignments, 0, 0),
     (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::AlterClientQuotas, 0, 1),
+    (ApiKey::DescribeCluster, 0, 2),
 ];
 
 /// Who sent a request: JoinGroup records it, DescribeGroups shows it.
@@ -145,6 +159,33 @@ pub async fn handle(
         RequestKind::IncrementalAlterConfigs(r) => Reply::now(
             ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(broker, r, version)),
         ),
+        RequestKind::OffsetForLeaderEpoch(r) => Reply::now(ResponseKind::OffsetForLeaderEpoch(
+            leader_epoch::handle(broker, r, version),
+        )),
+        RequestKind::DescribeLogDirs(r) => Reply::now(ResponseKind::DescribeLogDirs(
+            cluster::describe_log_dirs(broker, r, version),
+        )),
+        RequestKind::CreatePartitions(r) => Reply::now(ResponseKind::CreatePartitions(
+            partitions::create(broker, r, version),
+        )),
+        RequestKind::ElectLeaders(r) => Reply::now(ResponseKind::ElectLeaders(
+            reassign::elect_leaders(broker, r, version),
+        )),
+        RequestKind::AlterPartitionReassignments(r) => Reply::now(
+            ResponseKind::AlterPartitionReassignments(reassign::alter_reassignments(broker, r)),
+        ),
+        RequestKind::ListPartitionReassignments(r) => Reply::now(
+            ResponseKind::ListPartitionReassignments(reassign::list_reassignments(broker, r)),
+        ),
+        RequestKind::DescribeClientQuotas(r) => Reply::now(ResponseKind::DescribeClientQuotas(
+            quotas::describe(broker, r),
+        )),
+        RequestKind::AlterClientQuotas(r) => {
+            Reply::now(ResponseKind::AlterClientQuotas(quotas::alter(broker, r)))
+        }
+        RequestKind::DescribeCluster(r) => Reply::now(ResponseKind::DescribeCluster(
+            cluster::describe_cluster(broker, r, version),
+        )),
         // The connection only decodes requests of the APIs in SUPPORTED_APIS.
         _ => Reply::None,
     }

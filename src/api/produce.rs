@@ -16,8 +16,9 @@ use super::Reply;
 use super::error::{append_error, batch_error, records_error};
 use crate::broker::{BrokerState, now_ms};
 use crate::config::FlushMode;
-use crate::log::record::keyless_records;
-use crate::log::{BatchInfo, validate_batches};
+use crate::log::batch::set_log_append_time;
+use crate::log::record::{keyless_records, record_timestamps};
+use crate::log::{BatchHeader, BatchInfo, validate_batches};
 use crate::topic::{AppendError, Partition, Topic, is_internal_topic};
 
 pub async fn handle(broker: &Arc<BrokerState>, request: ProduceRequest, version: i16) -> Reply {
@@ -57,10 +58,11 @@ pub async fn handle(broker: &Arc<BrokerState>, request: ProduceRequest, version:
                     }
                 };
                 match result {
-                    Ok((base_offset, log_start_offset)) => PartitionProduceResponse::default()
+                    Ok(a) => PartitionProduceResponse::default()
                         .with_index(index)
-                        .with_base_offset(base_offset)
-                        .with_log_start_offset(log_start_offset),
+                        .with_base_offset(a.base_offset)
+                        .with_log_append_time_ms(a.log_append_time)
+                        .with_log_start_offset(a.log_start_offset),
                     Err(e) => e.response(index, version),
                 }
             })
@@ -184,13 +186,91 @@ fn check_keys(
     Ok(())
 }
 
-/// Appends one partition's batches; returns the partition and its
-/// (base offset, log start offset).
+/// Kafka's timestamp checks (`LogValidator.validateTimestamp`): on a
+/// LogAppendTime topic the producer may not claim LogAppendTime itself; on a
+/// CreateTime topic every record's timestamp (-1: none) must lie within
+/// `message.timestamp.before.max.ms` before and `after.max.ms` after `now`.
+/// Records are decoded only when a bound is set.
+fn check_timestamps(
+    topic: &Topic,
+    records: &[u8],
+    batches: &[BatchInfo],
+    now: i64,
+) -> Result<(), Refused> {
+    let log_append_time = topic.config.is_log_append_time();
+    let (before, after) = topic.config.timestamp_bounds();
+    let mut record_errors = Vec::new();
+    for b in batches {
+        let batch = records
+            .get(b.position..b.position + b.size)
+            .ok_or(ResponseError::CorruptMessage)?;
+        let base_offset = BatchHeader::new(batch).map_or(0, |h| h.base_offset());
+        if log_append_time {
+            if b.attributes.is_log_append_time() {
+                record_errors.extend((0..b.record_count).map(|i| {
+                    (i, format!(
+                        "Invalid timestamp type in message with offset {}. Producer should not set timestamp type to LogAppendTime.",
+                        base_offset.wrapping_add(i64::from(i))
+                    ))
+                }));
+            }
+            continue;
+        }
+        if before == i64::MAX && after == i64::MAX {
+            continue;
+        }
+        let timestamps = record_timestamps(batch).map_err(|e| Refused::from(records_error(&e)))?;
+        for (i, (delta, ts)) in timestamps.into_iter().enumerate() {
+            let diff = now.saturating_sub(ts);
+            if ts != -1 && (diff > before || diff.saturating_neg() > after) {
+                record_errors.push((i as i32, format!(
+                    "Timestamp {ts} of message with offset {} is out of range. The timestamp should be within [{}, {}]",
+                    base_offset.wrapping_add(delta),
+                    now.saturating_sub(before),
+                    now.saturating_add(after)
+                )));
+            }
+        }
+    }
+    if record_errors.is_empty() {
+        return Ok(());
+    }
+    Err(Refused {
+        error: ResponseError::InvalidTimestamp,
+        message: Some("One or more records have been rejected due to invalid timestamp".into()),
+        record_errors,
+    })
+}
+
+/// The batches as a LogAppendTime topic stores them: stamped with `now`.
+fn stamp(records: &[u8], batches: &[BatchInfo], now: i64) -> (Vec<u8>, Vec<BatchInfo>) {
+    let mut owned = records.to_vec();
+    let mut infos = batches.to_vec();
+    for b in &mut infos {
+        if let Some(batch) = owned.get_mut(b.position..b.position + b.size)
+            && set_log_append_time(batch, now)
+        {
+            b.max_timestamp = now;
+            b.attributes.0 |= 0x08;
+        }
+    }
+    (owned, infos)
+}
+
+/// What a successful append answers.
+struct Accepted {
+    base_offset: i64,
+    log_start_offset: i64,
+    /// The append time on LogAppendTime topics, else -1.
+    log_append_time: i64,
+}
+
+/// Appends one partition's batches; returns the partition and what to answer.
 fn append(
     broker: &BrokerState,
     topic: &Topic,
     data: PartitionProduceData,
-) -> Result<(Arc<Partition>, (i64, i64)), Refused> {
+) -> Result<(Arc<Partition>, Accepted), Refused> {
     let partition = topic
         .partition(data.index)
         .ok_or(ResponseError::UnknownTopicOrPartition)?;
@@ -210,8 +290,17 @@ fn append(
     if topic.config.is_compacted() {
         check_keys(topic, data.index, &records, &batches)?;
     }
+    let now = now_ms();
+    check_timestamps(topic, &records, &batches, now)?;
+    let stamped;
+    let (records, batches, log_append_time) = if topic.config.is_log_append_time() {
+        stamped = stamp(&records, &batches, now);
+        (&stamped.0[..], stamped.1, now)
+    } else {
+        (&records[..], batches, -1)
+    };
     let appended = partition
-        .append(&records, &batches, now_ms())
+        .append(records, &batches, now)
         .map_err(|e| {
             if matches!(e, AppendError::Log(_)) {
                 tracing::error!(topic = %topic.name, partition = data.index, error = %e, "append failed");
@@ -220,6 +309,10 @@ fn append(
         })?;
     Ok((
         partition.clone(),
-        (appended.base_offset, appended.log_start_offset),
+        Accepted {
+            base_offset: appended.base_offset,
+            log_start_offset: appended.log_start_offset,
+            log_append_time,
+        },
     ))
 }

@@ -281,6 +281,24 @@ pub fn validate_batch(buf: &[u8], position: usize) -> Result<BatchInfo, BatchErr
     })
 }
 
+/// Turns a validated batch into a LogAppendTime batch appended at `now_ms`, as
+/// Kafka's `LogValidator` does for magic v2 (KIP-32): the timestamp-type bit of
+/// the attributes is set and `maxTimestamp` becomes the append time, then the
+/// CRC is recomputed. `baseTimestamp` and the records' timestamp deltas stay as
+/// sent: readers take every record's timestamp from `maxTimestamp`. Returns
+/// false (changing nothing) when `batch` is shorter than a header.
+pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) -> bool {
+    if batch.len() < HEADER_LEN {
+        return false;
+    }
+    let attributes = i16::from_be_bytes([batch[ATTRIBUTES], batch[ATTRIBUTES + 1]]) | 0x08;
+    batch[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+    batch[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES..]);
+    batch[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +399,17 @@ mod tests {
             validate_batches(&codec7),
             Err(BatchError::UnknownCompression { codec: 7, .. })
         ));
+    }
+
+    #[test]
+    fn log_append_time_sets_type_and_max_timestamp_and_keeps_the_crc_valid() {
+        let mut b = BatchBuilder::new(&[(1000, b"a"), (1005, b"bb")]).build();
+        assert!(set_log_append_time(&mut b, 77_000));
+        let info = validate_batches(&b).unwrap()[0];
+        assert!(info.attributes.is_log_append_time());
+        assert_eq!(info.max_timestamp, 77_000);
+        assert_eq!(info.base_timestamp, 1000);
+        assert!(!set_log_append_time(&mut b[..60].to_vec(), 1));
     }
 
     #[test]

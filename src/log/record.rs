@@ -105,13 +105,25 @@ pub fn keyless_records(batch: &[u8]) -> Result<Vec<i32>, CorruptRecords> {
 
 /// Reads one record from `r`, leaving `r` at the next; true when it has a key.
 fn record_has_key(r: &mut impl BufRead) -> io::Result<bool> {
+    Ok(next_record(r)?.key_len >= 0)
+}
+
+/// The leading fields of one record.
+struct RecordFields {
+    timestamp_delta: i64,
+    offset_delta: i64,
+    key_len: i64,
+}
+
+/// Reads one record from `r`, leaving `r` at the next.
+fn next_record(r: &mut impl BufRead) -> io::Result<RecordFields> {
     let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
     let (len, _) = next_varint(r, 5)?;
     let len = u64::try_from(len).map_err(|_| bad("negative record length"))?;
     let mut attributes = [0u8; 1];
     r.read_exact(&mut attributes)?;
-    let (_, a) = next_varint(r, 10)?;
-    let (_, b) = next_varint(r, 5)?;
+    let (timestamp_delta, a) = next_varint(r, 10)?;
+    let (offset_delta, b) = next_varint(r, 5)?;
     let (key_len, c) = next_varint(r, 5)?;
     let read = (1 + a + b + c) as u64;
     let rest = len
@@ -120,7 +132,32 @@ fn record_has_key(r: &mut impl BufRead) -> io::Result<bool> {
     if io::copy(&mut r.take(rest), &mut io::sink())? != rest {
         return Err(bad("truncated record"));
     }
-    Ok(key_len >= 0)
+    Ok(RecordFields {
+        timestamp_delta,
+        offset_delta,
+        key_len,
+    })
+}
+
+/// Every record of `batch` (one whole, validated batch) as (offset delta,
+/// timestamp), for the produce path's timestamp bounds. Compressed batches are
+/// decompressed as a stream.
+pub fn record_timestamps(batch: &[u8]) -> Result<Vec<(i64, i64)>, CorruptRecords> {
+    let header = BatchHeader::new(batch).ok_or_else(|| CorruptRecords("short batch".into()))?;
+    let body = batch.get(HEADER_LEN..).unwrap_or_default();
+    let corrupt = |e: io::Error| CorruptRecords(e.to_string());
+    let mut records = BufReader::new(
+        decompress::reader(header.attributes().compression(), body).map_err(corrupt)?,
+    );
+    (0..header.records_count().max(0))
+        .map(|_| {
+            let f = next_record(&mut records).map_err(corrupt)?;
+            Ok((
+                f.offset_delta,
+                header.base_timestamp().wrapping_add(f.timestamp_delta),
+            ))
+        })
+        .collect()
 }
 
 fn next_varint(r: &mut impl BufRead, max_bytes: usize) -> io::Result<(i64, usize)> {

@@ -377,6 +377,24 @@ impl TopicConfig {
         }
     }
 
+    /// True when `message.timestamp.type` is LogAppendTime: the broker stamps batches.
+    pub fn is_log_append_time(&self) -> bool {
+        self.overrides
+            .get("message.timestamp.type")
+            .is_some_and(|t| t.trim() == "LogAppendTime")
+    }
+
+    /// (`message.timestamp.before.max.ms`, `message.timestamp.after.max.ms`): how
+    /// far a CreateTime record's timestamp may lie before or after the broker's clock.
+    pub fn timestamp_bounds(&self) -> (i64, i64) {
+        (
+            self.get_i64("message.timestamp.before.max.ms")
+                .unwrap_or(i64::MAX),
+            self.get_i64("message.timestamp.after.max.ms")
+                .unwrap_or(i64::MAX),
+        )
+    }
+
     pub fn max_message_bytes(&self, broker: &Config) -> i64 {
         self.get_i64("max.message.bytes")
             .unwrap_or(broker.message_max_bytes as i64)

@@ -49,8 +49,13 @@ pub enum TopicError {
     InvalidName(String),
     #[error("Number of partitions must be larger than 0 (got {0}).")]
     InvalidPartitions(i32),
+    /// CreatePartitions asked for no more partitions than the topic has.
+    #[error("{0}")]
+    PartitionCount(String),
     #[error("Replication factor must be 1 or -1 on a single broker (got {0}).")]
     InvalidReplicationFactor(i16),
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
     #[error("{0}")]
     InvalidConfig(String),
     #[error("This server does not host this topic.")]
@@ -68,6 +73,19 @@ pub struct NewTopic {
     pub partitions: i32,
     pub replication_factor: i16,
     pub configs: Vec<(String, String)>,
+}
+
+/// The most partitions a topic may have. Every partition is a directory and an
+/// open log with its segment preallocated, so a request for millions is refused
+/// instead of exhausting disk and file descriptors.
+pub const MAX_PARTITIONS: i32 = 10_000;
+
+/// What a CreatePartitions entry asks for, in the broker's own terms.
+pub struct NewPartitions {
+    /// The partition count wanted (the total, not the number to add).
+    pub count: i32,
+    /// Replica node ids for each new partition, when the client chose them.
+    pub assignments: Option<Vec<Vec<i32>>>,
 }
 
 pub struct TopicManager {
@@ -201,7 +219,107 @@ impl TopicManager {
         Ok(())
     }
 
-    /// Creates `name` with the broker defaults if it does not exist yet.
+    /// Grows `name` to `new.count` partitions, as Kafka's controller does: never
+    /// shrinks, checks any manual assignment, and (unless `validate_only`) opens
+    /// the new partitions, stores the count with the topic and publishes a new
+    /// [`Topic`] that shares the existing partitions. Holders of the old `Arc<Topic>`
+    /// keep a consistent, shorter view until they look the topic up again.
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        new: &NewPartitions,
+        validate_only: bool,
+    ) -> Result<Arc<Topic>, TopicError> {
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        let topic = topics.get(name).ok_or(TopicError::UnknownTopic)?.clone();
+        if is_internal_topic(name) {
+            return Err(TopicError::InvalidName(format!(
+                "Cannot change the number of partitions of internal topic {name}"
+            )));
+        }
+        let current = topic.partitions.len() as i32;
+        self.check_new_partitions(name, current, new)?;
+        if validate_only {
+            return Ok(topic);
+        }
+        let log_config = topic.config.log_config(&self.config);
+        let mut partitions = topic.partitions.clone();
+        for index in current..new.count {
+            let dir = partition_dir(&self.data_dir, name, index);
+            let opened = Log::open(&dir, log_config.clone(), true);
+            match opened {
+                Ok(log) => partitions.push(Arc::new(Partition::new(name.to_string(), index, log))),
+                Err(e) => {
+                    discard(&partitions[current as usize..]);
+                    return Err(e.into());
+                }
+            }
+        }
+        let stored = store::StoredTopic {
+            name: name.to_string(),
+            id: topic.id,
+            partitions: new.count,
+            configs: topic.config.overrides.clone(),
+        };
+        if let Err(e) = store::save(&self.data_dir, &stored) {
+            discard(&partitions[current as usize..]);
+            return Err(e.into());
+        }
+        let grown = Arc::new(Topic {
+            name: topic.name.clone(),
+            id: topic.id,
+            config: topic.config.clone(),
+            partitions,
+        });
+        topics.insert(name.to_string(), grown.clone());
+        tracing::info!(
+            topic = name,
+            from = current,
+            to = new.count,
+            "added partitions"
+        );
+        Ok(grown)
+    }
+
+    /// Kafka's checks (and messages) for a CreatePartitions entry, on one node.
+    fn check_new_partitions(
+        &self,
+        name: &str,
+        current: i32,
+        new: &NewPartitions,
+    ) -> Result<(), TopicError> {
+        if new.count == current {
+            return Err(TopicError::PartitionCount(format!(
+                "Topic already has {current} partition(s)."
+            )));
+        }
+        if new.count < current {
+            return Err(TopicError::PartitionCount(format!(
+                "The topic {name} currently has {current} partition(s); {} would not be an increase.",
+                new.count
+            )));
+        }
+        if new.count > MAX_PARTITIONS {
+            return Err(TopicError::PartitionCount(format!(
+                "runnel allows at most {MAX_PARTITIONS} partitions per topic (asked for {}).",
+                new.count
+            )));
+        }
+        let Some(assignments) = &new.assignments else {
+            return Ok(());
+        };
+        let additional = new.count - current;
+        if assignments.len() as i64 != i64::from(additional) {
+            return Err(TopicError::InvalidReplicaAssignment(format!(
+                "Attempted to add {additional} additional partition(s), but only {} assignment(s) were specified.",
+                assignments.len()
+            )));
+        }
+        assignments
+            .iter()
+            .try_for_each(|replicas| check_replicas(replicas, self.config.node_id))
+    }
+
     pub fn get_or_create(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
         if let Some(t) = self.get(name) {
             return Ok(t);
@@ -251,6 +369,43 @@ impl TopicManager {
             p.close()?;
         }
         Ok(())
+    }
+}
+
+/// Kafka's check of one manual replica list, on a cluster of one node whose
+/// partitions all have one replica.
+pub fn check_replicas(replicas: &[i32], node_id: i32) -> Result<(), TopicError> {
+    let bad = |m: String| Err(TopicError::InvalidReplicaAssignment(m));
+    if replicas.is_empty() {
+        return bad("The manual partition assignment includes an empty replica list.".into());
+    }
+    for (i, id) in replicas.iter().enumerate() {
+        if replicas[..i].contains(id) {
+            return bad(format!(
+                "The manual partition assignment includes the broker {id} more than once."
+            ));
+        }
+        if *id != node_id {
+            return bad(format!(
+                "The manual partition assignment includes broker {id}, but no such broker is registered."
+            ));
+        }
+    }
+    if replicas.len() != 1 {
+        return bad(format!(
+            "The manual partition assignment includes a partition with {} replica(s), but this is not consistent with previous partitions, which have 1 replica(s).",
+            replicas.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Removes partitions that were opened but never published.
+fn discard(partitions: &[Arc<Partition>]) {
+    for p in partitions {
+        if let Err(e) = p.delete() {
+            tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "removing an unpublished partition");
+        }
     }
 }
 

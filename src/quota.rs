@@ -1,0 +1,436 @@
+//! Client quotas (KIP-546): stored and reported, not enforced yet.
+//!
+//! A quota belongs to an entity: a `user`, a `client-id`, both, or an `ip`, each
+//! named or the default (no name). Values are kept by Kafka's key names
+//! (`producer_byte_rate`, ...). The table lives in `<data_dir>/quotas.toml`,
+//! rewritten atomically on every change. Validation follows Kafka's
+//! `ClientQuotaControlManager`, messages included.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+const FILE: &str = "quotas.toml";
+
+pub const USER: &str = "user";
+pub const CLIENT_ID: &str = "client-id";
+pub const IP: &str = "ip";
+
+/// Entity type → name (None: the default entity of that type).
+pub type Entity = BTreeMap<String, Option<String>>;
+/// Quota key → value.
+pub type Values = BTreeMap<String, f64>;
+
+#[derive(Clone, Copy, PartialEq)]
+enum KeyType {
+    Long,
+    Int,
+    Double,
+}
+
+/// The quota keys of user and client-id entities, with Kafka's types.
+const CLIENT_KEYS: &[(&str, KeyType)] = &[
+    ("producer_byte_rate", KeyType::Long),
+    ("consumer_byte_rate", KeyType::Long),
+    ("request_percentage", KeyType::Double),
+    ("controller_mutation_rate", KeyType::Double),
+];
+/// The quota keys of ip entities.
+const IP_KEYS: &[(&str, KeyType)] = &[("connection_creation_rate", KeyType::Int)];
+
+#[derive(Debug, thiserror::Error)]
+pub enum QuotaError {
+    /// INVALID_REQUEST.
+    #[error("{0}")]
+    Invalid(String),
+    /// UNSUPPORTED_VERSION: Kafka's answer for an entity type it does not know.
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("storing quotas: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// How a DescribeClientQuotas filter component matches an entity type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    /// This name.
+    Exact(String),
+    /// The default entity (no name).
+    Default,
+    /// Any name, not the default.
+    Specified,
+}
+
+/// One AlterClientQuotas operation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QuotaOp {
+    Set(String, f64),
+    Remove(String),
+}
+
+pub struct QuotaStore {
+    path: PathBuf,
+    quotas: Mutex<BTreeMap<Entity, Values>>,
+}
+
+impl QuotaStore {
+    /// Loads the quotas stored in `data_dir` (none when there is no file yet).
+    pub fn open(data_dir: &Path) -> io::Result<QuotaStore> {
+        let path = data_dir.join(FILE);
+        let quotas = match fs::read_to_string(&path) {
+            Ok(text) => load(&text).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(QuotaStore {
+            path,
+            quotas: Mutex::new(quotas),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<Entity, Values>> {
+        self.quotas.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The entities (with their values) that match every component.
+    pub fn describe(
+        &self,
+        components: &[(String, Match)],
+        strict: bool,
+    ) -> Result<Vec<(Entity, Values)>, QuotaError> {
+        check_filter(components)?;
+        Ok(self
+            .lock()
+            .iter()
+            .filter(|(entity, _)| !strict || entity.len() == components.len())
+            .filter(|(entity, _)| {
+                components
+                    .iter()
+                    .all(|(kind, m)| match (entity.get(kind), m) {
+                        (Some(Some(name)), Match::Exact(want)) => name == want,
+                        (Some(None), Match::Default) => true,
+                        (Some(Some(_)), Match::Specified) => true,
+                        _ => false,
+                    })
+            })
+            .map(|(e, v)| (e.clone(), v.clone()))
+            .collect())
+    }
+
+    /// Applies each entry's operations (or only checks them), each entry on its
+    /// own as Kafka does; returns one outcome per entry, in order.
+    pub fn alter(
+        &self,
+        entries: Vec<(Vec<(String, Option<String>)>, Vec<QuotaOp>)>,
+        validate_only: bool,
+    ) -> Vec<Result<(), QuotaError>> {
+        let mut quotas = self.lock();
+        let mut altered = quotas.clone();
+        let mut outcomes: Vec<Result<(), QuotaError>> = entries
+            .into_iter()
+            .map(|(entity, ops)| {
+                let entity = check_entity(entity)?;
+                let keys = if entity.contains_key(IP) {
+                    IP_KEYS
+                } else {
+                    CLIENT_KEYS
+                };
+                let mut values = altered.get(&entity).cloned().unwrap_or_default();
+                for op in ops {
+                    match op {
+                        QuotaOp::Set(key, value) => {
+                            check_value(keys, &key, value)?;
+                            values.insert(key, value);
+                        }
+                        QuotaOp::Remove(key) => {
+                            values.remove(&key);
+                        }
+                    }
+                }
+                if values.is_empty() {
+                    altered.remove(&entity);
+                } else {
+                    altered.insert(entity, values);
+                }
+                Ok(())
+            })
+            .collect();
+        if validate_only || altered == *quotas {
+            return outcomes;
+        }
+        match save(&self.path, &altered) {
+            Ok(()) => *quotas = altered,
+            Err(e) => {
+                tracing::error!(error = %e, "storing client quotas failed");
+                for o in outcomes.iter_mut().filter(|o| o.is_ok()) {
+                    *o = Err(QuotaError::Io(io::Error::new(e.kind(), e.to_string())));
+                }
+            }
+        }
+        outcomes
+    }
+}
+
+fn check_entity(parts: Vec<(String, Option<String>)>) -> Result<Entity, QuotaError> {
+    if parts.is_empty() {
+        return Err(QuotaError::Invalid(
+            "Invalid empty client quota entity".into(),
+        ));
+    }
+    let mut entity = Entity::new();
+    for (kind, name) in parts {
+        if entity.contains_key(&kind) {
+            return Err(QuotaError::Invalid(format!(
+                "Invalid empty client quota entity, duplicate entity entry {kind}"
+            )));
+        }
+        if ![USER, CLIENT_ID, IP].contains(&kind.as_str()) {
+            return Err(QuotaError::Unsupported(format!(
+                "Unhandled client quota entity type: {kind}"
+            )));
+        }
+        if name.as_deref() == Some("") {
+            return Err(QuotaError::Invalid(format!("Empty {kind} not supported")));
+        }
+        entity.insert(kind, name);
+    }
+    if let Some(ip) = entity.get(IP) {
+        if entity.len() > 1 {
+            return Err(QuotaError::Invalid(
+                "Invalid quota entity combination, IP entity should not be combined with User or ClientId".into(),
+            ));
+        }
+        if let Some(ip) = ip
+            && ip.parse::<IpAddr>().is_err()
+        {
+            return Err(QuotaError::Invalid(format!(
+                "{ip} is not a valid IP or resolvable host."
+            )));
+        }
+    }
+    Ok(entity)
+}
+
+fn check_value(keys: &[(&str, KeyType)], key: &str, value: f64) -> Result<(), QuotaError> {
+    let invalid = |m: String| Err(QuotaError::Invalid(m));
+    let Some(&(_, kind)) = keys.iter().find(|(k, _)| *k == key) else {
+        return invalid(format!("Invalid configuration key {key}"));
+    };
+    // NaN is not greater than 0 either.
+    if !(value > 0.0) {
+        return invalid(format!("Quota {key} must be greater than 0"));
+    }
+    let (max, name) = match kind {
+        KeyType::Double => return Ok(()),
+        KeyType::Int => (f64::from(i32::MAX), "INT"),
+        KeyType::Long => (i64::MAX as f64, "LONG"),
+    };
+    if value > max {
+        return invalid(format!(
+            "Proposed value for {key} is too large for a {name}."
+        ));
+    }
+    if (value % 1.0).abs() > 1e-6 {
+        return invalid(format!("{key} cannot be a fractional value."));
+    }
+    Ok(())
+}
+
+fn check_filter(components: &[(String, Match)]) -> Result<(), QuotaError> {
+    for (i, (kind, _)) in components.iter().enumerate() {
+        if kind.is_empty() {
+            return Err(QuotaError::Invalid("Invalid empty entity type.".into()));
+        }
+        if components[..i].iter().any(|(k, _)| k == kind) {
+            return Err(QuotaError::Invalid(format!(
+                "Entity type {kind} cannot appear more than once in the filter."
+            )));
+        }
+        if ![USER, CLIENT_ID, IP].contains(&kind.as_str()) {
+            return Err(QuotaError::Unsupported(format!(
+                "Unsupported entity type {kind}"
+            )));
+        }
+    }
+    let has = |k: &str| components.iter().any(|(c, _)| c == k);
+    if has(IP) && (has(USER) || has(CLIENT_ID)) {
+        return Err(QuotaError::Invalid(
+            "Invalid entity filter component combination. IP filter component should not be used with user or clientId filter component.".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotaFile {
+    #[serde(default)]
+    quota: Vec<StoredQuota>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredQuota {
+    entity: Vec<StoredEntity>,
+    values: Values,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredEntity {
+    #[serde(rename = "type")]
+    kind: String,
+    /// Absent for the default entity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+}
+
+fn load(text: &str) -> Result<BTreeMap<Entity, Values>, toml::de::Error> {
+    let file: QuotaFile = toml::from_str(text)?;
+    Ok(file
+        .quota
+        .into_iter()
+        .map(|q| {
+            let entity = q.entity.into_iter().map(|e| (e.kind, e.name)).collect();
+            (entity, q.values)
+        })
+        .collect())
+}
+
+/// Writes the table atomically: a temp file, fsync, rename, fsync the dir.
+fn save(path: &Path, quotas: &BTreeMap<Entity, Values>) -> io::Result<()> {
+    let file = QuotaFile {
+        quota: quotas
+            .iter()
+            .map(|(entity, values)| StoredQuota {
+                entity: entity
+                    .iter()
+                    .map(|(kind, name)| StoredEntity {
+                        kind: kind.clone(),
+                        name: name.clone(),
+                    })
+                    .collect(),
+                values: values.clone(),
+            })
+            .collect(),
+    };
+    let body = toml::to_string(&file).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let tmp = path.with_extension("toml.tmp");
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(body.as_bytes())?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: Option<&str>) -> Vec<(String, Option<String>)> {
+        vec![(USER.to_string(), name.map(str::to_string))]
+    }
+
+    #[test]
+    fn alter_describe_and_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = QuotaStore::open(dir.path()).unwrap();
+        let out = store.alter(
+            vec![
+                (
+                    user(Some("alice")),
+                    vec![QuotaOp::Set("producer_byte_rate".into(), 1024.0)],
+                ),
+                (
+                    user(None),
+                    vec![QuotaOp::Set("request_percentage".into(), 12.5)],
+                ),
+                (
+                    user(Some("bob")),
+                    vec![QuotaOp::Set("producer_byte_rate".into(), 1.5)],
+                ),
+            ],
+            false,
+        );
+        assert!(out[0].is_ok() && out[1].is_ok());
+        assert!(
+            matches!(&out[2], Err(QuotaError::Invalid(m)) if m == "producer_byte_rate cannot be a fractional value.")
+        );
+        let reopened = QuotaStore::open(dir.path()).unwrap();
+        let all = reopened.describe(&[], false).unwrap();
+        assert_eq!(all.len(), 2);
+        let named = reopened
+            .describe(&[(USER.into(), Match::Specified)], true)
+            .unwrap();
+        assert_eq!(named.len(), 1);
+        assert_eq!(named[0].1["producer_byte_rate"], 1024.0);
+        let default = reopened
+            .describe(&[(USER.into(), Match::Default)], false)
+            .unwrap();
+        assert_eq!(default[0].1["request_percentage"], 12.5);
+        // Removing the last value removes the entity.
+        let out = reopened.alter(
+            vec![(
+                user(Some("alice")),
+                vec![QuotaOp::Remove("producer_byte_rate".into())],
+            )],
+            false,
+        );
+        assert!(out[0].is_ok());
+        assert_eq!(reopened.describe(&[], false).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn refuses_what_kafka_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = QuotaStore::open(dir.path()).unwrap();
+        let ip = |n: &str| vec![(IP.to_string(), Some(n.to_string()))];
+        let set = |k: &str, v: f64| vec![QuotaOp::Set(k.into(), v)];
+        let out = store.alter(
+            vec![
+                (vec![], set("producer_byte_rate", 1.0)),
+                (vec![("group".into(), None)], set("producer_byte_rate", 1.0)),
+                (ip("10.0.0.1"), set("producer_byte_rate", 1.0)),
+                (ip("not an ip"), set("connection_creation_rate", 1.0)),
+                (user(Some("a")), set("consumer_byte_rate", -1.0)),
+                (ip("10.0.0.1"), set("connection_creation_rate", 5.0)),
+            ],
+            true,
+        );
+        assert!(matches!(out[0], Err(QuotaError::Invalid(_))));
+        assert!(matches!(out[1], Err(QuotaError::Unsupported(_))));
+        assert!(
+            matches!(&out[2], Err(QuotaError::Invalid(m)) if m == "Invalid configuration key producer_byte_rate")
+        );
+        assert!(matches!(out[3], Err(QuotaError::Invalid(_))));
+        assert!(
+            matches!(&out[4], Err(QuotaError::Invalid(m)) if m == "Quota consumer_byte_rate must be greater than 0")
+        );
+        assert!(out[5].is_ok());
+        // validate_only changed nothing.
+        assert!(store.describe(&[], false).unwrap().is_empty());
+        assert!(
+            store
+                .describe(
+                    &[(IP.into(), Match::Default), (USER.into(), Match::Default)],
+                    false
+                )
+                .is_err()
+        );
+    }
+}
