@@ -389,3 +389,168 @@ async fn every_group_api_version_round_trips() {
         assert_eq!(r.results[0].error_code, 0, "DeleteGroups v{v}");
     }
 }
+
+#[tokio::test]
+async fn every_admin_api_version_round_trips() {
+    use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+    use kafka_protocol::messages::alter_partition_reassignments_request::{
+        ReassignablePartition, ReassignableTopic,
+    };
+    use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+    use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
+    use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
+    use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+    use kafka_protocol::messages::list_partition_reassignments_request::ListPartitionReassignmentsTopics;
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    let req = CreateTopicsRequest::default().with_topics(vec![
+        CreatableTopic::default()
+            .with_name(name("adm"))
+            .with_num_partitions(1)
+            .with_replication_factor(1),
+    ]);
+    assert_eq!(c.send(&req, 7).await.topics[0].error_code, 0);
+
+    let mut count = 1;
+    for v in range(ApiKey::CreatePartitions) {
+        count += 1;
+        let req = CreatePartitionsRequest::default()
+            .with_timeout_ms(1000)
+            .with_topics(vec![
+                CreatePartitionsTopic::default()
+                    .with_name(name("adm"))
+                    .with_count(count)
+                    .with_assignments(None),
+            ]);
+        let r = c.send(&req, v).await;
+        assert_eq!(r.results[0].error_code, 0, "CreatePartitions v{v}");
+    }
+
+    for v in range(ApiKey::DescribeCluster) {
+        let r = c.send(&DescribeClusterRequest::default(), v).await;
+        assert_eq!(
+            (r.error_code, r.brokers.len()),
+            (0, 1),
+            "DescribeCluster v{v}"
+        );
+    }
+
+    for v in range(ApiKey::DescribeLogDirs) {
+        let req = DescribeLogDirsRequest::default().with_topics(Some(vec![
+            DescribableLogDirTopic::default()
+                .with_topic(name("adm"))
+                .with_partitions(vec![0, 1]),
+        ]));
+        let r = c.send(&req, v).await;
+        assert_eq!(r.results[0].error_code, 0, "DescribeLogDirs v{v}");
+        assert_eq!(
+            r.results[0].topics[0].partitions.len(),
+            2,
+            "DescribeLogDirs v{v}"
+        );
+    }
+
+    for v in range(ApiKey::OffsetForLeaderEpoch) {
+        let req = OffsetForLeaderEpochRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![
+                OffsetForLeaderTopic::default()
+                    .with_topic(name("adm"))
+                    .with_partitions(vec![
+                        OffsetForLeaderPartition::default()
+                            .with_partition(0)
+                            .with_current_leader_epoch(0)
+                            .with_leader_epoch(0),
+                    ]),
+            ]);
+        let r = c.send(&req, v).await;
+        let p = &r.topics[0].partitions[0];
+        assert_eq!(
+            (p.error_code, p.leader_epoch, p.end_offset),
+            (0, 0, 0),
+            "OffsetForLeaderEpoch v{v}"
+        );
+    }
+
+    for v in range(ApiKey::ElectLeaders) {
+        let req = ElectLeadersRequest::default().with_topic_partitions(Some(vec![
+            TopicPartitions::default()
+                .with_topic(name("adm"))
+                .with_partitions(vec![0]),
+        ]));
+        let r = c.send(&req, v).await;
+        assert_eq!(
+            r.replica_election_results[0].partition_result[0].error_code, 84,
+            "ElectLeaders v{v}: ELECTION_NOT_NEEDED"
+        );
+    }
+
+    for v in range(ApiKey::AlterPartitionReassignments) {
+        let req = AlterPartitionReassignmentsRequest::default().with_topics(vec![
+            ReassignableTopic::default()
+                .with_name(name("adm"))
+                .with_partitions(vec![
+                    ReassignablePartition::default()
+                        .with_partition_index(0)
+                        .with_replicas(Some(vec![BrokerId(1)])),
+                ]),
+        ]);
+        let r = c.send(&req, v).await;
+        assert_eq!(
+            r.responses[0].partitions[0].error_code, 0,
+            "AlterPartitionReassignments v{v}"
+        );
+    }
+
+    for v in range(ApiKey::ListPartitionReassignments) {
+        let req = ListPartitionReassignmentsRequest::default().with_topics(Some(vec![
+            ListPartitionReassignmentsTopics::default()
+                .with_name(name("adm"))
+                .with_partition_indexes(vec![0]),
+        ]));
+        let r = c.send(&req, v).await;
+        assert_eq!(
+            (r.error_code, r.topics.len()),
+            (0, 0),
+            "ListPartitionReassignments v{v}"
+        );
+    }
+
+    for v in range(ApiKey::AlterClientQuotas) {
+        let req = AlterClientQuotasRequest::default().with_entries(vec![
+            EntryData::default()
+                .with_entity(vec![
+                    EntityData::default()
+                        .with_entity_type(str("client-id"))
+                        .with_entity_name(Some(str(&format!("c{v}")))),
+                ])
+                .with_ops(vec![
+                    OpData::default()
+                        .with_key(str("producer_byte_rate"))
+                        .with_value(1000.0),
+                ]),
+        ]);
+        let r = c.send(&req, v).await;
+        assert_eq!(r.entries[0].error_code, 0, "AlterClientQuotas v{v}");
+    }
+
+    for v in range(ApiKey::DescribeClientQuotas) {
+        let req = DescribeClientQuotasRequest::default().with_components(vec![
+            ComponentData::default()
+                .with_entity_type(str("client-id"))
+                .with_match_type(2)
+                .with_match(None),
+        ]);
+        let r = c.send(&req, v).await;
+        assert_eq!(r.error_code, 0, "DescribeClientQuotas v{v}");
+        assert_eq!(
+            r.entries.map(|e| e.len()),
+            Some(2),
+            "DescribeClientQuotas v{v}"
+        );
+    }
+}
