@@ -275,6 +275,21 @@ async fn describe_cluster_names_this_broker() {
         .send(&DescribeClusterRequest::default().with_endpoint_type(2), 1)
         .await;
     assert_eq!(r.error_code, code(ResponseError::MismatchedEndpointType));
+
+    // librdkafka's DescribeCluster and DescribeTopics ask Metadata (v8-10) for
+    // the authorized operations (KIP-430): everything, with no authorizer.
+    let req = MetadataRequest::default()
+        .with_topics(None)
+        .with_include_cluster_authorized_operations(true)
+        .with_include_topic_authorized_operations(true);
+    create(&mut c, "ops", 1, &[]).await;
+    let r = c.send(&req, 10).await;
+    assert_eq!(r.cluster_authorized_operations.count_ones(), 7);
+    assert_eq!(r.topics[0].topic_authorized_operations.count_ones(), 8);
+    let r = c
+        .send(&req.with_include_topic_authorized_operations(false), 10)
+        .await;
+    assert_eq!(r.topics[0].topic_authorized_operations, i32::MIN);
 }
 
 #[tokio::test]

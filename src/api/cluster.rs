@@ -22,13 +22,19 @@ use crate::data_dir::disk_space;
 const ENDPOINT_BROKERS: i8 = 1;
 
 /// Kafka's "authorized operations not requested" marker.
-const OPERATIONS_OMITTED: i32 = i32::MIN;
+pub(super) const OPERATIONS_OMITTED: i32 = i32::MIN;
 
 /// With no authorizer every client may do everything the cluster resource
 /// supports: CREATE (5), ALTER (7), DESCRIBE (8), CLUSTER_ACTION (9),
 /// DESCRIBE_CONFIGS (10), ALTER_CONFIGS (11), IDEMPOTENT_WRITE (12); one bit per
 /// AclOperation code, as Kafka encodes them.
-const CLUSTER_OPERATIONS: i32 = 1 << 5 | 1 << 7 | 1 << 8 | 1 << 9 | 1 << 10 | 1 << 11 | 1 << 12;
+pub(super) const CLUSTER_OPERATIONS: i32 =
+    1 << 5 | 1 << 7 | 1 << 8 | 1 << 9 | 1 << 10 | 1 << 11 | 1 << 12;
+
+/// Likewise for a topic: READ (3), WRITE (4), CREATE (5), DELETE (6), ALTER (7),
+/// DESCRIBE (8), DESCRIBE_CONFIGS (10), ALTER_CONFIGS (11).
+pub(super) const TOPIC_OPERATIONS: i32 =
+    1 << 3 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 10 | 1 << 11;
 
 pub fn describe_cluster(
     broker: &Arc<BrokerState>,

@@ -10,12 +10,10 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::cluster::{CLUSTER_OPERATIONS, OPERATIONS_OMITTED, TOPIC_OPERATIONS};
 use super::error::topic_error;
 use crate::broker::BrokerState;
 use crate::topic::{Topic, TopicError, is_internal_topic, validate_topic_name};
-
-/// Kafka's "authorized operations not requested" marker.
-const OPERATIONS_OMITTED: i32 = i32::MIN;
 
 pub fn handle(
     broker: &Arc<BrokerState>,
@@ -23,7 +21,15 @@ pub fn handle(
     version: i16,
 ) -> MetadataResponse {
     let node = BrokerId(broker.config.node_id);
-    let topics = match request.topics {
+    // KIP-430 (v8+): with no authorizer, everything is allowed.
+    let topic_operations = version >= 8 && request.include_topic_authorized_operations;
+    let cluster_operations =
+        if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
+            CLUSTER_OPERATIONS
+        } else {
+            OPERATIONS_OMITTED
+        };
+    let mut topics = match request.topics {
         // v0 uses an empty list for "all topics"; v1+ uses null.
         None => all_topics(broker),
         Some(t) if t.is_empty() && version == 0 => all_topics(broker),
@@ -45,6 +51,11 @@ pub fn handle(
                 .collect()
         }
     };
+    if topic_operations {
+        for t in topics.iter_mut().filter(|t| t.error_code == 0) {
+            t.topic_authorized_operations = TOPIC_OPERATIONS;
+        }
+    }
     let (host, port) = broker.advertised();
     MetadataResponse::default()
         .with_brokers(vec![
@@ -56,7 +67,7 @@ pub fn handle(
         .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
         .with_controller_id(BrokerId(broker.config.node_id))
         .with_topics(topics)
-        .with_cluster_authorized_operations(OPERATIONS_OMITTED)
+        .with_cluster_authorized_operations(cluster_operations)
 }
 
 fn all_topics(broker: &Arc<BrokerState>) -> Vec<MetadataResponseTopic> {
