@@ -106,6 +106,30 @@ fn base64_url(bytes: &[u8]) -> String {
     out
 }
 
+/// (total, usable) bytes of the file system holding `path`, as Kafka's
+/// DescribeLogDirs reports them: all blocks, and the blocks an unprivileged
+/// writer may still use.
+pub fn disk_space(path: &Path) -> io::Result<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c_path` is a NUL-terminated string that outlives the call, and
+    // `stat` points to writable memory of the struct's size; statvfs writes the
+    // whole struct on success, and it is read only then.
+    let stat = unsafe {
+        if libc::statvfs(c_path.as_ptr(), stat.as_mut_ptr()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        stat.assume_init()
+    };
+    let block = stat.f_frsize as u64;
+    Ok((
+        (stat.f_blocks as u64).saturating_mul(block),
+        (stat.f_bavail as u64).saturating_mul(block),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,28 +153,4 @@ mod tests {
         drop(second);
         assert!(!DataDir::open(dir.path()).unwrap().was_clean_shutdown());
     }
-}
-
-/// (total, usable) bytes of the file system holding `path`, as Kafka's
-/// DescribeLogDirs reports them: all blocks, and the blocks an unprivileged
-/// writer may still use.
-pub fn disk_space(path: &Path) -> io::Result<(u64, u64)> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: `c_path` is a NUL-terminated string that outlives the call, and
-    // `stat` points to writable memory of the struct's size; statvfs writes the
-    // whole struct on success, and it is read only then.
-    let stat = unsafe {
-        if libc::statvfs(c_path.as_ptr(), stat.as_mut_ptr()) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        stat.assume_init()
-    };
-    let block = stat.f_frsize as u64;
-    Ok((
-        (stat.f_blocks as u64).saturating_mul(block),
-        (stat.f_bavail as u64).saturating_mul(block),
-    ))
 }

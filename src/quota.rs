@@ -25,6 +25,9 @@ pub const IP: &str = "ip";
 pub type Entity = BTreeMap<String, Option<String>>;
 /// Quota key → value.
 pub type Values = BTreeMap<String, f64>;
+/// One AlterClientQuotas entry as asked: the entity's (type, name) parts, unchecked,
+/// and its operations.
+pub type AlterEntry = (Vec<(String, Option<String>)>, Vec<QuotaOp>);
 
 #[derive(Clone, Copy, PartialEq)]
 enum KeyType {
@@ -131,7 +134,7 @@ impl QuotaStore {
     /// own as Kafka does; returns one outcome per entry, in order.
     pub fn alter(
         &self,
-        entries: Vec<(Vec<(String, Option<String>)>, Vec<QuotaOp>)>,
+        entries: Vec<AlterEntry>,
         validate_only: bool,
     ) -> Vec<Result<(), QuotaError>> {
         let mut quotas = self.lock();
@@ -227,7 +230,7 @@ fn check_value(keys: &[(&str, KeyType)], key: &str, value: f64) -> Result<(), Qu
         return invalid(format!("Invalid configuration key {key}"));
     };
     // NaN is not greater than 0 either.
-    if !(value > 0.0) {
+    if value.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return invalid(format!("Quota {key} must be greater than 0"));
     }
     let (max, name) = match kind {
