@@ -69,6 +69,10 @@ pub struct GroupSection {
     pub max_session_timeout_ms: i32,
     /// group.max.size
     pub max_size: usize,
+    /// group.consumer.session.timeout.ms (KIP-848 groups)
+    pub consumer_session_timeout_ms: u64,
+    /// group.consumer.heartbeat.interval.ms (KIP-848 groups)
+    pub consumer_heartbeat_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

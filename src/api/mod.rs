@@ -4,6 +4,7 @@
 
 mod api_versions;
 mod configs;
+mod consumer_groups;
 mod error;
 mod fetch;
 mod groups;
@@ -48,6 +49,8 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// Who sent a request: JoinGroup records it, DescribeGroups shows it.
@@ -145,6 +148,12 @@ pub async fn handle(
         RequestKind::IncrementalAlterConfigs(r) => Reply::now(
             ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(broker, r, version)),
         ),
+        RequestKind::ConsumerGroupHeartbeat(r) => Reply::now(ResponseKind::ConsumerGroupHeartbeat(
+            consumer_groups::heartbeat(broker, ctx, r),
+        )),
+        RequestKind::ConsumerGroupDescribe(r) => Reply::now(ResponseKind::ConsumerGroupDescribe(
+            consumer_groups::describe(broker, r),
+        )),
         // The connection only decodes requests of the APIs in SUPPORTED_APIS.
         _ => Reply::None,
     }

@@ -324,3 +324,49 @@ def test_committed_offsets_survive_restart(gbroker, stop):
     admin = AdminClient({"bootstrap.servers": gbroker.bootstrap})
     listed = admin.list_consumer_groups().result(10).valid
     assert "keep" in {g.group_id for g in listed}
+
+
+def test_consumer_group_protocol_kip848(make_broker):
+    """librdkafka's group.protocol=consumer: the broker assigns (uniform), hands
+    partitions over when a member leaves, and keeps committed offsets."""
+    broker = make_broker(extra=[*GROUP_ARGS, "--set", "group.consumer_heartbeat_interval_ms=300"])
+    create_topic(broker.bootstrap, "k848", 4)
+
+    def member():
+        c = Consumer(
+            {
+                "bootstrap.servers": broker.bootstrap,
+                "group.id": "g848",
+                "group.protocol": "consumer",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        c.subscribe(["k848"])
+        return c
+
+    a, b = member(), member()
+
+    def split():
+        poll_all([a, b], 1, timeout=0.1)
+        pa = {tp.partition for tp in a.assignment()}
+        pb = {tp.partition for tp in b.assignment()}
+        return len(pa) == 2 and len(pb) == 2 and pa | pb == set(range(4))
+
+    wait_until(split, what="two partitions each")
+    sent = produce(broker.bootstrap, "k848", 4, 50, "n")
+    got_a, got_b = poll_all([a, b], len(sent))
+    assert sorted(got_a + got_b) == sorted(sent)
+    a.commit(asynchronous=False)
+    b.commit(asynchronous=False)
+    a.close()
+    wait_until(
+        lambda: poll_all([b], 1, timeout=0.1) is not None and len(b.assignment()) == 4,
+        what="b to take over a's partitions",
+    )
+    committed = b.committed([TopicPartition("k848", p) for p in range(4)], timeout=10)
+    assert [tp.offset for tp in committed] == [50, 50, 50, 50]
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    listed = admin.list_consumer_groups().result(10).valid
+    assert "g848" in {g.group_id for g in listed}
+    b.close()
