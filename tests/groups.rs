@@ -573,3 +573,34 @@ async fn consumer_group_protocol_heartbeats() {
     assert_eq!(d.groups[0].group_state.as_str(), "Empty");
     assert_eq!(fetch_v8(&mut c, "kip848", "k", &[0]).await[0].1, 3);
 }
+
+#[tokio::test]
+async fn offsets_of_an_empty_group_expire_after_the_retention() {
+    let broker = fast_broker().await;
+    let mut c = broker.client().await;
+    let create = CreateTopicsRequest::default().with_topics(vec![
+        create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(s("t")))
+            .with_num_partitions(1)
+            .with_replication_factor(1),
+    ]);
+    c.send(&create, 5).await;
+    let r = c.send(&commit_request("old", "t", &[(0, 9, "")]), 8).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    let groups = &broker.broker.as_ref().expect("running").state().groups;
+    let day_ms = 24 * 3600 * 1000;
+    let now = runnel::broker::now_ms();
+    groups.expire_offsets(now + 6 * day_ms);
+    assert_eq!(
+        fetch_v8(&mut c, "old", "t", &[0]).await[0].1,
+        9,
+        "kept for 7 days"
+    );
+    groups.expire_offsets(now + 8 * day_ms);
+    assert_eq!(fetch_v8(&mut c, "old", "t", &[0]).await[0].1, -1);
+    let listed = c.send(&ListGroupsRequest::default(), 4).await;
+    assert!(
+        listed.groups.iter().all(|g| g.group_id.0.as_str() != "old"),
+        "the group is gone"
+    );
+}

@@ -624,7 +624,7 @@ impl GroupCoordinator {
     /// offsets.retention.minutes: a group without members loses its offsets that
     /// long after it became Empty (or, if it never had members, after each
     /// commit); a group left with nothing is removed.
-    fn expire_offsets(&self, now_ms: i64) {
+    pub fn expire_offsets(&self, now_ms: i64) {
         let mut groups = self.lock();
         let mut removed = Vec::new();
         for group in groups.consumer.values_mut() {

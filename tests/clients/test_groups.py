@@ -264,36 +264,61 @@ def test_silent_member_is_evicted_after_session_timeout(gbroker):
 
 
 def test_aiokafka_group(gbroker):
+    """Two aiokafka members split four partitions; when one leaves, the other
+    takes over and continues from its commits."""
     from aiokafka import AIOKafkaConsumer
 
     create_topic(gbroker.bootstrap, "aio-g", 4)
-    sent = produce(gbroker.bootstrap, "aio-g", 4, 25, "z")
 
     async def run():
-        consumer = AIOKafkaConsumer(
-            "aio-g",
-            bootstrap_servers=gbroker.bootstrap,
-            group_id="aio-group",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        got = []
-        try:
-            deadline = time.monotonic() + 30
-            while len(got) < len(sent) and time.monotonic() < deadline:
-                batches = await consumer.getmany(timeout_ms=200)
-                for msgs in batches.values():
-                    got.extend(m.value.decode() for m in msgs)
-            await consumer.commit()
-            committed = {p: await consumer.committed(KTopicPartition("aio-g", p)) for p in range(4)}
-        finally:
-            await consumer.stop()
-        return got, committed
+        def member():
+            return AIOKafkaConsumer(
+                "aio-g",
+                bootstrap_servers=gbroker.bootstrap,
+                group_id="aio-group",
+                auto_offset_reset="earliest",
+                enable_auto_commit=False,
+                heartbeat_interval_ms=200,
+                session_timeout_ms=3000,
+            )
 
-    got, committed = asyncio.run(run())
-    assert sorted(got) == sorted(sent)
-    assert committed == {p: 25 for p in range(4)}
+        a, b = member(), member()
+        await a.start()
+        await b.start()
+        got = {id(a): [], id(b): []}
+
+        async def poll(c, ms=100):
+            batches = await c.getmany(timeout_ms=ms)
+            for msgs in batches.values():
+                got[id(c)].extend(m.value.decode() for m in msgs)
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            await asyncio.gather(poll(a), poll(b))
+            if len(a.assignment()) == 2 and len(b.assignment()) == 2:
+                break
+        split = (len(a.assignment()), len(b.assignment()))
+        sent = produce(gbroker.bootstrap, "aio-g", 4, 25, "z")
+        while sum(len(v) for v in got.values()) < len(sent) and time.monotonic() < deadline:
+            await asyncio.gather(poll(a), poll(b))
+        first = got[id(a)] + got[id(b)]
+        await a.commit()
+        await b.commit()
+        await b.stop()
+        while len(a.assignment()) < 4 and time.monotonic() < deadline + 30:
+            await poll(a)
+        got[id(a)].clear()
+        later = produce(gbroker.bootstrap, "aio-g", 4, 5, "w")
+        while len(got[id(a)]) < len(later) and time.monotonic() < deadline + 30:
+            await poll(a)
+        await poll(a, 300)
+        await a.stop()
+        return split, sent, first, later, got[id(a)]
+
+    split, sent, first, later, after = asyncio.run(run())
+    assert split == (2, 2)
+    assert sorted(first) == sorted(sent)
+    assert sorted(after) == sorted(later), "a took over b's partitions after b's commits"
 
 
 def committed_offsets(bootstrap, group, topic, partitions):
