@@ -81,6 +81,7 @@ fn bench_groups(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
         listen: "127.0.0.1:0".into(),
+        http_listen: "off".into(),
         data_dir: dir.path().to_path_buf(),
         ..Config::default()
     };

@@ -71,6 +71,13 @@ pub struct MemberDescription {
     pub assignment: Bytes,
 }
 
+/// A group's members and committed offsets, for the lag metrics.
+pub struct GroupReport {
+    pub group_id: String,
+    pub members: usize,
+    pub offsets: Vec<(PartitionKey, i64)>,
+}
+
 pub struct GroupListing {
     pub group_id: String,
     pub protocol_type: String,
@@ -547,6 +554,29 @@ impl GroupCoordinator {
                 })
                 .collect(),
         })
+    }
+
+    pub fn lag_report(&self) -> Vec<GroupReport> {
+        let groups = self.lock();
+        let report =
+            |id: &String, members: usize, offsets: &BTreeMap<PartitionKey, CommittedOffset>| {
+                GroupReport {
+                    group_id: id.clone(),
+                    members,
+                    offsets: offsets.iter().map(|(k, v)| (k.clone(), v.offset)).collect(),
+                }
+            };
+        groups
+            .values()
+            .filter(|g| g.state != GroupState::Dead)
+            .map(|g| report(&g.id, g.members.len(), &g.offsets))
+            .chain(
+                groups
+                    .consumer
+                    .values()
+                    .map(|g| report(&g.id, g.members.len(), &g.offsets)),
+            )
+            .collect()
     }
 
     pub fn list(&self) -> Vec<GroupListing> {

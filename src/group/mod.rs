@@ -16,7 +16,9 @@ pub use assignor::Assignment;
 pub use classic_group::{GroupState, SyncParams};
 pub use consumer_coordinator::{ConsumerGroupDescription, ConsumerMemberDescription};
 pub use consumer_group::{HeartbeatParams, HeartbeatResult};
-pub use coordinator::{GroupCoordinator, GroupDescription, GroupListing, MemberDescription};
+pub use coordinator::{
+    GroupCoordinator, GroupDescription, GroupListing, GroupReport, MemberDescription,
+};
 pub use member::{JoinParams, JoinResult, JoinedMember, Protocol, SyncResult};
 pub use offsets_log::OFFSETS_TOPIC;
 pub use records::CommittedOffset;
