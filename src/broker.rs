@@ -12,6 +12,8 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, FlushMode};
 use crate::data_dir::DataDir;
 use crate::group::GroupCoordinator;
+use crate::http::HttpState;
+use crate::metrics::Metrics;
 use crate::producer::ProducerIdManager;
 use crate::quota::QuotaStore;
 use crate::server;
@@ -24,6 +26,7 @@ pub struct BrokerState {
     pub topics: Arc<TopicManager>,
     pub groups: Arc<GroupCoordinator>,
     pub flusher: Flusher,
+    pub metrics: Arc<Metrics>,
     pub producer_ids: ProducerIdManager,
     /// Client quotas: stored and reported, not enforced yet.
     pub quotas: QuotaStore,
@@ -54,11 +57,24 @@ pub enum StartError {
     DataDir(std::io::Error),
     #[error("loading topics: {0}")]
     Topics(#[from] TopicError),
+    #[error("cannot listen for HTTP on {addr}: {source}")]
+    HttpListen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
         source: std::io::Error,
     },
+}
+
+/// The HTTP listener of a running broker.
+struct HttpListener {
+    state: Arc<HttpState>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    addr: SocketAddr,
 }
 
 /// A running broker. Dropping it without `shutdown` leaves the data dir as after
@@ -69,6 +85,7 @@ pub struct Broker {
     stop: watch::Sender<bool>,
     accept: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
+    http: Option<HttpListener>,
 }
 
 impl Broker {
@@ -78,6 +95,27 @@ impl Broker {
         config.validate()?;
         let config = Arc::new(config);
         let data_dir = DataDir::open(&config.data_dir).map_err(StartError::DataDir)?;
+        // HTTP first: /health answers 503 while the topics load.
+        let http = match config.http_addr()? {
+            None => None,
+            Some(addr) => {
+                let listener = crate::http::bind(addr)
+                    .await
+                    .map_err(|source| StartError::HttpListen { addr, source })?;
+                let bound = listener
+                    .local_addr()
+                    .map_err(|source| StartError::HttpListen { addr, source })?;
+                let state = Arc::new(HttpState::default());
+                let (stop, stopped) = watch::channel(false);
+                let task = tokio::spawn(crate::http::serve(listener, state.clone(), stopped));
+                Some(HttpListener {
+                    state,
+                    stop,
+                    task,
+                    addr: bound,
+                })
+            }
+        };
         let clean = data_dir.was_clean_shutdown();
         let topics = {
             let config = config.clone();
@@ -101,12 +139,14 @@ impl Broker {
             .local_addr()
             .map_err(|source| StartError::Listen { addr, source })?;
         let (stop, shutdown) = watch::channel(false);
+        let metrics = Arc::new(Metrics::new());
         let state = Arc::new(BrokerState {
             cluster_id: data_dir.cluster_id().to_string(),
             config: config.clone(),
             topics: topics.clone(),
             groups: groups.clone(),
-            flusher: Flusher::start(),
+            flusher: Flusher::start(metrics.flush_seconds.clone()),
+            metrics: metrics.clone(),
             producer_ids: ProducerIdManager::open(&config.data_dir).map_err(StartError::DataDir)?,
             quotas: QuotaStore::open(&config.data_dir).map_err(StartError::DataDir)?,
             bound,
@@ -117,10 +157,15 @@ impl Broker {
             background.push(tokio::spawn(flush_periodically(
                 topics,
                 config.flush_interval(),
+                metrics.flush_seconds.clone(),
                 shutdown,
             )));
         }
         let accept = tokio::spawn(server::accept_loop(listener, state.clone()));
+        if let Some(http) = &http {
+            http.state.serving(state.clone());
+            tracing::info!(addr = %http.addr, "HTTP listening (/metrics, /health, /ready)");
+        }
         tracing::info!(%bound, advertised = ?state.advertised(), data_dir = %config.data_dir.display(), clean, "runnel listening");
         Ok(Broker {
             state,
@@ -128,11 +173,17 @@ impl Broker {
             stop,
             accept,
             background,
+            http,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.state.bound
+    }
+
+    /// The HTTP listener's address, when it is on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|h| h.addr)
     }
 
     pub fn state(&self) -> &Arc<BrokerState> {
@@ -142,6 +193,9 @@ impl Broker {
     /// Stops accepting, lets connections finish the requests they have read,
     /// closes every log and marks the data dir cleanly shut down.
     pub async fn shutdown(self) -> Result<(), TopicError> {
+        if let Some(http) = &self.http {
+            http.state.stopping();
+        }
         let _ = self.stop.send(true);
         // The accept loop waits for its connections; give them a bounded time.
         let accept = self.accept;
@@ -159,6 +213,10 @@ impl Broker {
             .await
             .map_err(|e| TopicError::Io(std::io::Error::other(e)))??;
         self.data_dir.mark_clean_shutdown()?;
+        if let Some(http) = self.http {
+            let _ = http.stop.send(true);
+            let _ = http.task.await;
+        }
         tracing::info!("runnel stopped cleanly");
         Ok(())
     }

@@ -42,6 +42,8 @@ pub struct Config {
     pub listen: String,
     /// host:port given to clients in Metadata; empty means derived from `listen`.
     pub advertised_listener: String,
+    /// Address of the HTTP listener (/metrics, /health, /ready), or "off".
+    pub http_listen: String,
     pub data_dir: PathBuf,
     pub log_level: String,
     /// Kafka's node.id / broker.id.
@@ -69,6 +71,10 @@ pub struct GroupSection {
     pub max_session_timeout_ms: i32,
     /// group.max.size
     pub max_size: usize,
+    /// group.consumer.session.timeout.ms (KIP-848 groups)
+    pub consumer_session_timeout_ms: u64,
+    /// group.consumer.heartbeat.interval.ms (KIP-848 groups)
+    pub consumer_heartbeat_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -180,6 +186,7 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
+        self.http_addr()?;
         if !self.advertised_listener.is_empty() {
             parse_host_port(&self.advertised_listener)
                 .ok_or_else(|| invalid("advertised_listener", "expected HOST:PORT"))?;
@@ -240,6 +247,25 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The HTTP listener's address; None when it is off.
+    pub fn http_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        use std::net::ToSocketAddrs;
+        if self.http_listen.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        self.http_listen
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .map(Some)
+            .ok_or_else(|| {
+                invalid(
+                    "http_listen",
+                    format!("`{}` is not HOST:PORT or off", self.http_listen),
+                )
+            })
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {

@@ -23,6 +23,9 @@ struct Cli {
     /// HOST:PORT given to clients in Metadata.
     #[arg(long)]
     advertised_listener: Option<String>,
+    /// HTTP listener for /metrics, /health and /ready, HOST:PORT or off.
+    #[arg(long)]
+    http_listen: Option<String>,
     /// Where partitions are stored.
     #[arg(long)]
     data_dir: Option<String>,
@@ -40,6 +43,7 @@ impl Cli {
         for (key, value) in [
             ("listen", &self.listen),
             ("advertised_listener", &self.advertised_listener),
+            ("http_listen", &self.http_listen),
             ("data_dir", &self.data_dir),
             ("log_level", &self.log_level),
         ] {

@@ -478,3 +478,129 @@ async fn find_coordinator_names_this_broker() {
             .all(|c| c.error_code == 0 && c.node_id.0 == 1)
     );
 }
+
+fn consumer_heartbeat(member_id: &str, epoch: i32) -> ConsumerGroupHeartbeatRequest {
+    ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(s("kip848")))
+        .with_member_id(s(member_id))
+        .with_member_epoch(epoch)
+        .with_rebalance_timeout_ms(10_000)
+}
+
+#[tokio::test]
+async fn consumer_group_protocol_heartbeats() {
+    let broker = fast_broker().await;
+    let mut c = broker.client().await;
+    let create = CreateTopicsRequest::default().with_topics(vec![
+        create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(s("k")))
+            .with_num_partitions(2)
+            .with_replication_factor(1),
+    ]);
+    let created = c.send(&create, 7).await;
+    let topic_id = created.topics[0].topic_id;
+
+    // Join (epoch 0) with a client-chosen member id (v1): everything is ours.
+    let join = consumer_heartbeat("m-1", 0)
+        .with_subscribed_topic_names(Some(vec![TopicName(s("k"))]))
+        .with_topic_partitions(Some(vec![]));
+    let r = c.send(&join, 1).await;
+    assert_eq!(r.error_code, 0);
+    assert_eq!(r.member_id.as_deref(), Some("m-1"));
+    assert!(r.member_epoch > 0);
+    assert!(r.heartbeat_interval_ms > 0);
+    let assignment = r.assignment.expect("an assignment on join");
+    assert_eq!(assignment.topic_partitions[0].topic_id, topic_id);
+    assert_eq!(assignment.topic_partitions[0].partitions, vec![0, 1]);
+    let epoch = r.member_epoch;
+
+    // Nothing changed: no assignment in the answer.
+    let r = c.send(&consumer_heartbeat("m-1", epoch), 1).await;
+    assert_eq!(r.error_code, 0);
+    assert!(r.assignment.is_none());
+
+    let r = c.send(&consumer_heartbeat("m-1", epoch + 7), 1).await;
+    assert_eq!(r.error_code, ResponseError::FencedMemberEpoch.code());
+    let r = c.send(&consumer_heartbeat("ghost", 3), 1).await;
+    assert_eq!(r.error_code, ResponseError::UnknownMemberId.code());
+    let r = c
+        .send(
+            &consumer_heartbeat("m-2", 0).with_server_assignor(Some(s("magic"))),
+            1,
+        )
+        .await;
+    assert_eq!(r.error_code, ResponseError::UnsupportedAssignor.code());
+
+    let describe =
+        ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(s("kip848"))]);
+    let d = c.send(&describe, 1).await;
+    assert_eq!(d.groups[0].error_code, 0);
+    assert_eq!(d.groups[0].group_state.as_str(), "Stable");
+    assert_eq!(d.groups[0].assignor_name.as_str(), "uniform");
+    assert_eq!(
+        d.groups[0].members[0].assignment.topic_partitions[0].partitions,
+        vec![0, 1]
+    );
+    // A classic group cannot be described as a consumer group, nor joined classically.
+    let r = c
+        .send(
+            &join_request("", None, 10_000).with_group_id(GroupId(s("kip848"))),
+            5,
+        )
+        .await;
+    assert_eq!(
+        r.error_code,
+        ResponseError::InconsistentGroupProtocol.code()
+    );
+
+    // Commits are checked against the member epoch.
+    let commit = commit_request("kip848", "k", &[(0, 3, "")])
+        .with_member_id(s("m-1"))
+        .with_generation_id_or_member_epoch(epoch + 1);
+    let r = c.send(&commit, 9).await;
+    assert_eq!(
+        r.topics[0].partitions[0].error_code,
+        ResponseError::StaleMemberEpoch.code()
+    );
+    let commit = commit.with_generation_id_or_member_epoch(epoch);
+    let r = c.send(&commit, 9).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+
+    // Leaving (epoch -1) empties the group; its offsets stay.
+    let r = c.send(&consumer_heartbeat("m-1", -1), 1).await;
+    assert_eq!((r.error_code, r.member_epoch), (0, -1));
+    let d = c.send(&describe, 1).await;
+    assert_eq!(d.groups[0].group_state.as_str(), "Empty");
+    assert_eq!(fetch_v8(&mut c, "kip848", "k", &[0]).await[0].1, 3);
+}
+
+#[tokio::test]
+async fn offsets_of_an_empty_group_expire_after_the_retention() {
+    let broker = fast_broker().await;
+    let mut c = broker.client().await;
+    let create = CreateTopicsRequest::default().with_topics(vec![
+        create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(s("t")))
+            .with_num_partitions(1)
+            .with_replication_factor(1),
+    ]);
+    c.send(&create, 5).await;
+    let r = c.send(&commit_request("old", "t", &[(0, 9, "")]), 8).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    let groups = &broker.broker.as_ref().expect("running").state().groups;
+    let day_ms = 24 * 3600 * 1000;
+    let now = runnel::broker::now_ms();
+    groups.expire_offsets(now + 6 * day_ms);
+    assert_eq!(
+        fetch_v8(&mut c, "old", "t", &[0]).await[0].1,
+        9,
+        "kept for 7 days"
+    );
+    groups.expire_offsets(now + 8 * day_ms);
+    assert_eq!(fetch_v8(&mut c, "old", "t", &[0]).await[0].1, -1);
+    let listed = c.send(&ListGroupsRequest::default(), 4).await;
+    assert!(
+        listed.groups.iter().all(|g| g.group_id.0.as_str() != "old"),
+        "the group is gone"
+    );
+}

@@ -32,4 +32,6 @@ TEST_RUNNEL_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/runnel" .venv/bin/pyth
 if [ -z "${SKIP_COMPAT:-}" ] && [ -f tests/compat/librdkafka.txt ]; then
   step "librdkafka integration tests"
   tests/compat/run-librdkafka.sh
+  step "librdkafka group tests with the consumer group protocol (KIP-848)"
+  TEST_CONSUMER_GROUP_PROTOCOL=consumer tests/compat/run-librdkafka.sh tests/compat/librdkafka-consumer-protocol.txt
 fi

@@ -382,6 +382,23 @@ async fn every_group_api_version_round_trips() {
             ]);
         assert_eq!(c.send(&req, v).await.error_code, 0, "OffsetDelete v{v}");
     }
+    for v in range(ApiKey::ConsumerGroupHeartbeat) {
+        let req = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(group(&format!("kip848-v{v}")))
+            .with_member_id(str(&format!("member-v{v}")))
+            .with_member_epoch(0)
+            .with_rebalance_timeout_ms(10_000)
+            .with_subscribed_topic_names(Some(vec![name("gt")]))
+            .with_topic_partitions(Some(vec![]));
+        let r = c.send(&req, v).await;
+        assert_eq!(r.error_code, 0, "ConsumerGroupHeartbeat v{v}");
+    }
+    for v in range(ApiKey::ConsumerGroupDescribe) {
+        let req = ConsumerGroupDescribeRequest::default().with_group_ids(vec![group("kip848-v1")]);
+        let r = c.send(&req, v).await;
+        assert_eq!(r.groups[0].error_code, 0, "ConsumerGroupDescribe v{v}");
+        assert_eq!(r.groups[0].members.len(), 1);
+    }
     for v in range(ApiKey::DeleteGroups) {
         let gid = format!("leave-v{v}");
         let req = DeleteGroupsRequest::default().with_groups_names(vec![group(&gid)]);

@@ -124,6 +124,7 @@ fn read_all(broker: &BrokerState, request: &FetchRequest, version: i16) -> (Fetc
             match partition.read(p.fetch_offset, max_bytes, min_one_batch) {
                 Ok(read) => {
                     let n = read.records.as_ref().map_or(0, |r| r.len());
+                    broker.metrics.fetched(&partition.topic, n as u64);
                     total += n;
                     remaining = remaining.saturating_sub(n);
                     partitions.push(

@@ -249,7 +249,7 @@ pub fn describe(
                     .with_error_message(Some(s(format!("Group {} not found.", group_id.0)))),
                 None => described.with_group_state(s("Dead")),
                 Some(d) => described
-                    .with_group_state(s(d.state.name()))
+                    .with_group_state(s(d.state))
                     .with_protocol_type(s(d.protocol_type))
                     .with_protocol_data(s(d.protocol))
                     .with_members(
@@ -287,14 +287,14 @@ pub fn list(broker: &Arc<BrokerState>, request: ListGroupsRequest) -> ListGroups
         .groups
         .list()
         .into_iter()
-        .filter(|g| states.is_empty() || states.contains(&g.state.name().to_lowercase()))
-        .filter(|_| types.is_empty() || types.iter().any(|t| t == "classic"))
+        .filter(|g| states.is_empty() || states.contains(&g.state.to_lowercase()))
+        .filter(|g| types.is_empty() || types.iter().any(|t| t == g.group_type))
         .map(|g| {
             ListedGroup::default()
                 .with_group_id(GroupId(s(g.group_id)))
                 .with_protocol_type(s(g.protocol_type))
-                .with_group_state(s(g.state.name()))
-                .with_group_type(s("classic"))
+                .with_group_state(s(g.state))
+                .with_group_type(s(g.group_type))
         })
         .collect();
     ListGroupsResponse::default().with_groups(groups)

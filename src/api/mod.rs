@@ -5,6 +5,7 @@
 mod api_versions;
 mod cluster;
 mod configs;
+mod consumer_groups;
 mod error;
 mod fetch;
 mod groups;
@@ -62,6 +63,8 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeClientQuotas, 0, 1),
     (ApiKey::AlterClientQuotas, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// Who sent a request: JoinGroup records it, DescribeGroups shows it.
@@ -185,6 +188,12 @@ pub async fn handle(
         }
         RequestKind::DescribeCluster(r) => Reply::now(ResponseKind::DescribeCluster(
             cluster::describe_cluster(broker, r, version),
+        )),
+        RequestKind::ConsumerGroupHeartbeat(r) => Reply::now(ResponseKind::ConsumerGroupHeartbeat(
+            consumer_groups::heartbeat(broker, ctx, r),
+        )),
+        RequestKind::ConsumerGroupDescribe(r) => Reply::now(ResponseKind::ConsumerGroupDescribe(
+            consumer_groups::describe(broker, r),
         )),
         // The connection only decodes requests of the APIs in SUPPORTED_APIS.
         _ => Reply::None,

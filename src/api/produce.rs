@@ -307,6 +307,12 @@ fn append(
             }
             Refused::from(append_error(&e))
         })?;
+    let record_count: i64 = batches.iter().map(|b| b.offset_count()).sum();
+    broker.metrics.produced(
+        &topic.name,
+        records.len() as u64,
+        record_count.max(0) as u64,
+    );
     Ok((
         partition.clone(),
         Accepted {

@@ -2,7 +2,8 @@
 //! offsets log that makes their offsets durable, and the timer task that
 //! evicts silent members, ends rebalances and expires old offsets.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use tokio::time::Instant;
 
 use super::GroupError;
 use super::classic_group::{Group, GroupSettings, GroupState, SyncParams};
+use super::consumer_group::{ConsumerGroup, ConsumerSettings};
 use super::member::{JoinParams, JoinResult, SyncResult};
 use super::offsets_log::OffsetsLog;
 use super::records::{CommittedOffset, OffsetsRecord};
@@ -25,14 +27,36 @@ pub struct GroupCoordinator {
     retention_ms: i64,
     retention_check: Duration,
     metadata_max_bytes: usize,
-    groups: Mutex<HashMap<String, Group>>,
+    pub(super) consumer_settings: ConsumerSettings,
+    pub(super) heartbeat_interval_ms: i32,
+    groups: Mutex<Groups>,
     log: OffsetsLog,
     /// Wakes the timer task when a request may have set an earlier deadline.
-    wake: Notify,
+    pub(super) wake: Notify,
+}
+
+/// Every group, by protocol. A group id is in one map at a time; an empty group
+/// moves to the other map when a member of the other protocol arrives.
+pub(super) struct Groups {
+    classic: HashMap<String, Group>,
+    pub(super) consumer: HashMap<String, ConsumerGroup>,
+}
+
+impl Deref for Groups {
+    type Target = HashMap<String, Group>;
+    fn deref(&self) -> &Self::Target {
+        &self.classic
+    }
+}
+
+impl DerefMut for Groups {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.classic
+    }
 }
 
 pub struct GroupDescription {
-    pub state: GroupState,
+    pub state: &'static str,
     pub protocol_type: String,
     pub protocol: String,
     pub members: Vec<MemberDescription>,
@@ -47,13 +71,42 @@ pub struct MemberDescription {
     pub assignment: Bytes,
 }
 
+/// A group's members and committed offsets, for the lag metrics.
+pub struct GroupReport {
+    pub group_id: String,
+    pub members: usize,
+    pub offsets: Vec<(PartitionKey, i64)>,
+}
+
 pub struct GroupListing {
     pub group_id: String,
     pub protocol_type: String,
-    pub state: GroupState,
+    pub state: &'static str,
+    /// "classic" or "consumer" (KIP-848).
+    pub group_type: &'static str,
 }
 
 type PartitionKey = (String, i32);
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The records that delete a group and all its committed offsets.
+fn tombstones(
+    group: &str,
+    offsets: &BTreeMap<PartitionKey, CommittedOffset>,
+) -> Vec<OffsetsRecord> {
+    let mut records: Vec<OffsetsRecord> = offsets.keys().map(|key| tombstone(group, key)).collect();
+    records.push(OffsetsRecord::Group {
+        group: group.to_string(),
+        value: None,
+    });
+    records
+}
 
 /// The record that deletes one committed offset.
 fn tombstone(group: &str, (topic, partition): &PartitionKey) -> OffsetsRecord {
@@ -118,7 +171,16 @@ impl GroupCoordinator {
             retention_ms: config.offsets.retention_minutes.saturating_mul(60_000),
             retention_check: Duration::from_millis(config.offsets.retention_check_interval_ms),
             metadata_max_bytes: config.offsets.metadata_max_bytes,
-            groups: Mutex::new(groups),
+            consumer_settings: ConsumerSettings {
+                session_timeout: Duration::from_millis(config.group.consumer_session_timeout_ms),
+                max_size: config.group.max_size,
+            },
+            heartbeat_interval_ms: i32::try_from(config.group.consumer_heartbeat_interval_ms)
+                .unwrap_or(i32::MAX),
+            groups: Mutex::new(Groups {
+                classic: groups,
+                consumer: HashMap::new(),
+            }),
             log,
             wake: Notify::new(),
         })
@@ -129,7 +191,7 @@ impl GroupCoordinator {
         self.log.partition()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Group>> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Groups> {
         self.groups.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -167,6 +229,20 @@ impl GroupCoordinator {
             return rx;
         }
         let mut groups = self.lock();
+        if let Some(consumer) = groups.consumer.get(group_id) {
+            if !consumer.members.is_empty() {
+                let _ = tx.send(JoinResult::error(
+                    GroupError::InconsistentGroupProtocol,
+                    params.member_id,
+                ));
+                return rx;
+            }
+            if let Some(consumer) = groups.consumer.remove(group_id) {
+                let mut group = Group::new(group_id.to_string(), now_ms());
+                group.offsets = consumer.offsets;
+                groups.insert(group_id.to_string(), group);
+            }
+        }
         if !groups.contains_key(group_id) {
             if !params.member_id.is_empty() {
                 let _ = tx.send(JoinResult::error(
@@ -264,20 +340,27 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(GroupError::InvalidGroupId);
         }
-        let mut groups = self.lock();
-        if !groups.contains_key(group_id) {
-            if generation >= 0 {
-                return Err(GroupError::IllegalGeneration);
+        let mut guard = self.lock();
+        let Groups { classic, consumer } = &mut *guard;
+        let committed = if let Some(group) = consumer.get_mut(group_id) {
+            group.check_commit(member_id, generation)?;
+            &mut group.offsets
+        } else {
+            if !classic.contains_key(group_id) {
+                if generation >= 0 {
+                    return Err(GroupError::IllegalGeneration);
+                }
+                classic.insert(
+                    group_id.to_string(),
+                    Group::new(group_id.to_string(), now_ms()),
+                );
             }
-            groups.insert(
-                group_id.to_string(),
-                Group::new(group_id.to_string(), now_ms()),
-            );
-        }
-        let group = groups
-            .get_mut(group_id)
-            .ok_or(GroupError::CoordinatorNotAvailable)?;
-        group.check_commit(member_id, instance_id, generation, Instant::now())?;
+            let group = classic
+                .get_mut(group_id)
+                .ok_or(GroupError::CoordinatorNotAvailable)?;
+            group.check_commit(member_id, instance_id, generation, Instant::now())?;
+            &mut group.offsets
+        };
         let mut results = Vec::with_capacity(offsets.len());
         let mut records = Vec::new();
         let mut accepted = Vec::new();
@@ -299,7 +382,7 @@ impl GroupCoordinator {
             tracing::error!(group = group_id, error = %e, "cannot write committed offsets");
             return Err(GroupError::Storage);
         }
-        group.offsets.extend(accepted);
+        committed.extend(accepted);
         Ok(results)
     }
 
@@ -311,19 +394,21 @@ impl GroupCoordinator {
         partitions: Option<Vec<PartitionKey>>,
     ) -> Vec<(PartitionKey, Option<CommittedOffset>)> {
         let groups = self.lock();
-        let group = groups.get(group_id);
+        let offsets = match groups.consumer.get(group_id) {
+            Some(g) => Some(&g.offsets),
+            None => groups.get(group_id).map(|g| &g.offsets),
+        };
         match partitions {
             Some(asked) => asked
                 .into_iter()
                 .map(|key| {
-                    let value = group.and_then(|g| g.offsets.get(&key)).cloned();
+                    let value = offsets.and_then(|o| o.get(&key)).cloned();
                     (key, value)
                 })
                 .collect(),
-            None => group
-                .map(|g| {
-                    g.offsets
-                        .iter()
+            None => offsets
+                .map(|o| {
+                    o.iter()
                         .map(|(k, v)| (k.clone(), Some(v.clone())))
                         .collect()
                 })
@@ -338,15 +423,26 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: &[PartitionKey],
     ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
-        let mut groups = self.lock();
-        let group = groups
-            .get_mut(group_id)
-            .filter(|g| g.state != GroupState::Dead)
-            .ok_or(GroupError::GroupIdNotFound)?;
-        if !group.members.is_empty() && group.protocol_type.as_deref() != Some("consumer") {
-            return Err(GroupError::NonEmptyGroup);
-        }
-        let subscribed = group.subscribed_topics();
+        let mut guard = self.lock();
+        let Groups { classic, consumer } = &mut *guard;
+        let (offsets, subscribed) = if let Some(group) = consumer.get_mut(group_id) {
+            let subscribed = group
+                .members
+                .values()
+                .flat_map(|m| m.topics.iter().cloned())
+                .collect();
+            (&mut group.offsets, subscribed)
+        } else {
+            let group = classic
+                .get_mut(group_id)
+                .filter(|g| g.state != GroupState::Dead)
+                .ok_or(GroupError::GroupIdNotFound)?;
+            if !group.members.is_empty() && group.protocol_type.as_deref() != Some("consumer") {
+                return Err(GroupError::NonEmptyGroup);
+            }
+            let subscribed = group.subscribed_topics();
+            (&mut group.offsets, subscribed)
+        };
         let mut records = Vec::new();
         let results = partitions
             .iter()
@@ -355,7 +451,7 @@ impl GroupCoordinator {
                     return Err(GroupError::GroupSubscribedToTopic);
                 }
                 let key = (topic.clone(), *partition);
-                if group.offsets.contains_key(&key) {
+                if offsets.contains_key(&key) {
                     records.push(tombstone(group_id, &key));
                 }
                 Ok(())
@@ -366,7 +462,7 @@ impl GroupCoordinator {
             .map_err(|_| GroupError::Storage)?;
         for (topic, partition) in partitions {
             if !subscribed.contains(topic) {
-                group.offsets.remove(&(topic.clone(), *partition));
+                offsets.remove(&(topic.clone(), *partition));
             }
         }
         Ok(results)
@@ -375,6 +471,16 @@ impl GroupCoordinator {
     /// DeleteGroups for one group: only a group without members can go.
     pub fn delete_group(&self, group_id: &str) -> Result<(), GroupError> {
         let mut groups = self.lock();
+        if let Some(group) = groups.consumer.get(group_id) {
+            if !group.members.is_empty() {
+                return Err(GroupError::NonEmptyGroup);
+            }
+            self.log
+                .append(&tombstones(group_id, &group.offsets), now_ms())
+                .map_err(|_| GroupError::Storage)?;
+            groups.consumer.remove(group_id);
+            return Ok(());
+        }
         let group = groups
             .get_mut(group_id)
             .filter(|g| g.state != GroupState::Dead)
@@ -389,17 +495,8 @@ impl GroupCoordinator {
 
     /// Writes the tombstones of a group and its offsets, and marks it Dead.
     fn remove_group(&self, group: &mut Group) -> Result<(), GroupError> {
-        let mut records: Vec<OffsetsRecord> = group
-            .offsets
-            .keys()
-            .map(|key| tombstone(&group.id, key))
-            .collect();
-        records.push(OffsetsRecord::Group {
-            group: group.id.clone(),
-            value: None,
-        });
         self.log
-            .append(&records, now_ms())
+            .append(&tombstones(&group.id, &group.offsets), now_ms())
             .map_err(|_| GroupError::Storage)?;
         group.state = GroupState::Dead;
         group.offsets.clear();
@@ -408,12 +505,32 @@ impl GroupCoordinator {
 
     pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
         let groups = self.lock();
+        if let Some(group) = groups.consumer.get(group_id) {
+            // A consumer-protocol group as an old admin client can show it.
+            return Some(GroupDescription {
+                state: group.state_name(),
+                protocol_type: "consumer".into(),
+                protocol: group.assignor.clone(),
+                members: group
+                    .members
+                    .values()
+                    .map(|m| MemberDescription {
+                        member_id: m.id.clone(),
+                        instance_id: m.instance_id.clone(),
+                        client_id: m.client_id.clone(),
+                        client_host: m.client_host.clone(),
+                        metadata: Bytes::new(),
+                        assignment: Bytes::new(),
+                    })
+                    .collect(),
+            });
+        }
         let group = groups.get(group_id)?;
         let protocol = group.protocol.clone().unwrap_or_default();
         // Kafka shows metadata and assignments only once the group is Stable.
         let stable = group.state == GroupState::Stable;
         Some(GroupDescription {
-            state: group.state,
+            state: group.state.name(),
             protocol_type: group.protocol_type.clone().unwrap_or_default(),
             protocol: protocol.clone(),
             members: group
@@ -439,6 +556,29 @@ impl GroupCoordinator {
         })
     }
 
+    pub fn lag_report(&self) -> Vec<GroupReport> {
+        let groups = self.lock();
+        let report =
+            |id: &String, members: usize, offsets: &BTreeMap<PartitionKey, CommittedOffset>| {
+                GroupReport {
+                    group_id: id.clone(),
+                    members,
+                    offsets: offsets.iter().map(|(k, v)| (k.clone(), v.offset)).collect(),
+                }
+            };
+        groups
+            .values()
+            .filter(|g| g.state != GroupState::Dead)
+            .map(|g| report(&g.id, g.members.len(), &g.offsets))
+            .chain(
+                groups
+                    .consumer
+                    .values()
+                    .map(|g| report(&g.id, g.members.len(), &g.offsets)),
+            )
+            .collect()
+    }
+
     pub fn list(&self) -> Vec<GroupListing> {
         let groups = self.lock();
         let mut list: Vec<GroupListing> = groups
@@ -447,8 +587,15 @@ impl GroupCoordinator {
             .map(|g| GroupListing {
                 group_id: g.id.clone(),
                 protocol_type: g.protocol_type.clone().unwrap_or_default(),
-                state: g.state,
+                state: g.state.name(),
+                group_type: "classic",
             })
+            .chain(groups.consumer.values().map(|g| GroupListing {
+                group_id: g.id.clone(),
+                protocol_type: "consumer".into(),
+                state: g.state_name(),
+                group_type: "consumer",
+            }))
             .collect();
         list.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         list
@@ -493,10 +640,13 @@ impl GroupCoordinator {
                 group.expire(&self.settings, now, now_ms());
                 self.persist(group);
             }
-            next = match (next, group.next_deadline()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            next = earliest(next, group.next_deadline());
+        }
+        for group in groups.consumer.values_mut() {
+            if group.next_deadline().is_some_and(|d| d <= now) {
+                group.expire(now, now_ms());
+            }
+            next = earliest(next, group.next_deadline());
         }
         next
     }
@@ -504,9 +654,23 @@ impl GroupCoordinator {
     /// offsets.retention.minutes: a group without members loses its offsets that
     /// long after it became Empty (or, if it never had members, after each
     /// commit); a group left with nothing is removed.
-    fn expire_offsets(&self, now_ms: i64) {
+    pub fn expire_offsets(&self, now_ms: i64) {
         let mut groups = self.lock();
         let mut removed = Vec::new();
+        for group in groups.consumer.values_mut() {
+            if group.members.is_empty()
+                && group.state_timestamp.saturating_add(self.retention_ms) <= now_ms
+                && self
+                    .log
+                    .append(&tombstones(&group.id, &group.offsets), now_ms)
+                    .is_ok()
+            {
+                removed.push(group.id.clone());
+            }
+        }
+        for id in removed.drain(..) {
+            groups.consumer.remove(&id);
+        }
         for group in groups.values_mut() {
             if group.state != GroupState::Empty {
                 continue;

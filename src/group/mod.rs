@@ -2,15 +2,23 @@
 //! Heartbeat, LeaveGroup) and committed offsets, kept durably in the
 //! `__consumer_offsets` log.
 
+mod assignor;
 mod classic_group;
+mod consumer_coordinator;
+mod consumer_group;
 mod coordinator;
 mod member;
 mod offsets_log;
 mod records;
 mod subscription;
 
+pub use assignor::Assignment;
 pub use classic_group::{GroupState, SyncParams};
-pub use coordinator::{GroupCoordinator, GroupDescription, GroupListing, MemberDescription};
+pub use consumer_coordinator::{ConsumerGroupDescription, ConsumerMemberDescription};
+pub use consumer_group::{HeartbeatParams, HeartbeatResult};
+pub use coordinator::{
+    GroupCoordinator, GroupDescription, GroupListing, GroupReport, MemberDescription,
+};
 pub use member::{JoinParams, JoinResult, JoinedMember, Protocol, SyncResult};
 pub use offsets_log::OFFSETS_TOPIC;
 pub use records::CommittedOffset;
@@ -50,4 +58,12 @@ pub enum GroupError {
     OffsetMetadataTooLarge,
     #[error("could not write the offsets log")]
     Storage,
+    #[error("invalid request")]
+    InvalidRequest,
+    #[error("the server assignor is not supported")]
+    UnsupportedAssignor,
+    #[error("the member epoch is fenced")]
+    FencedMemberEpoch,
+    #[error("the member epoch is stale")]
+    StaleMemberEpoch,
 }

@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
@@ -28,6 +29,8 @@ const MAX_QUEUED_REPLIES: usize = 64;
 const WRITE_BUFFER: usize = 256 * 1024;
 
 struct Outgoing {
+    /// When the request was read (for the latency metric).
+    started: Instant,
     correlation_id: i32,
     api_key: ApiKey,
     version: i16,
@@ -51,7 +54,8 @@ enum Malformed {
 pub async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<BrokerState>) {
     let (reader, writer) = stream.into_split();
     let (queue, replies) = mpsc::channel(MAX_QUEUED_REPLIES);
-    let write_task = tokio::spawn(write_replies(writer, replies, peer));
+    let write_task = tokio::spawn(write_replies(writer, replies, peer, state.clone()));
+    state.metrics.connections.inc();
     let mut frames = FrameReader::new(reader, state.config.socket.request_max_bytes as usize);
     let mut stop = state.shutdown.clone();
     loop {
@@ -85,6 +89,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<BrokerState>)
     }
     drop(queue);
     let _ = write_task.await;
+    state.metrics.connections.dec();
 }
 
 /// Decodes one request frame and runs it.
@@ -93,6 +98,7 @@ async fn run(
     peer: SocketAddr,
     mut frame: Bytes,
 ) -> Result<Outgoing, Malformed> {
+    let started = Instant::now();
     if frame.len() < 8 {
         return Err(Malformed::Short);
     }
@@ -104,6 +110,7 @@ async fn run(
     if !(min..=max).contains(&version) {
         if api_key == ApiKey::ApiVersions {
             return Ok(Outgoing {
+                started,
                 correlation_id,
                 api_key,
                 version: 0,
@@ -133,6 +140,7 @@ async fn run(
         .instrument(span)
         .await;
     Ok(Outgoing {
+        started,
         correlation_id,
         api_key,
         version,
@@ -140,18 +148,29 @@ async fn run(
     })
 }
 
+fn observe(state: &BrokerState, out: &Outgoing) {
+    state
+        .metrics
+        .observe_request(out.api_key, out.started.elapsed());
+}
+
 async fn write_replies(
     mut writer: OwnedWriteHalf,
     mut replies: mpsc::Receiver<Outgoing>,
     peer: SocketAddr,
+    state: Arc<BrokerState>,
 ) {
     let mut outbox = Outbox::default();
     while let Some(mut out) = replies.recv().await {
         let response = match std::mem::replace(&mut out.reply, Reply::None) {
-            Reply::None => continue,
+            Reply::None => {
+                observe(&state, &out);
+                continue;
+            }
             Reply::Now(r) => *r,
             Reply::Later(f) => f.await,
         };
+        observe(&state, &out);
         if let Err(e) = outbox.push(out.correlation_id, out.api_key, out.version, &response) {
             tracing::error!(%peer, api = ?out.api_key, version = out.version, error = %e, "cannot encode response");
             return;

@@ -8,6 +8,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
+
+use prometheus_client::metrics::histogram::Histogram;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -19,16 +22,17 @@ use super::Partition;
 type Waiter = (Arc<Partition>, oneshot::Sender<Result<(), String>>);
 
 pub struct Flusher {
+    /// Observes each fsync's duration.
     queue: Option<mpsc::Sender<Waiter>>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
 impl Flusher {
-    pub fn start() -> Flusher {
+    pub fn start(flush_seconds: Histogram) -> Flusher {
         let (queue, rx) = mpsc::channel::<Waiter>();
         let thread = thread::Builder::new()
             .name("runnel-flusher".into())
-            .spawn(move || run(rx))
+            .spawn(move || run(rx, flush_seconds))
             .ok();
         Flusher {
             queue: Some(queue),
@@ -60,7 +64,7 @@ impl Drop for Flusher {
     }
 }
 
-fn run(rx: mpsc::Receiver<Waiter>) {
+fn run(rx: mpsc::Receiver<Waiter>, flush_seconds: Histogram) {
     while let Ok(first) = rx.recv() {
         let mut round = vec![first];
         round.extend(rx.try_iter());
@@ -73,7 +77,9 @@ fn run(rx: mpsc::Receiver<Waiter>) {
                 .push(tx);
         }
         for (partition, waiters) in by_partition.into_values() {
+            let started = Instant::now();
             let result = partition.flush().map_err(|e| e.to_string());
+            flush_seconds.observe(started.elapsed().as_secs_f64());
             if let Err(e) = &result {
                 tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "fsync failed");
             }
@@ -88,6 +94,7 @@ fn run(rx: mpsc::Receiver<Waiter>) {
 pub async fn flush_periodically(
     topics: Arc<super::TopicManager>,
     period: Duration,
+    flush_seconds: Histogram,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(period);
@@ -98,9 +105,13 @@ pub async fn flush_periodically(
             _ = stop.changed() => return,
         }
         let topics = topics.clone();
+        let flush_seconds = flush_seconds.clone();
         let done = tokio::task::spawn_blocking(move || {
             for p in topics.partitions() {
-                if let Err(e) = p.flush() {
+                let started = Instant::now();
+                let result = p.flush();
+                flush_seconds.observe(started.elapsed().as_secs_f64());
+                if let Err(e) = result {
                     tracing::error!(topic = %p.topic, partition = p.index, error = %e, "fsync failed");
                 }
             }

@@ -35,6 +35,8 @@ class Broker:
     def __init__(self, data_dir, port=None, extra=()):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
+        self.http_port = free_port()
+        self.http_listen = f"127.0.0.1:{self.http_port}"
         self.extra = list(extra)
         self.proc = None
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
@@ -46,7 +48,16 @@ class Broker:
     def start(self, timeout=10):
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [str(BIN), "--listen", self.bootstrap, "--data-dir", str(self.data_dir), *self.extra],
+            [
+                str(BIN),
+                "--listen",
+                self.bootstrap,
+                "--http-listen",
+                self.http_listen,
+                "--data-dir",
+                str(self.data_dir),
+                *self.extra,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -264,36 +264,61 @@ def test_silent_member_is_evicted_after_session_timeout(gbroker):
 
 
 def test_aiokafka_group(gbroker):
+    """Two aiokafka members split four partitions; when one leaves, the other
+    takes over and continues from its commits."""
     from aiokafka import AIOKafkaConsumer
 
     create_topic(gbroker.bootstrap, "aio-g", 4)
-    sent = produce(gbroker.bootstrap, "aio-g", 4, 25, "z")
 
     async def run():
-        consumer = AIOKafkaConsumer(
-            "aio-g",
-            bootstrap_servers=gbroker.bootstrap,
-            group_id="aio-group",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        got = []
-        try:
-            deadline = time.monotonic() + 30
-            while len(got) < len(sent) and time.monotonic() < deadline:
-                batches = await consumer.getmany(timeout_ms=200)
-                for msgs in batches.values():
-                    got.extend(m.value.decode() for m in msgs)
-            await consumer.commit()
-            committed = {p: await consumer.committed(KTopicPartition("aio-g", p)) for p in range(4)}
-        finally:
-            await consumer.stop()
-        return got, committed
+        def member():
+            return AIOKafkaConsumer(
+                "aio-g",
+                bootstrap_servers=gbroker.bootstrap,
+                group_id="aio-group",
+                auto_offset_reset="earliest",
+                enable_auto_commit=False,
+                heartbeat_interval_ms=200,
+                session_timeout_ms=3000,
+            )
 
-    got, committed = asyncio.run(run())
-    assert sorted(got) == sorted(sent)
-    assert committed == {p: 25 for p in range(4)}
+        a, b = member(), member()
+        await a.start()
+        await b.start()
+        got = {id(a): [], id(b): []}
+
+        async def poll(c, ms=100):
+            batches = await c.getmany(timeout_ms=ms)
+            for msgs in batches.values():
+                got[id(c)].extend(m.value.decode() for m in msgs)
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            await asyncio.gather(poll(a), poll(b))
+            if len(a.assignment()) == 2 and len(b.assignment()) == 2:
+                break
+        split = (len(a.assignment()), len(b.assignment()))
+        sent = produce(gbroker.bootstrap, "aio-g", 4, 25, "z")
+        while sum(len(v) for v in got.values()) < len(sent) and time.monotonic() < deadline:
+            await asyncio.gather(poll(a), poll(b))
+        first = got[id(a)] + got[id(b)]
+        await a.commit()
+        await b.commit()
+        await b.stop()
+        while len(a.assignment()) < 4 and time.monotonic() < deadline + 30:
+            await poll(a)
+        got[id(a)].clear()
+        later = produce(gbroker.bootstrap, "aio-g", 4, 5, "w")
+        while len(got[id(a)]) < len(later) and time.monotonic() < deadline + 30:
+            await poll(a)
+        await poll(a, 300)
+        await a.stop()
+        return split, sent, first, later, got[id(a)]
+
+    split, sent, first, later, after = asyncio.run(run())
+    assert split == (2, 2)
+    assert sorted(first) == sorted(sent)
+    assert sorted(after) == sorted(later), "a took over b's partitions after b's commits"
 
 
 def committed_offsets(bootstrap, group, topic, partitions):
@@ -324,3 +349,49 @@ def test_committed_offsets_survive_restart(gbroker, stop):
     admin = AdminClient({"bootstrap.servers": gbroker.bootstrap})
     listed = admin.list_consumer_groups().result(10).valid
     assert "keep" in {g.group_id for g in listed}
+
+
+def test_consumer_group_protocol_kip848(make_broker):
+    """librdkafka's group.protocol=consumer: the broker assigns (uniform), hands
+    partitions over when a member leaves, and keeps committed offsets."""
+    broker = make_broker(extra=[*GROUP_ARGS, "--set", "group.consumer_heartbeat_interval_ms=300"])
+    create_topic(broker.bootstrap, "k848", 4)
+
+    def member():
+        c = Consumer(
+            {
+                "bootstrap.servers": broker.bootstrap,
+                "group.id": "g848",
+                "group.protocol": "consumer",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        c.subscribe(["k848"])
+        return c
+
+    a, b = member(), member()
+
+    def split():
+        poll_all([a, b], 1, timeout=0.1)
+        pa = {tp.partition for tp in a.assignment()}
+        pb = {tp.partition for tp in b.assignment()}
+        return len(pa) == 2 and len(pb) == 2 and pa | pb == set(range(4))
+
+    wait_until(split, what="two partitions each")
+    sent = produce(broker.bootstrap, "k848", 4, 50, "n")
+    got_a, got_b = poll_all([a, b], len(sent))
+    assert sorted(got_a + got_b) == sorted(sent)
+    a.commit(asynchronous=False)
+    b.commit(asynchronous=False)
+    a.close()
+    wait_until(
+        lambda: poll_all([b], 1, timeout=0.1) is not None and len(b.assignment()) == 4,
+        what="b to take over a's partitions",
+    )
+    committed = b.committed([TopicPartition("k848", p) for p in range(4)], timeout=10)
+    assert [tp.offset for tp in committed] == [50, 50, 50, 50]
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    listed = admin.list_consumer_groups().result(10).valid
+    assert "g848" in {g.group_id for g in listed}
+    b.close()

@@ -25,6 +25,7 @@ pub struct TestBroker {
 pub fn test_config(dir: &Path) -> Config {
     Config {
         listen: "127.0.0.1:0".into(),
+        http_listen: "127.0.0.1:0".into(),
         data_dir: dir.to_path_buf(),
         ..Config::default()
     }

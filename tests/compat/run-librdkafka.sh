@@ -14,7 +14,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 log=$data.log
 # librdkafka's suite assumes its default scenario (tests/scenarios/default.json):
 # auto-created topics get 4 partitions.
-args=(--listen "127.0.0.1:$port" --data-dir "$data" --set num_partitions=4)
+args=(--listen "127.0.0.1:$port" --http-listen off --data-dir "$data" --set num_partitions=4)
 start_broker() {
   "$bin" "${args[@]}" >>"$log" 2>&1 &
   echo $! >"$data.pid"

@@ -33,6 +33,7 @@ impl BenchBroker {
         let dir = tempfile::tempdir().unwrap();
         let config = Config {
             listen: "127.0.0.1:0".into(),
+            http_listen: "off".into(),
             data_dir: dir.path().to_path_buf(),
             ..Config::default()
         };

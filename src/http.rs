@@ -1,0 +1,93 @@
+//! The HTTP listener: `/metrics` (Prometheus text format), `/health` and
+//! `/ready`. It starts before the topics are loaded, so both probes answer 503
+//! while the broker starts and again once it begins to shut down.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::broker::BrokerState;
+
+/// What the handlers see: the broker once it is serving.
+#[derive(Default)]
+pub struct HttpState {
+    broker: OnceLock<Arc<BrokerState>>,
+    stopping: AtomicBool,
+}
+
+impl HttpState {
+    pub fn serving(&self, broker: Arc<BrokerState>) {
+        let _ = self.broker.set(broker);
+    }
+
+    pub fn stopping(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    fn ready(&self) -> Option<&Arc<BrokerState>> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.broker.get()
+    }
+}
+
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serves until `stop` turns true.
+pub async fn serve(listener: TcpListener, state: Arc<HttpState>, mut stop: watch::Receiver<bool>) {
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .route("/ready", get(health))
+        .with_state(state);
+    let shutdown = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(error = %e, "HTTP listener failed");
+    }
+}
+
+async fn health(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
+    match state.ready() {
+        Some(_) => (StatusCode::OK, "ok\n"),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "unavailable\n"),
+    }
+}
+
+async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
+    let Some(broker) = state.broker.get().cloned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "text/plain")],
+            String::new(),
+        );
+    };
+    // Reading every partition's offsets takes their locks briefly: off the runtime.
+    let text =
+        tokio::task::spawn_blocking(move || broker.metrics.render(&broker.topics, &broker.groups))
+            .await
+            .unwrap_or_default();
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+}

@@ -1,0 +1,283 @@
+//! Prometheus metrics: counters and histograms updated on the request path,
+//! and gauges of partitions, groups and the process read at scrape time.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+use kafka_protocol::messages::ApiKey;
+
+use crate::group::GroupCoordinator;
+use crate::topic::TopicManager;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiLabels {
+    pub api: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabels {
+    pub topic: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabels {
+    pub topic: String,
+    pub partition: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GroupLabels {
+    pub group: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LagLabels {
+    pub group: String,
+    pub topic: String,
+    pub partition: String,
+}
+
+fn latency_buckets() -> Histogram {
+    // 50 µs .. ~1.6 s
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<ApiLabels, Counter>,
+    pub request_seconds: Family<ApiLabels, Histogram, fn() -> Histogram>,
+    pub connections: Gauge,
+    pub produced_bytes: Family<TopicLabels, Counter>,
+    pub produced_records: Family<TopicLabels, Counter>,
+    pub fetched_bytes: Family<TopicLabels, Counter>,
+    pub flush_seconds: Histogram,
+    log_start: Family<PartitionLabels, Gauge>,
+    log_end: Family<PartitionLabels, Gauge>,
+    log_size: Family<PartitionLabels, Gauge>,
+    group_members: Family<GroupLabels, Gauge>,
+    group_lag: Family<LagLabels, Gauge>,
+    cpu_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    resident_bytes: Gauge,
+    last_cpu: Mutex<f64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut m = Metrics {
+            registry: Registry::with_prefix("runnel"),
+            requests: Family::default(),
+            request_seconds: Family::new_with_constructor(latency_buckets),
+            connections: Gauge::default(),
+            produced_bytes: Family::default(),
+            produced_records: Family::default(),
+            fetched_bytes: Family::default(),
+            flush_seconds: latency_buckets(),
+            log_start: Family::default(),
+            log_end: Family::default(),
+            log_size: Family::default(),
+            group_members: Family::default(),
+            group_lag: Family::default(),
+            cpu_seconds: Counter::default(),
+            resident_bytes: Gauge::default(),
+            last_cpu: Mutex::new(0.0),
+        };
+        let r = &mut m.registry;
+        r.register("requests", "Requests handled, by API", m.requests.clone());
+        r.register_with_unit(
+            "request_duration",
+            "Time from a request's arrival to its response being ready, by API",
+            Unit::Seconds,
+            m.request_seconds.clone(),
+        );
+        r.register(
+            "connections",
+            "Open client connections",
+            m.connections.clone(),
+        );
+        r.register_with_unit(
+            "produced",
+            "Record batch bytes appended, by topic",
+            Unit::Bytes,
+            m.produced_bytes.clone(),
+        );
+        r.register(
+            "produced_records",
+            "Records appended, by topic",
+            m.produced_records.clone(),
+        );
+        r.register_with_unit(
+            "fetched",
+            "Record batch bytes sent to consumers, by topic",
+            Unit::Bytes,
+            m.fetched_bytes.clone(),
+        );
+        r.register_with_unit(
+            "flush_duration",
+            "Time of one fsync of a partition",
+            Unit::Seconds,
+            m.flush_seconds.clone(),
+        );
+        r.register(
+            "log_start_offset",
+            "First offset of each partition",
+            m.log_start.clone(),
+        );
+        r.register(
+            "log_end_offset",
+            "Next offset of each partition",
+            m.log_end.clone(),
+        );
+        r.register_with_unit(
+            "log_size",
+            "Bytes on disk of each partition",
+            Unit::Bytes,
+            m.log_size.clone(),
+        );
+        r.register(
+            "group_members",
+            "Members of each consumer group",
+            m.group_members.clone(),
+        );
+        r.register(
+            "group_lag",
+            "Log end offset minus the committed offset, per group and partition",
+            m.group_lag.clone(),
+        );
+        r.register_with_unit(
+            "process_cpu",
+            "CPU time of the broker process",
+            Unit::Seconds,
+            m.cpu_seconds.clone(),
+        );
+        r.register_with_unit(
+            "process_resident_memory",
+            "Resident memory of the broker process",
+            Unit::Bytes,
+            m.resident_bytes.clone(),
+        );
+        m
+    }
+
+    pub fn observe_request(&self, api: ApiKey, elapsed: Duration) {
+        // Kafka's API names (Produce, Fetch, ...), as ApiKey's Debug spells them.
+        let labels = ApiLabels {
+            api: format!("{api:?}"),
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.request_seconds
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn produced(&self, topic: &str, bytes: u64, records: u64) {
+        let labels = TopicLabels {
+            topic: topic.to_string(),
+        };
+        self.produced_bytes.get_or_create(&labels).inc_by(bytes);
+        self.produced_records.get_or_create(&labels).inc_by(records);
+    }
+
+    pub fn fetched(&self, topic: &str, bytes: u64) {
+        if bytes > 0 {
+            let labels = TopicLabels {
+                topic: topic.to_string(),
+            };
+            self.fetched_bytes.get_or_create(&labels).inc_by(bytes);
+        }
+    }
+
+    /// The text exposition of every metric, with the scrape-time gauges read now.
+    pub fn render(&self, topics: &TopicManager, groups: &GroupCoordinator) -> String {
+        self.read_partitions(topics);
+        self.read_groups(topics, groups);
+        self.read_process();
+        let mut out = String::new();
+        if let Err(e) = encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+
+    fn read_partitions(&self, topics: &TopicManager) {
+        self.log_start.clear();
+        self.log_end.clear();
+        self.log_size.clear();
+        for p in topics.partitions() {
+            let labels = PartitionLabels {
+                topic: p.topic.clone(),
+                partition: p.index.to_string(),
+            };
+            let (start, end) = p.offsets();
+            self.log_start.get_or_create(&labels).set(start);
+            self.log_end.get_or_create(&labels).set(end);
+            self.log_size
+                .get_or_create(&labels)
+                .set(i64::try_from(p.size_bytes()).unwrap_or(i64::MAX));
+        }
+    }
+
+    fn read_groups(&self, topics: &TopicManager, groups: &GroupCoordinator) {
+        self.group_members.clear();
+        self.group_lag.clear();
+        for g in groups.lag_report() {
+            self.group_members
+                .get_or_create(&GroupLabels {
+                    group: g.group_id.clone(),
+                })
+                .set(g.members as i64);
+            for ((topic, partition), committed) in g.offsets {
+                let end = topics
+                    .get(&topic)
+                    .and_then(|t| t.partition(partition).map(|p| p.log_end_offset()));
+                if let Some(end) = end {
+                    let labels = LagLabels {
+                        group: g.group_id.clone(),
+                        topic,
+                        partition: partition.to_string(),
+                    };
+                    self.group_lag
+                        .get_or_create(&labels)
+                        .set((end - committed).max(0));
+                }
+            }
+        }
+    }
+
+    fn read_process(&self) {
+        let Some((cpu, rss)) = process_usage() else {
+            return;
+        };
+        let mut last = self.last_cpu.lock().unwrap_or_else(|p| p.into_inner());
+        if cpu > *last {
+            self.cpu_seconds.inc_by(cpu - *last);
+            *last = cpu;
+        }
+        self.resident_bytes.set(rss);
+    }
+}
+
+/// (CPU seconds, resident bytes) of this process, from /proc.
+fn process_usage() -> Option<(f64, i64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = 100.0; // USER_HZ on Linux
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    let rss_pages: i64 = fields.get(21)?.parse().ok()?;
+    Some(((utime + stime) / ticks, rss_pages * 4096))
+}
