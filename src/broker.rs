@@ -14,7 +14,9 @@ use crate::data_dir::DataDir;
 use crate::group::GroupCoordinator;
 use crate::producer::ProducerIdManager;
 use crate::server;
-use crate::topic::{Flusher, TopicError, TopicManager, flush_periodically};
+use crate::topic::{
+    Flusher, TopicError, TopicManager, enforce_retention_periodically, flush_periodically,
+};
 
 /// State every request handler sees.
 pub struct BrokerState {
@@ -108,7 +110,14 @@ impl Broker {
             bound,
             shutdown: shutdown.clone(),
         });
-        let mut background = vec![tokio::spawn(groups.run_timers(shutdown.clone()))];
+        let mut background = vec![
+            tokio::spawn(groups.run_timers(shutdown.clone())),
+            tokio::spawn(enforce_retention_periodically(
+                topics.clone(),
+                config.retention_check_interval(),
+                shutdown.clone(),
+            )),
+        ];
         if config.log.flush == FlushMode::Interval {
             background.push(tokio::spawn(flush_periodically(
                 topics,

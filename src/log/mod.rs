@@ -46,6 +46,7 @@ mod offset_index;
 mod partition_log;
 pub mod record;
 mod recovery;
+mod retention;
 mod segment;
 mod time_index;
 
@@ -59,6 +60,7 @@ pub use flush::FlushTarget;
 pub use mmap::MappedFile;
 pub use offset_index::OffsetIndex;
 pub use partition_log::{AppendInfo, Log};
+pub use retention::{RetentionPolicy, delete_segments};
 pub use segment::LogSegment;
 pub use time_index::TimeIndex;
 

@@ -271,6 +271,54 @@ fn first_batch_timestamp(log: &MappedFile) -> Option<i64> {
         .filter(|&ts| ts != NO_TIMESTAMP)
 }
 
+/// Finishes or undoes segment swaps the cleaner left behind (`cleaner.rs`), before the
+/// segments are listed. A cleaned segment is written as `<base>.{log,index,timeindex}.cleaned`
+/// and renamed to `.swap`, the `.log` last: a `<base>.log.swap` is the commit point.
+///
+/// - `*.cleaned`: an unfinished cleaning; removed (the old segment stays).
+/// - `<base>.log.swap`: committed; it replaces `<base>.log`, and the indexes are
+///   removed (whichever generation they are) so that the open rebuilds them from it.
+/// - an index `.swap` without its `.log.swap`: an unfinished rename; removed.
+pub(super) fn complete_swaps(dir: &Path) -> Result<(), LogError> {
+    let mut committed = Vec::new();
+    let mut leftovers = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.ends_with(".cleaned") {
+            leftovers.push(path.clone());
+        } else if let Some(stem) = name.strip_suffix(".log.swap") {
+            committed.push(stem.to_string());
+        } else if name.ends_with(".swap") {
+            leftovers.push(path.clone());
+        }
+    }
+    for stem in &committed {
+        tracing::warn!(dir = %dir.display(), segment = %stem, "completing an interrupted segment swap");
+        for ext in ["index", "timeindex", "index.swap", "timeindex.swap"] {
+            remove_if_there(&dir.join(format!("{stem}.{ext}")))?;
+        }
+        std::fs::rename(
+            dir.join(format!("{stem}.log.swap")),
+            dir.join(format!("{stem}.log")),
+        )?;
+    }
+    for path in leftovers {
+        tracing::warn!(file = %path.display(), "removing a leftover of an interrupted cleaning");
+        remove_if_there(&path)?;
+    }
+    Ok(())
+}
+
+fn remove_if_there(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 #[path = "recovery_tests.rs"]
 mod tests;

@@ -219,6 +219,8 @@ impl ConfigDef {
             "index.interval.bytes" => broker.log.index_interval_bytes.to_string(),
             "segment.index.bytes" => broker.log.index_size_max_bytes.to_string(),
             "max.message.bytes" => broker.message_max_bytes.to_string(),
+            "retention.ms" => broker.log.retention_ms.to_string(),
+            "retention.bytes" => broker.log.retention_bytes.to_string(),
             "flush.ms" if broker.log.flush == FlushMode::Interval => {
                 broker.log.flush_interval_ms.to_string()
             }
@@ -357,6 +359,29 @@ impl TopicConfig {
         self.overrides
             .get("cleanup.policy")
             .is_some_and(|p| p.split(',').any(|w| w.trim() == "compact"))
+    }
+
+    /// True when `cleanup.policy` includes `delete` (the default).
+    pub fn is_deleting(&self) -> bool {
+        self.overrides
+            .get("cleanup.policy")
+            .is_none_or(|p| p.split(',').any(|w| w.trim() == "delete"))
+    }
+
+    /// What retention keeps: `retention.ms` / `retention.bytes` (else the broker's)
+    /// when the policy includes `delete`, everything otherwise.
+    pub fn retention_policy(&self, broker: &Config) -> crate::log::RetentionPolicy {
+        if !self.is_deleting() {
+            return crate::log::RetentionPolicy::KEEP_ALL;
+        }
+        crate::log::RetentionPolicy {
+            retention_ms: self
+                .get_i64("retention.ms")
+                .unwrap_or(broker.log.retention_ms),
+            retention_bytes: self
+                .get_i64("retention.bytes")
+                .unwrap_or(broker.log.retention_bytes),
+        }
     }
 
     /// The log settings for this topic: its overrides, else the broker's.

@@ -6,7 +6,9 @@ use std::sync::{Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::log::{BatchHeader, BatchInfo, FlushTarget, Log, LogConfig, LogError};
+use crate::log::{
+    BatchHeader, BatchInfo, FlushTarget, Log, LogConfig, LogError, LogSegment, RetentionPolicy,
+};
 use crate::producer::{ProducerError, ProducerStateTable, SequenceCheck};
 
 pub struct Partition {
@@ -158,6 +160,25 @@ impl Partition {
         target.sync()?;
         self.log().mark_flushed(target.end_offset());
         Ok(())
+    }
+
+    /// Takes out the segments retention deletes (the caller unlinks their files,
+    /// outside the lock: see [`crate::log::delete_segments`]).
+    pub fn take_expired_segments(&self, now_ms: i64, policy: &RetentionPolicy) -> Vec<LogSegment> {
+        self.log().take_expired_segments(now_ms, policy)
+    }
+
+    /// DeleteRecords: moves the log start offset to `offset` (-1: the high watermark).
+    /// Returns the new log start (the low watermark) and the segments now wholly below
+    /// it, whose files the caller deletes outside the lock.
+    pub fn delete_records(&self, offset: i64) -> Result<(i64, Vec<LogSegment>), LogError> {
+        let mut log = self.log();
+        let offset = if offset == -1 {
+            log.log_end_offset()
+        } else {
+            offset
+        };
+        log.delete_records_before(offset)
     }
 
     /// A receiver that changes whenever the log end offset moves.
