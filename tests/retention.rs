@@ -255,3 +255,93 @@ async fn compact_only_topics_keep_old_segments() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(list_offset(&mut c, "k", -2).await, 0);
 }
+
+async fn delete_records(
+    c: &mut Client,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    version: i16,
+) -> (i16, i64) {
+    use kafka_protocol::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
+    let req = DeleteRecordsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![
+            DeleteRecordsTopic::default()
+                .with_name(TopicName(s(topic)))
+                .with_partitions(vec![
+                    DeleteRecordsPartition::default()
+                        .with_partition_index(partition)
+                        .with_offset(offset),
+                ]),
+        ]);
+    let r = c.send(&req, version).await;
+    assert_eq!(r.topics[0].name.0.as_str(), topic);
+    let p = &r.topics[0].partitions[0];
+    assert_eq!(p.partition_index, partition);
+    (p.error_code, p.low_watermark)
+}
+
+#[tokio::test]
+async fn delete_records_moves_the_log_start_and_survives_a_restart() {
+    let mut b = short_intervals().await;
+    let mut c = b.client().await;
+    create(&mut c, "d", &[("segment.bytes", "300")]).await;
+    // Three records per batch, one batch per segment: segments at 0, 3, 6, ...
+    for _ in 0..6 {
+        produce(
+            &mut c,
+            "d",
+            batch_at(&[b"a", b"b", b"c"], Compression::None, now_ms()),
+        )
+        .await;
+    }
+    assert_eq!(list_offset(&mut c, "d", -1).await, 18);
+
+    // Into the middle of the third segment: the two before it go.
+    assert_eq!(delete_records(&mut c, "d", 0, 7, 2).await, (0, 7));
+    assert_eq!(list_offset(&mut c, "d", -2).await, 7);
+    let files = wait_for_first_segment(&b, "d", 6).await;
+    assert_eq!(files[0], format!("{:020}.log", 6), "{files:?}");
+    let p = fetch(&mut c, "d", 6).await;
+    assert_eq!(p.error_code, ResponseError::OffsetOutOfRange.code());
+    assert_eq!(p.log_start_offset, 7);
+    let p = fetch(&mut c, "d", 7).await;
+    assert_eq!((p.error_code, p.log_start_offset), (0, 7));
+
+    // Earlier offsets change nothing; past the high watermark is out of range.
+    assert_eq!(delete_records(&mut c, "d", 0, 2, 0).await, (0, 7));
+    assert_eq!(
+        delete_records(&mut c, "d", 0, 19, 1).await,
+        (ResponseError::OffsetOutOfRange.code(), -1)
+    );
+    assert_eq!(
+        delete_records(&mut c, "d", 3, 1, 2).await.0,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+    assert_eq!(
+        delete_records(&mut c, "nope", 0, 1, 2).await.0,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+
+    // The start inside a segment survives a clean restart and a crash.
+    b.restart(|c| c.log.retention_check_interval_ms = 20).await;
+    let mut c = b.client().await;
+    assert_eq!(list_offset(&mut c, "d", -2).await, 7);
+    assert_eq!(list_offset(&mut c, "d", -1).await, 18);
+
+    // -1 is the high watermark: everything goes but the active segment.
+    assert_eq!(delete_records(&mut c, "d", 0, -1, 2).await, (0, 18));
+    assert_eq!(list_offset(&mut c, "d", -2).await, 18);
+    assert_eq!(fetch(&mut c, "d", 18).await.error_code, 0);
+    drop(b.broker.take()); // no clean shutdown: a crash
+    b.restart(|_| {}).await;
+    let mut c = b.client().await;
+    assert_eq!(list_offset(&mut c, "d", -2).await, 18);
+    assert_eq!(
+        produce(&mut c, "d", batch_at(&[b"z"], Compression::None, now_ms())).await,
+        18
+    );
+}

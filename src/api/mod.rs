@@ -4,6 +4,7 @@
 
 mod api_versions;
 mod configs;
+mod delete_records;
 mod error;
 mod fetch;
 mod groups;
@@ -42,6 +43,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::InitProducerId, 0, 6),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
@@ -108,6 +110,7 @@ pub async fn handle(
         RequestKind::DeleteTopics(r) => Reply::now(ResponseKind::DeleteTopics(topics::delete(
             broker, r, version,
         ))),
+        RequestKind::DeleteRecords(r) => delete_records::handle(broker, r),
         RequestKind::InitProducerId(r) => Reply::now(ResponseKind::InitProducerId(
             init_producer_id::handle(broker, r, version),
         )),
