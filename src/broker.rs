@@ -15,7 +15,8 @@ use crate::group::GroupCoordinator;
 use crate::producer::ProducerIdManager;
 use crate::server;
 use crate::topic::{
-    Flusher, TopicError, TopicManager, enforce_retention_periodically, flush_periodically,
+    Flusher, TopicError, TopicManager, clean_periodically, enforce_retention_periodically,
+    flush_periodically,
 };
 
 /// State every request handler sees.
@@ -115,6 +116,11 @@ impl Broker {
             tokio::spawn(enforce_retention_periodically(
                 topics.clone(),
                 config.retention_check_interval(),
+                shutdown.clone(),
+            )),
+            tokio::spawn(clean_periodically(
+                topics.clone(),
+                config.cleaner_backoff(),
                 shutdown.clone(),
             )),
         ];

@@ -345,3 +345,166 @@ async fn delete_records_moves_the_log_start_and_survives_a_restart() {
         18
     );
 }
+
+/// One batch of one record (value None: a tombstone).
+fn keyed(key: &str, value: Option<&str>) -> Bytes {
+    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let record = Record {
+        transactional: false,
+        control: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: now_ms(),
+        key: Some(Bytes::copy_from_slice(key.as_bytes())),
+        value: value.map(|v| Bytes::copy_from_slice(v.as_bytes())),
+        headers: Default::default(),
+        delete_horizon: false,
+    };
+    let mut buf = bytes::BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, [record].iter(), &options).unwrap();
+    buf.freeze()
+}
+
+/// Every record from `offset` on as (offset, key, value), like a consumer.
+async fn consume_all(c: &mut Client, topic: &str) -> Vec<(i64, String, Option<String>)> {
+    use kafka_protocol::records::RecordBatchDecoder;
+    let mut out = Vec::new();
+    let mut offset = list_offset(c, topic, -2).await;
+    let end = list_offset(c, topic, -1).await;
+    while offset < end {
+        let p = fetch(c, topic, offset).await;
+        assert_eq!(p.error_code, 0);
+        let mut buf = p.records.unwrap();
+        assert!(!buf.is_empty());
+        while !buf.is_empty() {
+            let last = i64::from_be_bytes(buf[0..8].try_into().unwrap())
+                + i64::from(i32::from_be_bytes(buf[23..27].try_into().unwrap()));
+            let set = RecordBatchDecoder::decode(&mut buf).unwrap();
+            let s = |b: Bytes| String::from_utf8(b.to_vec()).unwrap();
+            for r in set.records {
+                out.push((r.offset, s(r.key.unwrap()), r.value.map(s)));
+            }
+            offset = last + 1;
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn compaction_keeps_the_latest_value_per_key_and_drops_tombstones() {
+    let b = short_intervals().await;
+    let mut c = b.client().await;
+    create(
+        &mut c,
+        "c",
+        &[
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", "200"),
+            ("delete.retention.ms", "0"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+        ],
+    )
+    .await;
+    let mut latest = std::collections::HashMap::new();
+    for i in 0..30 {
+        let (k, v) = (format!("k{}", i % 3), format!("v{i}"));
+        let o = produce(&mut c, "c", keyed(&k, Some(&v))).await;
+        latest.insert(k, (o, v));
+    }
+    produce(&mut c, "c", keyed("k0", None)).await;
+    latest.remove("k0");
+    // Distinct keys after the tombstone, so that it lands in a sealed segment (the
+    // active one is never cleaned).
+    for p in ["p1", "p2", "p3"] {
+        let o = produce(&mut c, "c", keyed(p, Some(p))).await;
+        latest.insert(p.to_string(), (o, p.to_string()));
+    }
+    let last = produce(&mut c, "c", keyed("z", Some("last"))).await;
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut records = consume_all(&mut c, "c").await;
+    while records.len() > 6 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        records = consume_all(&mut c, "c").await;
+    }
+    let mut expected: Vec<(i64, String, Option<String>)> = latest
+        .into_iter()
+        .map(|(k, (o, v))| (o, k, Some(v)))
+        .collect();
+    expected.push((last, "z".into(), Some("last".into())));
+    expected.sort();
+    assert_eq!(records, expected);
+    assert_eq!(list_offset(&mut c, "c", -2).await, 0);
+    assert_eq!(list_offset(&mut c, "c", -1).await, last + 1);
+    // The log goes on at the same end.
+    assert_eq!(
+        produce(&mut c, "c", keyed("k1", Some("again"))).await,
+        last + 1
+    );
+}
+
+#[tokio::test]
+async fn consumer_offsets_are_compacted_and_replay_after_a_restart() {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    let tweak = |c: &mut runnel::Config| {
+        c.log.cleaner_backoff_ms = 20;
+        c.offsets.topic_segment_bytes = 1024;
+    };
+    let mut b = TestBroker::start_with(tweak).await;
+    let mut c = b.client().await;
+    create(&mut c, "o", &[]).await;
+    for i in 0..200 {
+        let req = OffsetCommitRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![
+                OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(s("o")))
+                    .with_partitions(vec![
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(i),
+                    ]),
+            ]);
+        let r = c.send(&req, 8).await;
+        assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    }
+    let dir = b.dir.join("__consumer_offsets-0");
+    let size = || -> u64 {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+            .sum()
+    };
+    let full = size();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while size() > full / 4 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(size() <= full / 4, "{} of {full} bytes left", size());
+
+    b.restart(tweak).await;
+    let mut c = b.client().await;
+    let req = OffsetFetchRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_topics(Some(vec![
+            OffsetFetchRequestTopic::default()
+                .with_name(TopicName(s("o")))
+                .with_partition_indexes(vec![0]),
+        ]));
+    let r = c.send(&req, 7).await;
+    assert_eq!(r.topics[0].partitions[0].committed_offset, 199);
+}

@@ -20,7 +20,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::batch::{BatchHeader, CURRENT_MAGIC, validate_batch};
+use super::batch::{BatchHeader, CURRENT_MAGIC, validate_stored_batch};
 use super::mmap::MappedFile;
 use super::offset_index::OffsetIndex;
 use super::segment::{Indexes, LOG_FIRST_STEP, LogSegment, segment_paths};
@@ -222,7 +222,7 @@ fn batch_checks_out(log: &MappedFile, pos: usize, offset: i64, mode: Mode) -> bo
         }),
         Mode::Recover => {
             BatchHeader::new(rest).is_some_and(|h| h.base_offset() == offset)
-                && validate_batch(rest, pos).is_ok()
+                && validate_stored_batch(rest).is_some()
         }
     }
 }
@@ -230,7 +230,8 @@ fn batch_checks_out(log: &MappedFile, pos: usize, offset: i64, mode: Mode) -> bo
 /// Walks the batches from `pos` (holding offset `offset`), feeding each to the index
 /// bookkeeping, and returns the end of the last good batch and the offset after it. A
 /// batch is good when its header is whole, its length fits, its magic is 2, its base
-/// offset continues the previous batch, and (recover mode) its CRC holds.
+/// offset is at or past the end of the previous batch (compacted segments have gaps),
+/// and (recover mode) its CRC holds.
 fn walk(
     indexes: &mut Indexes,
     log: &MappedFile,
@@ -244,19 +245,20 @@ fn walk(
         let Some(header) = BatchHeader::new(rest) else {
             break;
         };
-        let good = header.base_offset() == offset
+        // Offsets may jump forward: the cleaner removes records, and whole batches.
+        let good = header.base_offset() >= offset
             && match mode {
                 Mode::Trust => {
                     header.magic() == CURRENT_MAGIC
                         && header.last_offset_delta() >= 0
                         && header.size().is_some_and(|s| s <= rest.len())
                 }
-                Mode::Recover => validate_batch(rest, pos).is_ok(),
+                Mode::Recover => validate_stored_batch(rest).is_some(),
             };
         let Some(size) = header.size().filter(|_| good) else {
             break;
         };
-        indexes.add_batch(offset, pos, size, header.max_timestamp());
+        indexes.add_batch(header.base_offset(), pos, size, header.max_timestamp());
         offset = header.last_offset().saturating_add(1);
         pos += size;
     }

@@ -361,6 +361,31 @@ impl TopicConfig {
             .is_some_and(|p| p.split(',').any(|w| w.trim() == "compact"))
     }
 
+    fn get_or_default<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
+        self.overrides
+            .get(name)
+            .map(String::as_str)
+            .or_else(|| find(name).map(|d| d.default))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// The compaction settings (`delete.retention.ms`, `min.cleanable.dirty.ratio`,
+    /// `min.compaction.lag.ms`, `max.compaction.lag.ms`): overrides, else Kafka's defaults.
+    pub fn cleaner_config(&self) -> crate::log::CleanerConfig {
+        crate::log::CleanerConfig {
+            delete_retention_ms: self
+                .get_or_default("delete.retention.ms")
+                .unwrap_or(86_400_000),
+            min_cleanable_ratio: self
+                .get_or_default("min.cleanable.dirty.ratio")
+                .unwrap_or(0.5),
+            min_compaction_lag_ms: self.get_or_default("min.compaction.lag.ms").unwrap_or(0),
+            max_compaction_lag_ms: self
+                .get_or_default("max.compaction.lag.ms")
+                .unwrap_or(i64::MAX),
+        }
+    }
+
     /// True when `cleanup.policy` includes `delete` (the default).
     pub fn is_deleting(&self) -> bool {
         self.overrides

@@ -7,6 +7,7 @@
 //! partitions are used and removed before they are deleted.
 
 mod checkpoint;
+mod cleaning;
 pub mod config;
 mod flusher;
 mod name;
@@ -20,6 +21,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use uuid::Uuid;
 
+pub use cleaning::clean_periodically;
 pub use config::{ConfigChange, InvalidConfig, TopicConfig};
 pub use flusher::{Flusher, flush_periodically};
 pub use name::{is_internal_topic, validate_topic_name};

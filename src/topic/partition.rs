@@ -7,7 +7,8 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::log::{
-    BatchHeader, BatchInfo, FlushTarget, Log, LogConfig, LogError, LogSegment, RetentionPolicy,
+    BatchHeader, BatchInfo, CleanStats, CleanerConfig, FlushTarget, Log, LogConfig, LogError,
+    LogSegment, RetentionPolicy,
 };
 use crate::producer::{ProducerError, ProducerStateTable, SequenceCheck};
 
@@ -179,6 +180,32 @@ impl Partition {
             offset
         };
         log.delete_records_before(offset)
+    }
+
+    /// Compacts the log if it needs it (see `crate::log::cleaner`): the segments are
+    /// snapshotted and the swap made under the lock, the cleaning itself runs without
+    /// it. None when there was nothing to clean.
+    pub fn clean(
+        &self,
+        now_ms: i64,
+        config: &CleanerConfig,
+    ) -> Result<Option<CleanStats>, LogError> {
+        let Some(job) = self.log().clean_job(now_ms, config) else {
+            return Ok(None);
+        };
+        let (cleaned, stats) = job.run(now_ms, config)?;
+        if cleaned.is_empty() {
+            self.log().mark_cleaned(&job);
+            return Ok(Some(stats));
+        }
+        let dir = {
+            let mut log = self.log();
+            log.install_cleaned(&job, cleaned)?;
+            log.dir().to_path_buf()
+        };
+        // Make the renames durable (outside the lock).
+        std::fs::File::open(&dir)?.sync_all()?;
+        Ok(Some(stats))
     }
 
     /// A receiver that changes whenever the log end offset moves.
