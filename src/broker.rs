@@ -17,7 +17,10 @@ use crate::metrics::Metrics;
 use crate::producer::ProducerIdManager;
 use crate::quota::QuotaStore;
 use crate::server;
-use crate::topic::{Flusher, TopicError, TopicManager, flush_periodically};
+use crate::topic::{
+    Flusher, TopicError, TopicManager, clean_periodically, enforce_retention_periodically,
+    flush_periodically,
+};
 
 /// State every request handler sees.
 pub struct BrokerState {
@@ -152,7 +155,19 @@ impl Broker {
             bound,
             shutdown: shutdown.clone(),
         });
-        let mut background = vec![tokio::spawn(groups.run_timers(shutdown.clone()))];
+        let mut background = vec![
+            tokio::spawn(groups.run_timers(shutdown.clone())),
+            tokio::spawn(enforce_retention_periodically(
+                topics.clone(),
+                config.retention_check_interval(),
+                shutdown.clone(),
+            )),
+            tokio::spawn(clean_periodically(
+                topics.clone(),
+                config.cleaner_backoff(),
+                shutdown.clone(),
+            )),
+        ];
         if config.log.flush == FlushMode::Interval {
             background.push(tokio::spawn(flush_periodically(
                 topics,

@@ -122,6 +122,14 @@ pub struct LogSection {
     pub flush: FlushMode,
     /// log.flush.interval.ms, used when `flush = "interval"`.
     pub flush_interval_ms: i64,
+    /// log.retention.ms: the topic default of `retention.ms` (-1: keep forever).
+    pub retention_ms: i64,
+    /// log.retention.bytes: the topic default of `retention.bytes` (-1: no limit).
+    pub retention_bytes: i64,
+    /// log.retention.check.interval.ms: how often retention looks for segments to delete.
+    pub retention_check_interval_ms: u64,
+    /// log.cleaner.backoff.ms: how often the cleaner looks for logs to compact.
+    pub cleaner_backoff_ms: u64,
 }
 
 impl Default for Config {
@@ -218,6 +226,21 @@ impl Config {
         if self.log.flush_interval_ms < 1 {
             return Err(invalid("log.flush_interval_ms", "must be at least 1"));
         }
+        if self.log.retention_ms < -1 {
+            return Err(invalid("log.retention_ms", "must be -1 or more"));
+        }
+        if self.log.retention_bytes < -1 {
+            return Err(invalid("log.retention_bytes", "must be -1 or more"));
+        }
+        if self.log.retention_check_interval_ms < 1 {
+            return Err(invalid(
+                "log.retention_check_interval_ms",
+                "must be at least 1",
+            ));
+        }
+        if self.log.cleaner_backoff_ms < 1 {
+            return Err(invalid("log.cleaner_backoff_ms", "must be at least 1"));
+        }
         if self.group.min_session_timeout_ms < 1
             || self.group.max_session_timeout_ms < self.group.min_session_timeout_ms
         {
@@ -289,6 +312,14 @@ impl Config {
             bound.ip().to_string()
         };
         (host, bound.port() as i32)
+    }
+
+    pub fn retention_check_interval(&self) -> Duration {
+        Duration::from_millis(self.log.retention_check_interval_ms)
+    }
+
+    pub fn cleaner_backoff(&self) -> Duration {
+        Duration::from_millis(self.log.cleaner_backoff_ms)
     }
 
     pub fn flush_interval(&self) -> Duration {
@@ -396,6 +427,10 @@ mod tests {
         assert_eq!(c.log.segment_bytes, 1 << 30);
         assert_eq!(c.log.index_interval_bytes, 4096);
         assert_eq!(c.log.flush, FlushMode::Never);
+        assert_eq!(c.log.retention_ms, 604800000);
+        assert_eq!(c.log.retention_bytes, -1);
+        assert_eq!(c.log.retention_check_interval_ms, 300000);
+        assert_eq!(c.log.cleaner_backoff_ms, 15000);
     }
 
     #[test]

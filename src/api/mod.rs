@@ -6,6 +6,7 @@ mod api_versions;
 mod cluster;
 mod configs;
 mod consumer_groups;
+mod delete_records;
 mod error;
 mod fetch;
 mod groups;
@@ -48,6 +49,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::InitProducerId, 0, 6),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::DescribeConfigs, 1, 4),
@@ -125,6 +127,7 @@ pub async fn handle(
         RequestKind::DeleteTopics(r) => Reply::now(ResponseKind::DeleteTopics(topics::delete(
             broker, r, version,
         ))),
+        RequestKind::DeleteRecords(r) => delete_records::handle(broker, r),
         RequestKind::InitProducerId(r) => Reply::now(ResponseKind::InitProducerId(
             init_producer_id::handle(broker, r, version),
         )),

@@ -299,6 +299,45 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) -> bool {
     true
 }
 
+/// Checks a batch read back from the log (recovery): length, magic 2 and CRC32C. Unlike
+/// [`validate_batch`] it accepts what the cleaner writes: fewer records than
+/// `lastOffsetDelta + 1`, or none at all. Returns the batch size.
+pub fn validate_stored_batch(buf: &[u8]) -> Option<usize> {
+    let header = BatchHeader::new(buf)?;
+    let size = header.size()?;
+    let batch = buf.get(..size)?;
+    let sane = header.magic() == CURRENT_MAGIC
+        && header.last_offset_delta() >= 0
+        && header.records_count() >= 0
+        && crc32c::crc32c(batch.get(ATTRIBUTES..).unwrap_or_default()) == header.crc();
+    sane.then_some(size)
+}
+
+/// A copy of a stored batch (`header`: its first [`HEADER_LEN`] bytes) that holds only
+/// `records` (uncompressed, each with its length prefix, offset and timestamp deltas
+/// unchanged). Base offset, `lastOffsetDelta`, base timestamp and producer fields stay;
+/// the compression bits are cleared, and the record count, length, max timestamp and
+/// CRC32C recomputed. The log cleaner's output.
+pub(crate) fn rebuild_batch(header: &[u8], records: &[&[u8]], max_timestamp: i64) -> Vec<u8> {
+    let body: usize = records.iter().map(|r| r.len()).sum();
+    let mut out = Vec::with_capacity(HEADER_LEN + body);
+    out.extend_from_slice(header.get(..HEADER_LEN).unwrap_or_default());
+    out.resize(HEADER_LEN, 0);
+    for r in records {
+        out.extend_from_slice(r);
+    }
+    let length = i32::try_from(out.len() - LOG_OVERHEAD).unwrap_or(i32::MAX);
+    out[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&length.to_be_bytes());
+    let attributes = i16::from_be_bytes([out[ATTRIBUTES], out[ATTRIBUTES + 1]]) & !0x07;
+    out[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+    out[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&max_timestamp.to_be_bytes());
+    let count = i32::try_from(records.len()).unwrap_or(i32::MAX);
+    out[RECORDS_COUNT..RECORDS_COUNT + 4].copy_from_slice(&count.to_be_bytes());
+    let crc = crc32c::crc32c(&out[ATTRIBUTES..]);
+    out[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,8 @@
 //! - [`LogSegment`]: one segment: append, read, timestamp look-ups, seal;
 //! - `recovery`: opening a segment, checking it and repairing a torn tail;
 //! - [`Log`]: one partition's ordered segments: offsets, rolling, reads, flushing;
+//! - `retention`: which whole segments leave the log, and the log start offset;
+//! - `cleaner`: compaction of the sealed segments (latest record per key);
 //! - [`FlushTarget`]: what a flush syncs, taken under the lock and synced outside it.
 //!
 //! The produce path never decodes records: [`validate_batches`] checks headers, lengths,
@@ -39,6 +41,7 @@
 //! (Kafka's `recovery-point-offset-checkpoint`) yet.
 
 pub mod batch;
+mod cleaner;
 mod decompress;
 mod flush;
 mod mmap;
@@ -46,6 +49,7 @@ mod offset_index;
 mod partition_log;
 pub mod record;
 mod recovery;
+mod retention;
 mod segment;
 mod time_index;
 
@@ -55,10 +59,12 @@ mod model_tests;
 mod testutil;
 
 pub use batch::{Attributes, BatchError, BatchHeader, BatchInfo, validate_batches};
+pub use cleaner::{CleanJob, CleanStats, Cleaned, CleanerConfig};
 pub use flush::FlushTarget;
 pub use mmap::MappedFile;
 pub use offset_index::OffsetIndex;
 pub use partition_log::{AppendInfo, Log};
+pub use retention::{RetentionPolicy, delete_segments};
 pub use segment::LogSegment;
 pub use time_index::TimeIndex;
 

@@ -23,13 +23,19 @@ use super::{LogConfig, LogError};
 
 /// One partition's log.
 pub struct Log {
-    dir: PathBuf,
-    config: LogConfig,
-    sealed: BTreeMap<i64, LogSegment>,
-    active: LogSegment,
+    pub(super) dir: PathBuf,
+    pub(super) config: LogConfig,
+    pub(super) sealed: BTreeMap<i64, LogSegment>,
+    pub(super) active: LogSegment,
     /// Offsets below this are known to be on disk.
     recovery_point: i64,
-    deleted: bool,
+    pub(super) deleted: bool,
+    /// The first offset readers may see (Kafka's logStartOffset): the first segment's
+    /// base offset, or further in after DeleteRecords (`retention.rs`).
+    pub(super) log_start_offset: i64,
+    /// Offsets below this were compacted by the last cleaning (`cleaner.rs`); kept in
+    /// memory only, so after a restart the whole log counts as dirty.
+    pub(super) first_dirty_offset: i64,
 }
 
 /// The offsets an append was given.
@@ -45,6 +51,7 @@ impl Log {
     /// right after a roll); older segments were trimmed when they were rolled.
     pub fn open(dir: &Path, config: LogConfig, clean_shutdown: bool) -> Result<Log, LogError> {
         fs::create_dir_all(dir)?;
+        super::recovery::complete_swaps(dir)?;
         let bases = list_segments(dir)?;
         let capacity = config.segment_capacity();
         let Some((&newest, older)) = bases.split_last() else {
@@ -87,6 +94,10 @@ impl Log {
         active: LogSegment,
         recovery_point: i64,
     ) -> Log {
+        let log_start_offset = sealed
+            .values()
+            .next()
+            .map_or(active.base_offset(), LogSegment::base_offset);
         Log {
             dir: dir.to_path_buf(),
             config,
@@ -94,6 +105,8 @@ impl Log {
             active,
             recovery_point,
             deleted: false,
+            log_start_offset,
+            first_dirty_offset: log_start_offset,
         }
     }
 
@@ -130,8 +143,9 @@ impl Log {
         self.sealed.values().chain(std::iter::once(&self.active))
     }
 
+    /// The first offset readers may see (Kafka's logStartOffset).
     pub fn log_start_offset(&self) -> i64 {
-        self.segments().next().map_or(0, LogSegment::base_offset)
+        self.log_start_offset
     }
 
     /// The offset the next append gets.

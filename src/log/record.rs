@@ -6,6 +6,7 @@
 //! `timestampDelta: varlong`, `offsetDelta: varint`, `keyLength: varint`, key, value,
 //! headers. At most the first four fields are read; `length` skips the rest.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead, BufReader, Read};
 
 use super::batch::{BatchHeader, HEADER_LEN};
@@ -173,6 +174,79 @@ fn next_varint(r: &mut impl BufRead, max_bytes: usize) -> io::Result<(i64, usize
         io::ErrorKind::InvalidData,
         "varint too long",
     ))
+}
+
+/// One record as the log cleaner sees it: its bytes (length prefix included, copied
+/// as they are into a cleaned batch) and the fields compaction decides on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawRecord<'a> {
+    pub bytes: &'a [u8],
+    pub timestamp_delta: i64,
+    pub offset_delta: i32,
+    pub key: Option<&'a [u8]>,
+    /// A null value: a tombstone.
+    pub is_tombstone: bool,
+}
+
+/// The records section of one whole batch, decompressed when the batch is compressed.
+pub(crate) fn records_section(batch: &[u8]) -> Result<Cow<'_, [u8]>, CorruptRecords> {
+    let header = BatchHeader::new(batch).ok_or_else(|| CorruptRecords("short batch".into()))?;
+    let body = batch.get(HEADER_LEN..).unwrap_or_default();
+    let codec = header.attributes().compression();
+    if codec == 0 {
+        return Ok(Cow::Borrowed(body));
+    }
+    let mut out = Vec::new();
+    decompress::reader(codec, body)
+        .and_then(|mut r| r.read_to_end(&mut out))
+        .map_err(|e| CorruptRecords(e.to_string()))?;
+    Ok(Cow::Owned(out))
+}
+
+/// Splits a records section (see [`records_section`]) into its `count` records.
+pub(crate) fn parse_records(data: &[u8], count: i32) -> Result<Vec<RawRecord<'_>>, CorruptRecords> {
+    let bad = |m: &str| CorruptRecords(m.to_string());
+    let mut out = Vec::with_capacity(count.clamp(0, 1 << 16) as usize);
+    let mut pos = 0;
+    for _ in 0..count.max(0) {
+        let rest = data.get(pos..).unwrap_or_default();
+        let (len, n) = read_varint(rest, 5).ok_or_else(|| bad("bad record length"))?;
+        let len = usize::try_from(len).map_err(|_| bad("negative record length"))?;
+        let body = rest
+            .get(n..n.saturating_add(len))
+            .ok_or_else(|| bad("truncated record"))?;
+        let field = |at: usize, max: usize| {
+            read_varint(body.get(at..).unwrap_or_default(), max)
+                .ok_or_else(|| bad("truncated record"))
+        };
+        let mut at = 1; // attributes
+        let (timestamp_delta, m) = field(at, 10)?;
+        at += m;
+        let (offset_delta, m) = field(at, 5)?;
+        at += m;
+        let (key_len, m) = field(at, 5)?;
+        at += m;
+        let key = match usize::try_from(key_len) {
+            Ok(k) => {
+                let key = body
+                    .get(at..at.saturating_add(k))
+                    .ok_or_else(|| bad("truncated key"))?;
+                at += k;
+                Some(key)
+            }
+            Err(_) => None,
+        };
+        let (value_len, _) = field(at, 5)?;
+        out.push(RawRecord {
+            bytes: &rest[..n + len],
+            timestamp_delta,
+            offset_delta: i32::try_from(offset_delta).map_err(|_| bad("bad offset delta"))?,
+            key,
+            is_tombstone: value_len < 0,
+        });
+        pos += n + len;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::batch::{BatchHeader, CURRENT_MAGIC, validate_batch};
+use super::batch::{BatchHeader, CURRENT_MAGIC, validate_stored_batch};
 use super::mmap::MappedFile;
 use super::offset_index::OffsetIndex;
 use super::segment::{Indexes, LOG_FIRST_STEP, LogSegment, segment_paths};
@@ -222,7 +222,7 @@ fn batch_checks_out(log: &MappedFile, pos: usize, offset: i64, mode: Mode) -> bo
         }),
         Mode::Recover => {
             BatchHeader::new(rest).is_some_and(|h| h.base_offset() == offset)
-                && validate_batch(rest, pos).is_ok()
+                && validate_stored_batch(rest).is_some()
         }
     }
 }
@@ -230,7 +230,8 @@ fn batch_checks_out(log: &MappedFile, pos: usize, offset: i64, mode: Mode) -> bo
 /// Walks the batches from `pos` (holding offset `offset`), feeding each to the index
 /// bookkeeping, and returns the end of the last good batch and the offset after it. A
 /// batch is good when its header is whole, its length fits, its magic is 2, its base
-/// offset continues the previous batch, and (recover mode) its CRC holds.
+/// offset is at or past the end of the previous batch (compacted segments have gaps),
+/// and (recover mode) its CRC holds.
 fn walk(
     indexes: &mut Indexes,
     log: &MappedFile,
@@ -244,19 +245,20 @@ fn walk(
         let Some(header) = BatchHeader::new(rest) else {
             break;
         };
-        let good = header.base_offset() == offset
+        // Offsets may jump forward: the cleaner removes records, and whole batches.
+        let good = header.base_offset() >= offset
             && match mode {
                 Mode::Trust => {
                     header.magic() == CURRENT_MAGIC
                         && header.last_offset_delta() >= 0
                         && header.size().is_some_and(|s| s <= rest.len())
                 }
-                Mode::Recover => validate_batch(rest, pos).is_ok(),
+                Mode::Recover => validate_stored_batch(rest).is_some(),
             };
         let Some(size) = header.size().filter(|_| good) else {
             break;
         };
-        indexes.add_batch(offset, pos, size, header.max_timestamp());
+        indexes.add_batch(header.base_offset(), pos, size, header.max_timestamp());
         offset = header.last_offset().saturating_add(1);
         pos += size;
     }
@@ -269,6 +271,54 @@ fn first_batch_timestamp(log: &MappedFile) -> Option<i64> {
         .and_then(BatchHeader::new)
         .map(|h| h.max_timestamp())
         .filter(|&ts| ts != NO_TIMESTAMP)
+}
+
+/// Finishes or undoes segment swaps the cleaner left behind (`cleaner.rs`), before the
+/// segments are listed. A cleaned segment is written as `<base>.{log,index,timeindex}.cleaned`
+/// and renamed to `.swap`, the `.log` last: a `<base>.log.swap` is the commit point.
+///
+/// - `*.cleaned`: an unfinished cleaning; removed (the old segment stays).
+/// - `<base>.log.swap`: committed; it replaces `<base>.log`, and the indexes are
+///   removed (whichever generation they are) so that the open rebuilds them from it.
+/// - an index `.swap` without its `.log.swap`: an unfinished rename; removed.
+pub(super) fn complete_swaps(dir: &Path) -> Result<(), LogError> {
+    let mut committed = Vec::new();
+    let mut leftovers = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.ends_with(".cleaned") {
+            leftovers.push(path.clone());
+        } else if let Some(stem) = name.strip_suffix(".log.swap") {
+            committed.push(stem.to_string());
+        } else if name.ends_with(".swap") {
+            leftovers.push(path.clone());
+        }
+    }
+    for stem in &committed {
+        tracing::warn!(dir = %dir.display(), segment = %stem, "completing an interrupted segment swap");
+        for ext in ["index", "timeindex", "index.swap", "timeindex.swap"] {
+            remove_if_there(&dir.join(format!("{stem}.{ext}")))?;
+        }
+        std::fs::rename(
+            dir.join(format!("{stem}.log.swap")),
+            dir.join(format!("{stem}.log")),
+        )?;
+    }
+    for path in leftovers {
+        tracing::warn!(file = %path.display(), "removing a leftover of an interrupted cleaning");
+        remove_if_there(&path)?;
+    }
+    Ok(())
+}
+
+fn remove_if_there(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -219,6 +219,8 @@ impl ConfigDef {
             "index.interval.bytes" => broker.log.index_interval_bytes.to_string(),
             "segment.index.bytes" => broker.log.index_size_max_bytes.to_string(),
             "max.message.bytes" => broker.message_max_bytes.to_string(),
+            "retention.ms" => broker.log.retention_ms.to_string(),
+            "retention.bytes" => broker.log.retention_bytes.to_string(),
             "flush.ms" if broker.log.flush == FlushMode::Interval => {
                 broker.log.flush_interval_ms.to_string()
             }
@@ -357,6 +359,54 @@ impl TopicConfig {
         self.overrides
             .get("cleanup.policy")
             .is_some_and(|p| p.split(',').any(|w| w.trim() == "compact"))
+    }
+
+    fn get_or_default<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
+        self.overrides
+            .get(name)
+            .map(String::as_str)
+            .or_else(|| find(name).map(|d| d.default))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// The compaction settings (`delete.retention.ms`, `min.cleanable.dirty.ratio`,
+    /// `min.compaction.lag.ms`, `max.compaction.lag.ms`): overrides, else Kafka's defaults.
+    pub fn cleaner_config(&self) -> crate::log::CleanerConfig {
+        crate::log::CleanerConfig {
+            delete_retention_ms: self
+                .get_or_default("delete.retention.ms")
+                .unwrap_or(86_400_000),
+            min_cleanable_ratio: self
+                .get_or_default("min.cleanable.dirty.ratio")
+                .unwrap_or(0.5),
+            min_compaction_lag_ms: self.get_or_default("min.compaction.lag.ms").unwrap_or(0),
+            max_compaction_lag_ms: self
+                .get_or_default("max.compaction.lag.ms")
+                .unwrap_or(i64::MAX),
+        }
+    }
+
+    /// True when `cleanup.policy` includes `delete` (the default).
+    pub fn is_deleting(&self) -> bool {
+        self.overrides
+            .get("cleanup.policy")
+            .is_none_or(|p| p.split(',').any(|w| w.trim() == "delete"))
+    }
+
+    /// What retention keeps: `retention.ms` / `retention.bytes` (else the broker's)
+    /// when the policy includes `delete`, everything otherwise.
+    pub fn retention_policy(&self, broker: &Config) -> crate::log::RetentionPolicy {
+        if !self.is_deleting() {
+            return crate::log::RetentionPolicy::KEEP_ALL;
+        }
+        crate::log::RetentionPolicy {
+            retention_ms: self
+                .get_i64("retention.ms")
+                .unwrap_or(broker.log.retention_ms),
+            retention_bytes: self
+                .get_i64("retention.bytes")
+                .unwrap_or(broker.log.retention_bytes),
+        }
     }
 
     /// The log settings for this topic: its overrides, else the broker's.

@@ -6,22 +6,27 @@
 //! That file is the topic's existence: it is written (atomically) before the
 //! partitions are used and removed before they are deleted.
 
+mod checkpoint;
+mod cleaning;
 pub mod config;
 mod flusher;
 mod name;
 mod partition;
+mod retention;
 mod store;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use uuid::Uuid;
 
+pub use cleaning::clean_periodically;
 pub use config::{ConfigChange, InvalidConfig, TopicConfig};
 pub use flusher::{Flusher, flush_periodically};
 pub use name::{is_internal_topic, validate_topic_name};
 pub use partition::{AppendError, Appended, Partition, Read};
+pub use retention::enforce_retention_periodically;
 
 use crate::config::Config;
 use crate::log::{Log, LogError};
@@ -92,6 +97,8 @@ pub struct TopicManager {
     config: Arc<Config>,
     data_dir: PathBuf,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
+    /// Serializes writers of the log start checkpoint.
+    checkpoint_lock: Mutex<()>,
 }
 
 impl TopicManager {
@@ -99,8 +106,9 @@ impl TopicManager {
     pub fn open(config: Arc<Config>, clean_shutdown: bool) -> Result<TopicManager, TopicError> {
         let data_dir = config.data_dir.clone();
         let mut topics = HashMap::new();
+        let starts = checkpoint::read(&data_dir);
         for stored in store::load_all(&data_dir)? {
-            let topic = open_topic(&config, &data_dir, stored, clean_shutdown)?;
+            let topic = open_topic(&config, &data_dir, stored, clean_shutdown, &starts)?;
             topics.insert(topic.name.clone(), Arc::new(topic));
         }
         store::remove_orphan_partitions(&data_dir, |name| topics.contains_key(name))?;
@@ -108,6 +116,7 @@ impl TopicManager {
             config,
             data_dir,
             topics: RwLock::new(topics),
+            checkpoint_lock: Mutex::new(()),
         })
     }
 
@@ -167,7 +176,8 @@ impl TopicManager {
             configs: new.configs.into_iter().collect(),
         };
         store::save(&self.data_dir, &stored)?;
-        let topic = match open_topic(&self.config, &self.data_dir, stored, true) {
+        let no_checkpoint = checkpoint::Checkpoint::new();
+        let topic = match open_topic(&self.config, &self.data_dir, stored, true, &no_checkpoint) {
             Ok(t) => Arc::new(t),
             Err(e) => {
                 // Leave no half-created topic behind.
@@ -351,6 +361,10 @@ impl TopicManager {
         for p in &topic.partitions {
             p.delete()?;
         }
+        // Forget its log start offsets, so a topic created under the same name starts at 0.
+        if let Err(e) = self.checkpoint_log_start_offsets() {
+            tracing::warn!(error = %e, "writing the log start checkpoint");
+        }
         tracing::info!(topic = name, "deleted topic");
         Ok(topic.id)
     }
@@ -418,6 +432,7 @@ fn open_topic(
     data_dir: &Path,
     stored: store::StoredTopic,
     clean_shutdown: bool,
+    starts: &checkpoint::Checkpoint,
 ) -> Result<Topic, TopicError> {
     let topic_config = TopicConfig {
         overrides: stored.configs.clone(),
@@ -426,7 +441,10 @@ fn open_topic(
     let mut partitions = Vec::with_capacity(stored.partitions.max(0) as usize);
     for index in 0..stored.partitions {
         let dir = partition_dir(data_dir, &stored.name, index);
-        let log = Log::open(&dir, log_config.clone(), clean_shutdown)?;
+        let mut log = Log::open(&dir, log_config.clone(), clean_shutdown)?;
+        if let Some(&start) = starts.get(&(stored.name.clone(), index)) {
+            crate::log::delete_segments(log.restore_log_start_offset(start));
+        }
         partitions.push(Arc::new(Partition::new(stored.name.clone(), index, log)));
     }
     Ok(Topic {

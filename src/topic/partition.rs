@@ -6,7 +6,10 @@ use std::sync::{Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::log::{BatchHeader, BatchInfo, FlushTarget, Log, LogConfig, LogError};
+use crate::log::{
+    BatchHeader, BatchInfo, CleanStats, CleanerConfig, FlushTarget, Log, LogConfig, LogError,
+    LogSegment, RetentionPolicy,
+};
 use crate::producer::{ProducerError, ProducerStateTable, SequenceCheck};
 
 pub struct Partition {
@@ -158,6 +161,51 @@ impl Partition {
         target.sync()?;
         self.log().mark_flushed(target.end_offset());
         Ok(())
+    }
+
+    /// Takes out the segments retention deletes (the caller unlinks their files,
+    /// outside the lock: see [`crate::log::delete_segments`]).
+    pub fn take_expired_segments(&self, now_ms: i64, policy: &RetentionPolicy) -> Vec<LogSegment> {
+        self.log().take_expired_segments(now_ms, policy)
+    }
+
+    /// DeleteRecords: moves the log start offset to `offset` (-1: the high watermark).
+    /// Returns the new log start (the low watermark) and the segments now wholly below
+    /// it, whose files the caller deletes outside the lock.
+    pub fn delete_records(&self, offset: i64) -> Result<(i64, Vec<LogSegment>), LogError> {
+        let mut log = self.log();
+        let offset = if offset == -1 {
+            log.log_end_offset()
+        } else {
+            offset
+        };
+        log.delete_records_before(offset)
+    }
+
+    /// Compacts the log if it needs it (see `crate::log::cleaner`): the segments are
+    /// snapshotted and the swap made under the lock, the cleaning itself runs without
+    /// it. None when there was nothing to clean.
+    pub fn clean(
+        &self,
+        now_ms: i64,
+        config: &CleanerConfig,
+    ) -> Result<Option<CleanStats>, LogError> {
+        let Some(job) = self.log().clean_job(now_ms, config) else {
+            return Ok(None);
+        };
+        let (cleaned, stats) = job.run(now_ms, config)?;
+        if cleaned.is_empty() {
+            self.log().mark_cleaned(&job);
+            return Ok(Some(stats));
+        }
+        let dir = {
+            let mut log = self.log();
+            log.install_cleaned(&job, cleaned)?;
+            log.dir().to_path_buf()
+        };
+        // Make the renames durable (outside the lock).
+        std::fs::File::open(&dir)?.sync_all()?;
+        Ok(Some(stats))
     }
 
     /// A receiver that changes whenever the log end offset moves.
