@@ -1,6 +1,7 @@
 //! Prometheus metrics: counters and histograms updated on the request path,
 //! and gauges of partitions, groups and the process read at scrape time.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -52,6 +53,8 @@ fn latency_buckets() -> Histogram {
 
 pub struct Metrics {
     registry: Registry,
+    /// The label of each served API, made once (Kafka's names: Produce, Fetch, ...).
+    api_labels: HashMap<i16, ApiLabels>,
     pub requests: Family<ApiLabels, Counter>,
     pub request_seconds: Family<ApiLabels, Histogram, fn() -> Histogram>,
     pub connections: Gauge,
@@ -79,6 +82,13 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut m = Metrics {
             registry: Registry::with_prefix("runnel"),
+            api_labels: crate::api::SUPPORTED_APIS
+                .iter()
+                .map(|(key, _, _)| {
+                    let api = format!("{key:?}");
+                    (*key as i16, ApiLabels { api })
+                })
+                .collect(),
             requests: Family::default(),
             request_seconds: Family::new_with_constructor(latency_buckets),
             connections: Gauge::default(),
@@ -173,13 +183,12 @@ impl Metrics {
     }
 
     pub fn observe_request(&self, api: ApiKey, elapsed: Duration) {
-        // Kafka's API names (Produce, Fetch, ...), as ApiKey's Debug spells them.
-        let labels = ApiLabels {
-            api: format!("{api:?}"),
+        let Some(labels) = self.api_labels.get(&(api as i16)) else {
+            return;
         };
-        self.requests.get_or_create(&labels).inc();
+        self.requests.get_or_create(labels).inc();
         self.request_seconds
-            .get_or_create(&labels)
+            .get_or_create(labels)
             .observe(elapsed.as_secs_f64());
     }
 

@@ -11,7 +11,6 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_partitions_request::{
     CreatePartitionsAssignment, CreatePartitionsTopic,
 };
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
@@ -36,27 +35,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-async fn create(c: &mut Client, topic: &str, partitions: i32, configs: &[(&str, &str)]) {
-    let t = CreatableTopic::default()
-        .with_name(name(topic))
-        .with_num_partitions(partitions)
-        .with_replication_factor(1)
-        .with_configs(
-            configs
-                .iter()
-                .map(|(k, v)| {
-                    CreatableTopicConfig::default()
-                        .with_name(s(k))
-                        .with_value(Some(s(v)))
-                })
-                .collect(),
-        );
-    let r = c
-        .send(&CreateTopicsRequest::default().with_topics(vec![t]), 7)
-        .await;
-    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
 }
 
 async fn produce_to(
@@ -152,7 +130,8 @@ async fn create_partitions(
 async fn create_partitions_grows_topics_and_refuses_what_kafka_refuses() {
     let mut b = TestBroker::start().await;
     let mut c = b.client().await;
-    create(&mut c, "grow", 1, &[("retention.ms", "123456")]).await;
+    c.create_topic("grow", 1, &[("retention.ms", "123456")])
+        .await;
 
     let r = create_partitions(&mut c, vec![grow("grow", 3, None)], false).await;
     assert_eq!(r, vec![(0, None)]);
@@ -282,7 +261,7 @@ async fn describe_cluster_names_this_broker() {
         .with_topics(None)
         .with_include_cluster_authorized_operations(true)
         .with_include_topic_authorized_operations(true);
-    create(&mut c, "ops", 1, &[]).await;
+    c.create_topic("ops", 1, &[]).await;
     let r = c.send(&req, 10).await;
     assert_eq!(r.cluster_authorized_operations.count_ones(), 7);
     assert_eq!(r.topics[0].topic_authorized_operations.count_ones(), 8);
@@ -297,8 +276,8 @@ async fn describe_log_dirs_reports_sizes_and_space() {
     use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
     let b = TestBroker::start().await;
     let mut c = b.client().await;
-    create(&mut c, "sized", 2, &[]).await;
-    create(&mut c, "other", 1, &[]).await;
+    c.create_topic("sized", 2, &[]).await;
+    c.create_topic("other", 1, &[]).await;
     let records = batch(&[b"hello", b"world"], Compression::None);
     let len = records.len() as i64;
     assert_eq!(produce_to(&mut c, "sized", 1, records).await.error_code, 0);
@@ -388,7 +367,7 @@ async fn epoch_end(
 async fn offset_for_leader_epoch_answers_from_a_one_epoch_history() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
-    create(&mut c, "epochs", 1, &[]).await;
+    c.create_topic("epochs", 1, &[]).await;
     for _ in 0..3 {
         let records = batch(&[b"a", b"b"], Compression::None);
         assert_eq!(produce_to(&mut c, "epochs", 0, records).await.error_code, 0);
@@ -428,7 +407,7 @@ async fn elect_leaders_and_reassignments_on_one_node() {
     use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
     let b = TestBroker::start().await;
     let mut c = b.client().await;
-    create(&mut c, "led", 2, &[]).await;
+    c.create_topic("led", 2, &[]).await;
 
     let all = ElectLeadersRequest::default().with_topic_partitions(None);
     let r = c.send(&all, 2).await;
@@ -748,14 +727,9 @@ fn first_batch_header(records: &Bytes) -> (i16, i64) {
 async fn log_append_time_topics_stamp_batches_with_the_broker_clock() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
-    create(
-        &mut c,
-        "lat",
-        1,
-        &[("message.timestamp.type", "LogAppendTime")],
-    )
-    .await;
-    create(&mut c, "ct", 1, &[]).await;
+    c.create_topic("lat", 1, &[("message.timestamp.type", "LogAppendTime")])
+        .await;
+    c.create_topic("ct", 1, &[]).await;
 
     for compression in [Compression::None, Compression::Gzip] {
         let before = now_ms();
@@ -821,8 +795,7 @@ fn crc32c(data: &[u8]) -> u32 {
 async fn timestamps_outside_the_topic_bounds_are_invalid() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
-    create(
-        &mut c,
+    c.create_topic(
         "bounded",
         1,
         &[

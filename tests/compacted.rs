@@ -6,7 +6,6 @@ mod common;
 use bytes::Bytes;
 use common::{Client, TestBroker, batch_with_keys};
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::*;
@@ -15,27 +14,6 @@ use kafka_protocol::records::Compression;
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
-}
-
-async fn create(c: &mut Client, topic: &str, configs: &[(&str, &str)]) {
-    let t = CreatableTopic::default()
-        .with_name(TopicName(s(topic)))
-        .with_num_partitions(1)
-        .with_replication_factor(1)
-        .with_configs(
-            configs
-                .iter()
-                .map(|(k, v)| {
-                    CreatableTopicConfig::default()
-                        .with_name(s(k))
-                        .with_value(Some(s(v)))
-                })
-                .collect(),
-        );
-    let r = c
-        .send(&CreateTopicsRequest::default().with_topics(vec![t]), 7)
-        .await;
-    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
 }
 
 async fn produce(
@@ -68,7 +46,8 @@ async fn produce(
 async fn compacted_topics_refuse_records_without_a_key() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
-    create(&mut c, "c", &[("cleanup.policy", "compact")]).await;
+    c.create_topic("c", 1, &[("cleanup.policy", "compact")])
+        .await;
 
     assert_eq!(
         produce(
@@ -118,7 +97,7 @@ async fn compacted_topics_refuse_records_without_a_key() {
     assert_eq!((next.error_code, next.base_offset), (0, 2));
 
     // Not compacted: keyless records are fine.
-    create(&mut c, "d", &[]).await;
+    c.create_topic("d", 1, &[]).await;
     let r = produce(&mut c, "d", batch_with_keys(&[None], Compression::None), 9).await;
     assert_eq!(r.error_code, 0);
 }

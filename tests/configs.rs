@@ -6,7 +6,6 @@ mod common;
 use bytes::Bytes;
 use common::{Client, TestBroker, batch_with_keys};
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -27,27 +26,6 @@ const SUBTRACT: i8 = 3;
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
-}
-
-async fn create(c: &mut Client, topic: &str, configs: &[(&str, &str)]) {
-    let t = CreatableTopic::default()
-        .with_name(TopicName(s(topic)))
-        .with_num_partitions(1)
-        .with_replication_factor(1)
-        .with_configs(
-            configs
-                .iter()
-                .map(|(k, v)| {
-                    CreatableTopicConfig::default()
-                        .with_name(s(k))
-                        .with_value(Some(s(v)))
-                })
-                .collect(),
-        );
-    let r = c
-        .send(&CreateTopicsRequest::default().with_topics(vec![t]), 7)
-        .await;
-    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
 }
 
 async fn describe(
@@ -155,7 +133,7 @@ async fn produce(
 async fn describe_topic_defaults_overrides_and_synonyms() {
     let b = TestBroker::start_with(|c| c.log.segment_bytes = 1 << 20).await;
     let mut c = b.client().await;
-    create(&mut c, "t", &[("retention.ms", "1000")]).await;
+    c.create_topic("t", 1, &[("retention.ms", "1000")]).await;
 
     let all = describe(&mut c, TOPIC, "t", None, true).await;
     assert_eq!(all.error_code, 0);
@@ -253,7 +231,7 @@ async fn describe_the_broker() {
 async fn incremental_alter_each_operation() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
-    create(&mut c, "t", &[]).await;
+    c.create_topic("t", 1, &[]).await;
 
     let ok = (0, None);
     let op = |k, o, v| [(k, o, v)];
@@ -304,7 +282,7 @@ async fn incremental_alter_each_operation() {
 async fn incremental_alter_validates_like_kafka() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
-    create(&mut c, "t", &[]).await;
+    c.create_topic("t", 1, &[]).await;
     let invalid_config = ResponseError::InvalidConfig.code();
     let invalid_request = ResponseError::InvalidRequest.code();
 
@@ -408,7 +386,7 @@ async fn incremental_alter_validates_like_kafka() {
 async fn alter_configs_replaces_every_override() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
-    create(&mut c, "t", &[("retention.ms", "1000")]).await;
+    c.create_topic("t", 1, &[("retention.ms", "1000")]).await;
     assert_eq!(
         alter(&mut c, TOPIC, "t", &[("segment.ms", "60000")]).await,
         0
@@ -440,7 +418,7 @@ async fn alter_configs_replaces_every_override() {
 async fn changes_persist_across_a_restart() {
     let mut b = TestBroker::start().await;
     let mut c = b.client().await;
-    create(&mut c, "t", &[]).await;
+    c.create_topic("t", 1, &[]).await;
     let set = [
         ("cleanup.policy", SET, Some("compact")),
         ("retention.bytes", SET, Some("123456")),
@@ -468,7 +446,7 @@ async fn changes_persist_across_a_restart() {
 async fn log_settings_apply_at_run_time() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
-    create(&mut c, "t", &[]).await;
+    c.create_topic("t", 1, &[]).await;
     let value = "x".repeat(2000);
     let big = || common::batch(&[value.as_bytes()], Compression::None);
     assert_eq!(produce(&mut c, "t", big(), 9).await.error_code, 0);

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::{Client, TestBroker, batch_at, decode_records};
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -26,27 +25,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-async fn create(c: &mut Client, topic: &str, configs: &[(&str, &str)]) {
-    let t = CreatableTopic::default()
-        .with_name(TopicName(s(topic)))
-        .with_num_partitions(1)
-        .with_replication_factor(1)
-        .with_configs(
-            configs
-                .iter()
-                .map(|(k, v)| {
-                    CreatableTopicConfig::default()
-                        .with_name(s(k))
-                        .with_value(Some(s(v)))
-                })
-                .collect(),
-        );
-    let r = c
-        .send(&CreateTopicsRequest::default().with_topics(vec![t]), 7)
-        .await;
-    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
 }
 
 async fn produce(c: &mut Client, topic: &str, records: Bytes) -> i64 {
@@ -153,9 +131,9 @@ async fn short_intervals() -> TestBroker {
 async fn time_retention_deletes_old_segments_and_moves_the_earliest_offset() {
     let b = short_intervals().await;
     let mut c = b.client().await;
-    create(
-        &mut c,
+    c.create_topic(
         "t",
+        1,
         &[("segment.bytes", "200"), ("retention.ms", "60000")],
     )
     .await;
@@ -204,9 +182,9 @@ async fn time_retention_deletes_old_segments_and_moves_the_earliest_offset() {
 async fn size_retention_keeps_the_partition_under_retention_bytes() {
     let b = short_intervals().await;
     let mut c = b.client().await;
-    create(
-        &mut c,
+    c.create_topic(
         "s",
+        1,
         &[("segment.bytes", "200"), ("retention.bytes", "500")],
     )
     .await;
@@ -238,9 +216,9 @@ async fn size_retention_keeps_the_partition_under_retention_bytes() {
 async fn compact_only_topics_keep_old_segments() {
     let b = short_intervals().await;
     let mut c = b.client().await;
-    create(
-        &mut c,
+    c.create_topic(
         "k",
+        1,
         &[
             ("segment.bytes", "200"),
             ("retention.ms", "1000"),
@@ -288,7 +266,7 @@ async fn delete_records(
 async fn delete_records_moves_the_log_start_and_survives_a_restart() {
     let mut b = short_intervals().await;
     let mut c = b.client().await;
-    create(&mut c, "d", &[("segment.bytes", "300")]).await;
+    c.create_topic("d", 1, &[("segment.bytes", "300")]).await;
     // Three records per batch, one batch per segment: segments at 0, 3, 6, ...
     for _ in 0..6 {
         produce(
@@ -402,9 +380,9 @@ async fn consume_all(c: &mut Client, topic: &str) -> Vec<(i64, String, Option<St
 async fn compaction_keeps_the_latest_value_per_key_and_drops_tombstones() {
     let b = short_intervals().await;
     let mut c = b.client().await;
-    create(
-        &mut c,
+    c.create_topic(
         "c",
+        1,
         &[
             ("cleanup.policy", "compact"),
             ("segment.bytes", "200"),
@@ -463,7 +441,7 @@ async fn consumer_offsets_are_compacted_and_replay_after_a_restart() {
     };
     let mut b = TestBroker::start_with(tweak).await;
     let mut c = b.client().await;
-    create(&mut c, "o", &[]).await;
+    c.create_topic("o", 1, &[]).await;
     for i in 0..200 {
         let req = OffsetCommitRequest::default()
             .with_group_id(GroupId(s("g")))

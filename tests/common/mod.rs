@@ -82,6 +82,33 @@ impl Client {
         }
     }
 
+    /// CreateTopics (v7) of one topic with `partitions` and `configs`; asserts success.
+    pub async fn create_topic(&mut self, topic: &str, partitions: i32, configs: &[(&str, &str)]) {
+        use kafka_protocol::messages::create_topics_request::{
+            CreatableTopic, CreatableTopicConfig,
+        };
+        use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
+        let s = |v: &str| StrBytes::from_string(v.to_string());
+        let t = CreatableTopic::default()
+            .with_name(TopicName(s(topic)))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(k, v)| {
+                        CreatableTopicConfig::default()
+                            .with_name(s(k))
+                            .with_value(Some(s(v)))
+                    })
+                    .collect(),
+            );
+        let r = self
+            .send(&CreateTopicsRequest::default().with_topics(vec![t]), 7)
+            .await;
+        assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
+    }
+
     /// Sends one request at `version` and decodes its response.
     pub async fn send<R: Request>(&mut self, request: &R, version: i16) -> R::Response {
         let frame = self.encode(request, version);
