@@ -11,6 +11,7 @@ pub mod config_report;
 mod data_dir;
 pub mod group;
 pub mod http;
+pub mod listener;
 pub mod log;
 pub mod metrics;
 pub mod producer;

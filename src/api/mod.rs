@@ -74,6 +74,8 @@ pub struct RequestContext {
     pub client_id: String,
     /// The peer's address as Kafka shows it (`/127.0.0.1`).
     pub client_host: String,
+    /// Which of the broker's listeners the connection came through.
+    pub listener: usize,
 }
 
 /// The version range runnel accepts for `key`, if it serves that API.
@@ -113,9 +115,9 @@ pub async fn handle(
         RequestKind::ApiVersions(r) => {
             Reply::now(ResponseKind::ApiVersions(api_versions::handle(&r, version)))
         }
-        RequestKind::Metadata(r) => {
-            Reply::now(ResponseKind::Metadata(metadata::handle(broker, r, version)))
-        }
+        RequestKind::Metadata(r) => Reply::now(ResponseKind::Metadata(metadata::handle(
+            broker, ctx, r, version,
+        ))),
         RequestKind::Produce(r) => produce::handle(broker, r, version).await,
         RequestKind::Fetch(r) => fetch::handle(broker, r, version),
         RequestKind::ListOffsets(r) => Reply::now(ResponseKind::ListOffsets(list_offsets::handle(
@@ -139,7 +141,7 @@ pub async fn handle(
             Reply::now(ResponseKind::OffsetDelete(offsets::delete(broker, r)))
         }
         RequestKind::FindCoordinator(r) => Reply::now(ResponseKind::FindCoordinator(
-            groups::find_coordinator(broker, r, version),
+            groups::find_coordinator(broker, ctx, r, version),
         )),
         RequestKind::JoinGroup(r) => groups::join(broker, ctx, r, version),
         RequestKind::SyncGroup(r) => groups::sync(broker, r),
@@ -190,7 +192,7 @@ pub async fn handle(
             Reply::now(ResponseKind::AlterClientQuotas(quotas::alter(broker, r)))
         }
         RequestKind::DescribeCluster(r) => Reply::now(ResponseKind::DescribeCluster(
-            cluster::describe_cluster(broker, r, version),
+            cluster::describe_cluster(broker, ctx, r, version),
         )),
         RequestKind::ConsumerGroupHeartbeat(r) => Reply::now(ResponseKind::ConsumerGroupHeartbeat(
             consumer_groups::heartbeat(broker, ctx, r),
