@@ -50,6 +50,8 @@ pub struct Config {
     pub http_listen: String,
     pub data_dir: PathBuf,
     pub log_level: String,
+    /// `text` (human-readable) or `json` (one JSON object per line).
+    pub log_format: LogFormat,
     /// Kafka's node.id / broker.id.
     pub node_id: i32,
     /// Kafka's auto.create.topics.enable.
@@ -62,6 +64,13 @@ pub struct Config {
     pub log: LogSection,
     pub group: GroupSection,
     pub offsets: OffsetsSection,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

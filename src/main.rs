@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use runnel::config::LogFormat;
 use runnel::{Broker, Config};
 
 #[derive(Parser, Debug)]
@@ -32,6 +33,9 @@ struct Cli {
     /// trace, debug, info, warn, error, or a tracing filter.
     #[arg(long)]
     log_level: Option<String>,
+    /// text or json.
+    #[arg(long)]
+    log_format: Option<String>,
     /// Any config key, as KEY=VALUE with the key's TOML path (e.g. log.flush=always).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -46,6 +50,7 @@ impl Cli {
             ("http_listen", &self.http_listen),
             ("data_dir", &self.data_dir),
             ("log_level", &self.log_level),
+            ("log_format", &self.log_format),
         ] {
             if let Some(v) = value {
                 out.push((key.to_string(), v.clone()));
@@ -74,7 +79,11 @@ fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match config.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
