@@ -171,11 +171,13 @@ impl Broker {
             tokio::spawn(groups.run_timers(shutdown.clone())),
             tokio::spawn(enforce_retention_periodically(
                 topics.clone(),
+                metrics.clone(),
                 config.retention_check_interval(),
                 shutdown.clone(),
             )),
             tokio::spawn(clean_periodically(
                 topics.clone(),
+                metrics.clone(),
                 config.cleaner_backoff(),
                 shutdown.clone(),
             )),

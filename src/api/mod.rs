@@ -8,6 +8,7 @@ mod configs;
 mod consumer_groups;
 mod delete_records;
 mod error;
+mod error_counts;
 mod fetch;
 mod groups;
 mod init_producer_id;
@@ -29,6 +30,7 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use crate::broker::BrokerState;
 
 pub use api_versions::unsupported_version_response;
+pub use error_counts::for_each_error;
 
 /// Every API runnel serves and the versions it accepts: the source of the
 /// ApiVersions response and of the README's table.

@@ -174,6 +174,7 @@ async fn write_replies(
             Reply::Later(f) => f.await,
         };
         observe(&state, &out);
+        state.metrics.observe_errors(out.api_key, &response);
         if let Err(e) = outbox.push(out.correlation_id, out.api_key, out.version, &response) {
             tracing::error!(%peer, api = ?out.api_key, version = out.version, error = %e, "cannot encode response");
             return;
