@@ -10,6 +10,7 @@ pub mod config;
 pub mod config_report;
 mod data_dir;
 pub mod group;
+pub mod health_probe;
 pub mod http;
 pub mod listener;
 pub mod log;
