@@ -31,10 +31,11 @@ class Script:
     """One pipeline script as a subprocess; stderr (progress) is collected in a
     thread, stdout's last line is the script's JSON summary."""
 
-    def __init__(self, name, bootstrap, *args):
+    def __init__(self, name, broker, *args):
         self.name = name
+        self.broker = broker
         self.proc = subprocess.Popen(
-            [sys.executable, "-u", str(PIPELINE / name), "--bootstrap-server", bootstrap, *map(str, args)],
+            [sys.executable, "-u", str(PIPELINE / name), "--bootstrap-server", broker.bootstrap, *map(str, args)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -42,6 +43,9 @@ class Script:
         self.err = []
         self.reader = threading.Thread(target=self._read_stderr, daemon=True)
         self.reader.start()
+
+    def diagnostics(self):
+        return f"{self.name} stderr:\n{''.join(self.err)[-3000:]}\nbroker log:\n{self.broker.log()[-2000:]}"
 
     def _read_stderr(self):
         for line in self.proc.stderr:
@@ -52,9 +56,9 @@ class Script:
         while time.monotonic() < deadline:
             if any(re.search(pattern, line) for line in list(self.err)):
                 return
-            assert self.proc.poll() is None, f"{self.name} exited early:\n{''.join(self.err)}"
+            assert self.proc.poll() is None, f"exited early; {self.diagnostics()}"
             time.sleep(0.05)
-        raise AssertionError(f"{self.name}: no {pattern!r} within {timeout}s:\n{''.join(self.err)}")
+        raise AssertionError(f"no {pattern!r} within {timeout}s; {self.diagnostics()}")
 
     def finish(self, timeout=60):
         try:
@@ -62,11 +66,11 @@ class Script:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             out, _ = self.proc.communicate()
-            raise AssertionError(f"{self.name} did not finish within {timeout}s:\n{''.join(self.err)[-3000:]}")
+            raise AssertionError(f"did not finish within {timeout}s; {self.diagnostics()}")
         self.reader.join(5)
-        assert self.proc.returncode == 0, f"{self.name} exited {self.proc.returncode}:\n{''.join(self.err)[-3000:]}"
+        assert self.proc.returncode == 0, f"exit code {self.proc.returncode}; {self.diagnostics()}"
         lines = out.strip().splitlines()
-        assert lines, f"{self.name} printed no summary:\n{''.join(self.err)[-3000:]}"
+        assert lines, f"no summary; {self.diagnostics()}"
         return json.loads(lines[-1])
 
 
@@ -77,22 +81,22 @@ def test_pipeline_end_to_end(make_broker, tmp_path):
     model = tmp_path / "model.json"
 
     # The collector streams for about two seconds; preprocessing runs alongside.
-    collector = Script("collector.py", bs, "--events", EVENTS, "--sensors", SENSORS, "--rate", 2500,
+    collector = Script("collector.py", broker, "--events", EVENTS, "--sensors", SENSORS, "--rate", 2500,
                        "--dirty-rate", 0.05, "--manifest", manifest)
     # Run 1 stops by itself after FIRST_RUN records.
-    pre1 = Script("preprocess.py", bs, "--max-records", FIRST_RUN, "--batch-size", 100).finish()
+    pre1 = Script("preprocess.py", broker, "--max-records", FIRST_RUN, "--batch-size", 100).finish()
     # Run 2 is stopped by SIGTERM once it has done a batch: it finishes the
     # batch in hand, commits and exits.
-    run2 = Script("preprocess.py", bs, "--batch-size", 100)
+    run2 = Script("preprocess.py", broker, "--batch-size", 100)
     run2.wait_for(r"\] \d+ records")
     run2.proc.send_signal(signal.SIGTERM)
     pre2 = run2.finish()
     collected = collector.finish()
 
     # Run 3 drains the rest while training and inference read `features`.
-    run3 = Script("preprocess.py", bs, "--idle-timeout", 2)
-    train = Script("train.py", bs, "--idle-timeout", 5, "--model", model)
-    infer = Script("infer.py", bs, "--idle-timeout", 5, "--model", model)
+    run3 = Script("preprocess.py", broker, "--idle-timeout", 2)
+    train = Script("train.py", broker, "--idle-timeout", 5, "--model", model)
+    infer = Script("infer.py", broker, "--idle-timeout", 5, "--model", model)
     pre3 = run3.finish()
     trained = train.finish()
     inferred = infer.finish()
