@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 
+import pytest
 from conftest import ROOT
 
 PIPELINE = ROOT / "examples" / "pipeline"
@@ -74,29 +75,50 @@ class Script:
         return json.loads(lines[-1])
 
 
-def test_pipeline_end_to_end(make_broker, tmp_path):
-    broker = make_broker(extra=BROKER_ARGS)
+@pytest.fixture
+def broker(make_broker):
+    return make_broker(extra=BROKER_ARGS)
+
+
+@pytest.fixture
+def script(broker):
+    """script(name, *args) -> a started Script; any still running at the end
+    of the test (it failed half way) is killed."""
+    started = []
+
+    def start(name, *args):
+        started.append(Script(name, broker, *args))
+        return started[-1]
+
+    yield start
+    for s in started:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait()
+
+
+def test_pipeline_end_to_end(broker, script, tmp_path):
     bs = broker.bootstrap
     manifest = tmp_path / "manifest.json"
     model = tmp_path / "model.json"
 
     # The collector streams for about two seconds; preprocessing runs alongside.
-    collector = Script("collector.py", broker, "--events", EVENTS, "--sensors", SENSORS, "--rate", 2500,
+    collector = script("collector.py", "--events", EVENTS, "--sensors", SENSORS, "--rate", 2500,
                        "--dirty-rate", 0.05, "--manifest", manifest)
     # Run 1 stops by itself after FIRST_RUN records.
-    pre1 = Script("preprocess.py", broker, "--max-records", FIRST_RUN, "--batch-size", 100).finish()
+    pre1 = script("preprocess.py", "--max-records", FIRST_RUN, "--batch-size", 100).finish()
     # Run 2 is stopped by SIGTERM once it has done a batch: it finishes the
     # batch in hand, commits and exits.
-    run2 = Script("preprocess.py", broker, "--batch-size", 100)
+    run2 = script("preprocess.py", "--batch-size", 100)
     run2.wait_for(r"\] \d+ records")
     run2.proc.send_signal(signal.SIGTERM)
     pre2 = run2.finish()
     collected = collector.finish()
 
     # Run 3 drains the rest while training and inference read `features`.
-    run3 = Script("preprocess.py", broker, "--idle-timeout", 2)
-    train = Script("train.py", broker, "--idle-timeout", 5, "--model", model)
-    infer = Script("infer.py", broker, "--idle-timeout", 5, "--model", model)
+    run3 = script("preprocess.py", "--idle-timeout", 2)
+    train = script("train.py", "--idle-timeout", 5, "--model", model)
+    infer = script("infer.py", "--idle-timeout", 5, "--model", model)
     pre3 = run3.finish()
     trained = train.finish()
     inferred = infer.finish()
