@@ -7,6 +7,7 @@ increasing in offset order, no (sensor, seq) twice.
     python audit.py features
 """
 
+import argparse
 import json
 
 from kafka import KafkaConsumer, TopicPartition
@@ -52,7 +53,8 @@ def audit(bootstrap, topic):
 
 
 def main():
-    p = common.arg_parser(__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--bootstrap-server", default="127.0.0.1:9092", help="broker address (default %(default)s)")
     p.add_argument("topic", choices=[common.FEATURES, common.PREDICTIONS])
     args = p.parse_args()
     report, _ = audit(args.bootstrap_server, args.topic)
