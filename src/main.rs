@@ -1,6 +1,7 @@
 //! The runnel binary: parse the command line, load the config, run the broker
 //! until SIGINT or SIGTERM, then shut down cleanly.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,6 +16,8 @@ use runnel::{Broker, Config};
     about = "A Kafka-compatible single-node broker"
 )]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// TOML config file (see config/runnel.toml for every key).
     #[arg(long, env = "RUNNEL_CONFIG")]
     config: Option<PathBuf>,
@@ -39,6 +42,13 @@ struct Cli {
     /// Any config key, as KEY=VALUE with the key's TOML path (e.g. log.flush=always).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Exit 0 when the broker this config describes answers /health with 200
+    /// (or, with HTTP off, accepts connections): the container's HEALTHCHECK.
+    Health,
 }
 
 impl Cli {
@@ -77,9 +87,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Health) = cli.command {
+        return match runnel::health_probe::probe(&config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("runnel health: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match config.log_format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
