@@ -1,5 +1,7 @@
-//! The runnel binary: parse the command line, load the config, run the broker
-//! until SIGINT or SIGTERM, then shut down cleanly.
+//! The runnel binary: with no subcommand, parse the command line, load the
+//! config, run the broker until SIGINT or SIGTERM, then shut down cleanly;
+//! with one (`topic`, `produce`, `consume`, `group`, `perf`), run that Kafka
+//! client command instead, without ever loading the broker's config.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,9 +13,12 @@ use runnel::{Broker, Config};
 #[command(
     name = "runnel",
     version,
-    about = "A Kafka-compatible single-node broker"
+    about = "A Kafka-compatible single-node broker, and a Kafka command-line client"
 )]
 struct Cli {
+    /// A client command; without one, runnel runs the broker.
+    #[command(subcommand)]
+    command: Option<runnel::cli::Command>,
     /// TOML config file (see config/runnel.toml for every key).
     #[arg(long, env = "RUNNEL_CONFIG")]
     config: Option<PathBuf>,
@@ -62,7 +67,10 @@ impl Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(command) = cli.command.take() {
+        return runnel::cli::run(command);
+    }
     let config = match cli.overrides().map_err(|e| e.to_string()).and_then(|o| {
         Config::load(cli.config.as_deref(), std::env::vars(), &o).map_err(|e| e.to_string())
     }) {
