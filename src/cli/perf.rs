@@ -140,6 +140,7 @@ impl Budget {
 
 async fn produce(args: ProducePerfArgs) -> anyhow::Result<()> {
     let mut cluster = args.client.connect().await?;
+    cluster.set_allow_auto_create(true);
     let info = cluster.topic(&args.topic).await?;
     let mut by_leader: std::collections::BTreeMap<i32, Vec<i32>> = Default::default();
     for p in &info.partitions {
@@ -252,6 +253,9 @@ async fn send_loop(
                 let allowed = (args.throughput as u64 * args.linger_ms.max(1) / 1000).max(1);
                 let due =
                     budget.start + Duration::from_secs_f64(sent as f64 / args.throughput as f64);
+                if due > Instant::now() && !in_flight.is_empty() {
+                    break; // read responses while waiting, so they are timed right
+                }
                 tokio::time::sleep_until(due).await;
                 per_batch.min(allowed)
             } else {

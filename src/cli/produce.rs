@@ -49,6 +49,8 @@ pub struct ProduceArgs {
 
 pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let mut cluster = args.client.connect().await?;
+    // As Kafka's producers do: a broker with auto.create.topics.enable creates it.
+    cluster.set_allow_auto_create(true);
     let partitions = cluster.topic(&args.topic).await?.partitions.len() as i32;
     if let Some(p) = args.partition
         && (p < 0 || p >= partitions)

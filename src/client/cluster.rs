@@ -44,6 +44,7 @@ pub struct Cluster {
     brokers: HashMap<i32, String>,
     connections: HashMap<i32, Connection>,
     topics: HashMap<String, TopicInfo>,
+    allow_auto_create: bool,
 }
 
 pub fn str_bytes(s: &str) -> StrBytes {
@@ -67,6 +68,7 @@ impl Cluster {
                         brokers: HashMap::new(),
                         connections: HashMap::new(),
                         topics: HashMap::new(),
+                        allow_auto_create: false,
                     };
                     cluster.metadata(Some(&[]), false).await?;
                     return Ok(cluster);
@@ -148,6 +150,12 @@ impl Cluster {
         Ok(out)
     }
 
+    /// Whether `topic` asks the broker to create a topic it does not have
+    /// (when its auto.create.topics.enable allows), as producers do.
+    pub fn set_allow_auto_create(&mut self, allow: bool) {
+        self.allow_auto_create = allow;
+    }
+
     /// A topic's partitions and leaders; retries briefly while leaders are elected.
     pub async fn topic(&mut self, name: &str) -> Result<TopicInfo> {
         if let Some(t) = self.topics.get(name) {
@@ -155,7 +163,9 @@ impl Cluster {
         }
         let mut attempts = 0;
         loop {
-            let info = self.metadata(Some(&[name.to_string()]), false).await?;
+            let info = self
+                .metadata(Some(&[name.to_string()]), self.allow_auto_create)
+                .await?;
             let t = info
                 .into_iter()
                 .next()
