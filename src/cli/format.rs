@@ -101,24 +101,21 @@ impl Format {
                 out.write_all(b"\n")
             }
             Format::Json => {
-                let text = |b: &Option<bytes::Bytes>| {
-                    b.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())
-                };
-                let headers: serde_json::Map<String, serde_json::Value> = r
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), text(v).into()))
-                    .collect();
-                let line = serde_json::json!({
-                    "topic": topic,
-                    "partition": partition,
-                    "offset": r.offset,
-                    "timestamp": r.timestamp,
-                    "key": text(&r.key),
-                    "value": text(&r.value),
-                    "headers": headers,
-                });
-                writeln!(out, "{line}")
+                write!(
+                    out,
+                    "{{\"topic\":{},\"partition\":{partition},\"offset\":{},\"timestamp\":{},\"key\":{},\"value\":{},\"headers\":{{",
+                    json_string(Some(topic.as_bytes())),
+                    r.offset,
+                    r.timestamp,
+                    json_string(r.key.as_deref()),
+                    json_string(r.value.as_deref()),
+                )?;
+                for (i, (k, v)) in r.headers.iter().enumerate() {
+                    let comma = if i > 0 { "," } else { "" };
+                    let key = json_string(Some(k.as_bytes()));
+                    write!(out, "{comma}{key}:{}", json_string(v.as_deref()))?;
+                }
+                out.write_all(b"}}\n")
             }
             Format::Pattern(pieces) => {
                 for p in pieces {
@@ -150,6 +147,28 @@ impl Format {
     }
 }
 
+/// A JSON string of `bytes` (invalid UTF-8 replaced), or null.
+fn json_string(bytes: Option<&[u8]>) -> String {
+    let Some(bytes) = bytes else {
+        return "null".to_string();
+    };
+    let mut out = String::with_capacity(bytes.len() + 2);
+    out.push('"');
+    for c in String::from_utf8_lossy(bytes).chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// kcat prints -1 for a null key or value.
 fn size(b: &Option<bytes::Bytes>) -> i64 {
     b.as_ref().map_or(-1, |b| b.len() as i64)
@@ -177,5 +196,18 @@ mod tests {
             "t/2@7 k1=hello 1000 [a=b] 5 2 100%\n"
         );
         assert!(parse_format("%x").is_err());
+        let mut out = Vec::new();
+        let r = InRecord {
+            key: None,
+            value: Some(Bytes::from_static(b"say \"hi\"\n\\\x01")),
+            ..r
+        };
+        Format::Json.write(&mut out, "t", 2, &r).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"topic":"t","partition":2,"offset":7,"timestamp":1000,"key":null,"value":"say \"hi\"\n\\\u0001","headers":{"a":"b"}}"#
+                .to_string()
+                + "\n"
+        );
     }
 }
