@@ -174,9 +174,10 @@ async fn consume(
                 continue;
             }
             let written = args.format.write(&mut out, &args.topic, partition, &record);
-            if let Err(e) = written.and_then(|()| Ok(printed += 1)) {
+            if let Err(e) = written {
                 return broken_pipe_is_fine(e);
             }
+            printed += 1;
             positions.next.insert(partition, record.offset + 1);
         }
         if let Err(e) = out.flush() {

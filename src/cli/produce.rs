@@ -74,14 +74,11 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let mut line = Vec::new();
     let linger = Duration::from_millis(args.linger_ms);
     loop {
+        // None: the linger of the oldest buffered line expired.
         let read = match first_at {
-            Some(t) => {
-                match tokio::time::timeout_at(t + linger, stdin.read_until(b'\n', &mut line)).await
-                {
-                    Ok(r) => Some(r),
-                    Err(_) => None, // linger expired
-                }
-            }
+            Some(t) => tokio::time::timeout_at(t + linger, stdin.read_until(b'\n', &mut line))
+                .await
+                .ok(),
             None => Some(stdin.read_until(b'\n', &mut line).await),
         };
         let (timed_out, eof) = match read {
