@@ -69,6 +69,12 @@ impl Cli {
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
     if let Some(command) = cli.command.take() {
+        // Broker flags before a client command would be silently ignored.
+        // (--config is not checked: RUNNEL_CONFIG may set it from the environment.)
+        if !cli.overrides().is_ok_and(|o| o.is_empty()) {
+            eprintln!("runnel: broker flags cannot be combined with a client command");
+            return ExitCode::from(2);
+        }
         return runnel::cli::run(command);
     }
     let config = match cli.overrides().map_err(|e| e.to_string()).and_then(|o| {

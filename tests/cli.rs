@@ -498,3 +498,32 @@ async fn perf_produce_and_consume_report_and_the_records_are_there() {
     assert_eq!(values.lines().count(), 20000);
     assert!(values.lines().all(|l| l == "50"));
 }
+
+#[tokio::test]
+async fn failed_records_and_misused_flags_exit_non_zero() {
+    let b = broker().await;
+    ok(
+        &b,
+        &["topic", "create", "c", "--config", "cleanup.policy=compact"],
+        "",
+    )
+    .await;
+    // A compacted topic refuses records without a key.
+    let out = runnel(&b, &["produce", "c", "-k", ":"], "a:1\nno key\n").await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("INVALID_RECORD"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("2 record(s) were not produced"),
+        "{}",
+        out.stderr
+    );
+    let mixed = runnel(&b, &["--data-dir", "/nowhere", "topic", "list"], "").await;
+    assert_eq!(mixed.code, 2, "{}", mixed.stderr);
+    let unknown = runnel(&b, &["consume", "nope", "-e"], "").await;
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown.stderr.contains("UNKNOWN_TOPIC_OR_PARTITION"),
+        "{}",
+        unknown.stderr
+    );
+}
