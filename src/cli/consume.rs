@@ -207,12 +207,12 @@ pub(super) async fn fetch(
     positions: &mut Positions,
     max_wait: i32,
 ) -> anyhow::Result<Vec<(i32, batch::InRecord)>> {
-    let mut by_leader: HashMap<i32, Vec<i32>> = HashMap::new();
-    for &p in positions.next.keys() {
+    let mut by_leader: HashMap<i32, Vec<(i32, i64)>> = HashMap::new();
+    for (&p, &offset) in &positions.next {
         by_leader
             .entry(cluster.leader_of(topic, p).await?)
             .or_default()
-            .push(p);
+            .push((p, offset));
     }
     let mut out = Vec::new();
     for (leader, partitions) in by_leader {
@@ -226,10 +226,10 @@ pub(super) async fn fetch(
                     .with_partitions(
                         partitions
                             .iter()
-                            .map(|&p| {
+                            .map(|&(p, offset)| {
                                 FetchPartition::default()
                                     .with_partition(p)
-                                    .with_fetch_offset(positions.next[&p])
+                                    .with_fetch_offset(offset)
                                     .with_partition_max_bytes(fetch_max_bytes)
                             })
                             .collect(),

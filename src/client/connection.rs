@@ -90,26 +90,9 @@ impl Connection {
 
     /// The version to send `R` at: the highest both sides support.
     pub fn version<R: Request>(&self) -> Result<i16> {
-        let name = ApiKey::try_from(R::KEY)
-            .map(|k| format!("{k:?}"))
-            .unwrap_or_else(|_| R::KEY.to_string());
-        let (client_min, client_max) = CLIENT_VERSIONS
-            .iter()
-            .find(|(k, _, _)| *k as i16 == R::KEY)
-            .map(|&(_, min, max)| (min, max.min(R::VERSIONS.max)))
-            .ok_or_else(|| ClientError::Protocol(format!("{name} is not used by this client")))?;
-        let (broker_min, broker_max) =
-            self.broker_versions.get(&R::KEY).copied().ok_or_else(|| {
-                ClientError::Protocol(format!("{}: the broker does not support {name}", self.addr))
-            })?;
-        let version = client_max.min(broker_max);
-        if version < client_min.max(broker_min) {
-            return Err(ClientError::Protocol(format!(
-                "{}: no common version of {name} (broker {broker_min}..{broker_max}, client {client_min}..{client_max})",
-                self.addr
-            )));
-        }
-        Ok(version)
+        let broker = self.broker_versions.get(&R::KEY).copied();
+        negotiate(R::KEY, R::VERSIONS.max, broker)
+            .map_err(|e| ClientError::Protocol(format!("{}: {e}", self.addr)))
     }
 
     /// Sends `request` at the negotiated version and waits for its response.
@@ -190,5 +173,66 @@ impl Connection {
             addr: self.addr.clone(),
             source,
         }
+    }
+}
+
+/// The highest version of API `key` within this client's range (capped at
+/// `crate_max`, what kafka-protocol can encode) and the broker's.
+fn negotiate(
+    key: i16,
+    crate_max: i16,
+    broker: Option<(i16, i16)>,
+) -> std::result::Result<i16, String> {
+    let name = ApiKey::try_from(key)
+        .map(|k| format!("{k:?}"))
+        .unwrap_or_else(|_| key.to_string());
+    let (client_min, client_max) = CLIENT_VERSIONS
+        .iter()
+        .find(|(k, _, _)| *k as i16 == key)
+        .map(|&(_, min, max)| (min, max.min(crate_max)))
+        .ok_or_else(|| format!("{name} is not used by this client"))?;
+    let (broker_min, broker_max) =
+        broker.ok_or_else(|| format!("the broker does not support {name}"))?;
+    let version = client_max.min(broker_max);
+    if version < client_min.max(broker_min) {
+        return Err(format!(
+            "no common version of {name} (broker {broker_min}..{broker_max}, client {client_min}..{client_max})"
+        ));
+    }
+    Ok(version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_highest_common_version() {
+        let fetch = ApiKey::Fetch as i16;
+        assert_eq!(
+            negotiate(fetch, 18, Some((4, 18))),
+            Ok(12),
+            "capped by the client"
+        );
+        assert_eq!(
+            negotiate(fetch, 18, Some((0, 11))),
+            Ok(11),
+            "capped by the broker"
+        );
+        assert_eq!(
+            negotiate(fetch, 10, Some((4, 18))),
+            Ok(10),
+            "capped by the crate"
+        );
+        assert!(
+            negotiate(fetch, 18, Some((0, 3))).is_err(),
+            "too old a broker"
+        );
+        assert!(
+            negotiate(fetch, 18, Some((13, 18))).is_err(),
+            "too new a broker"
+        );
+        assert!(negotiate(fetch, 18, None).is_err());
+        assert!(negotiate(ApiKey::SaslHandshake as i16, 1, Some((0, 1))).is_err());
     }
 }
