@@ -489,6 +489,35 @@ async fn perf_produce_and_consume_report_and_the_records_are_there() {
         summary.starts_with("20000 records consumed (1.00 MB) in "),
         "{consumed}"
     );
+    // Bounded by time: far more records than a second allows, stopped after one.
+    let started = std::time::Instant::now();
+    let timed = ok(
+        &b,
+        &[
+            "perf",
+            "produce",
+            "q",
+            "--num-records",
+            "1000000000",
+            "--duration",
+            "1",
+            "--throughput",
+            "20000",
+        ],
+        "",
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let sent: u64 = timed
+        .lines()
+        .last()
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((5_000..=25_000).contains(&sent), "{timed}");
     let values = ok(
         &b,
         &["consume", "p", "-o", "beginning", "-e", "-f", r"%S\n"],

@@ -141,8 +141,12 @@ async fn consume(
         {
             last_heartbeat = Instant::now();
             let offsets = commit_list(&args.topic, positions);
-            if let Err(e) = m.commit(cluster, &offsets).await {
-                eprintln!("runnel: commit: {e}");
+            match m.commit(cluster, &offsets).await {
+                // A rebalance is under way: the heartbeat below rejoins, and the
+                // next commit is made in the new generation.
+                Err(e) if e.code().is_some_and(rebalancing) => {}
+                Err(e) => eprintln!("runnel: commit: {e}"),
+                Ok(()) => {}
             }
             if m.heartbeat(cluster).await? == Heartbeat::Rejoin {
                 m.rejoin(cluster).await?;
@@ -188,6 +192,16 @@ async fn consume(
         }
     }
     Ok(())
+}
+
+fn rebalancing(code: i16) -> bool {
+    [
+        ResponseError::RebalanceInProgress,
+        ResponseError::IllegalGeneration,
+        ResponseError::UnknownMemberId,
+    ]
+    .iter()
+    .any(|e| e.code() == code)
 }
 
 fn broken_pipe_is_fine(e: std::io::Error) -> anyhow::Result<()> {
