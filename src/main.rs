@@ -13,7 +13,8 @@ use runnel::{Broker, Config};
 #[command(
     name = "runnel",
     version,
-    about = "A Kafka-compatible single-node broker, and a Kafka command-line client"
+    about = "A Kafka-compatible single-node broker, and a Kafka command-line client",
+    after_help = "Without a command, runnel runs the broker with the options above."
 )]
 struct Cli {
     /// A client command; without one, runnel runs the broker.
