@@ -6,6 +6,8 @@
 
 pub mod api;
 pub mod broker;
+pub mod cli;
+pub mod client;
 pub mod config;
 pub mod config_report;
 mod data_dir;

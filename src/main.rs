@@ -1,5 +1,7 @@
-//! The runnel binary: parse the command line, load the config, run the broker
-//! until SIGINT or SIGTERM, then shut down cleanly.
+//! The runnel binary: with no subcommand, parse the command line, load the
+//! config, run the broker until SIGINT or SIGTERM, then shut down cleanly;
+//! with one (`topic`, `produce`, `consume`, `group`, `perf`), run that Kafka
+//! client command instead, without ever loading the broker's config.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -13,18 +15,20 @@ use runnel::{Broker, Config};
 #[command(
     name = "runnel",
     version,
-    about = "A Kafka-compatible single-node broker"
+    about = "A Kafka-compatible single-node broker, and a Kafka command-line client",
+    after_help = "Without a command, runnel runs the broker with the options above."
 )]
 struct Cli {
+    /// A client command; without one, runnel runs the broker.
     #[command(subcommand)]
     command: Option<Command>,
     /// TOML config file (see config/runnel.toml for every key).
     #[arg(long, env = "RUNNEL_CONFIG")]
     config: Option<PathBuf>,
-    /// Address to listen on, HOST:PORT.
+    /// Address to listen on, HOST:PORT, or named listeners NAME://HOST:PORT,...
     #[arg(long)]
     listen: Option<String>,
-    /// HOST:PORT given to clients in Metadata.
+    /// HOST:PORT given to clients in Metadata, or NAME://HOST:PORT,... per listener.
     #[arg(long)]
     advertised_listener: Option<String>,
     /// HTTP listener for /metrics, /health and /ready, HOST:PORT or off.
@@ -46,8 +50,12 @@ struct Cli {
 
 #[derive(clap::Subcommand, Debug)]
 enum Command {
-    /// Exit 0 when the broker this config describes answers /health with 200
-    /// (or, with HTTP off, accepts connections): the container's HEALTHCHECK.
+    #[command(flatten)]
+    Client(runnel::cli::Command),
+    /// Check that the broker answers /health (the container's HEALTHCHECK).
+    ///
+    /// Exits 0 when the broker the config describes answers /health with 200,
+    /// or, with HTTP off, when its first listener accepts a connection.
     Health,
 }
 
@@ -77,7 +85,17 @@ impl Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(Command::Client(command)) = cli.command.take_if(|c| matches!(c, Command::Client(_)))
+    {
+        // Broker flags before a client command would be silently ignored.
+        // (--config is not checked: RUNNEL_CONFIG may set it from the environment.)
+        if !cli.overrides().is_ok_and(|o| o.is_empty()) {
+            eprintln!("runnel: broker flags cannot be combined with a client command");
+            return ExitCode::from(2);
+        }
+        return runnel::cli::run(command);
+    }
     let config = match cli.overrides().map_err(|e| e.to_string()).and_then(|o| {
         Config::load(cli.config.as_deref(), std::env::vars(), &o).map_err(|e| e.to_string())
     }) {
