@@ -25,7 +25,6 @@
 //!    keep its (now unlinked) mapping. `recovery::complete_swaps` finishes or undoes a
 //!    swap interrupted by a crash, so a segment is always either the old or the new one.
 
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -34,6 +33,7 @@ use std::sync::Arc;
 use super::batch::{BatchHeader, HEADER_LEN, rebuild_batch};
 use super::mmap::MappedFile;
 use super::offset_index::OffsetIndex;
+use super::offset_map::OffsetMap;
 use super::record::{RawRecord, parse_records, records_section};
 use super::segment::{Indexes, LogSegment};
 use super::time_index::TimeIndex;
@@ -262,8 +262,8 @@ impl CleanJob {
     }
 
     /// Every key of the job's segments with the offset of its latest record.
-    fn offset_map(&self) -> HashMap<Vec<u8>, i64> {
-        let mut map: HashMap<Vec<u8>, i64> = HashMap::new();
+    fn offset_map(&self) -> OffsetMap {
+        let mut map = OffsetMap::default();
         for segment in &self.segments {
             let data = segment
                 .log
@@ -281,13 +281,7 @@ impl CleanJob {
                 };
                 for r in records {
                     if let Some(key) = r.key {
-                        let offset = header.base_offset() + i64::from(r.offset_delta);
-                        match map.get_mut(key) {
-                            Some(o) => *o = offset.max(*o),
-                            None => {
-                                map.insert(key.to_vec(), offset);
-                            }
-                        }
+                        map.put(key, header.base_offset() + i64::from(r.offset_delta));
                     }
                 }
             }
@@ -298,7 +292,7 @@ impl CleanJob {
     fn clean_segment(
         &self,
         segment: &Snapshot,
-        map: &HashMap<Vec<u8>, i64>,
+        map: &OffsetMap,
         drop_tombstones: bool,
         stats: &mut CleanStats,
     ) -> Result<Option<Cleaned>, LogError> {
@@ -343,7 +337,7 @@ impl CleanJob {
 fn filter_batch(
     header: &BatchHeader<'_>,
     batch: &[u8],
-    map: &HashMap<Vec<u8>, i64>,
+    map: &OffsetMap,
     drop_tombstones: bool,
     last_of_segment: bool,
 ) -> (Outcome, u64) {
@@ -356,7 +350,7 @@ fn filter_batch(
             .iter()
             .filter(|r| {
                 let offset = header.base_offset() + i64::from(r.offset_delta);
-                r.key.is_some_and(|k| map.get(k) == Some(&offset))
+                r.key.is_some_and(|k| map.get(k) == Some(offset))
                     && !(r.is_tombstone && drop_tombstones)
             })
             .copied()

@@ -46,6 +46,7 @@ mod decompress;
 mod flush;
 mod mmap;
 mod offset_index;
+mod offset_map;
 mod partition_log;
 pub mod record;
 mod recovery;
