@@ -849,3 +849,89 @@ async fn timestamps_outside_the_topic_bounds_are_invalid() {
     let records = fetch_raw(&mut c, "bounded", 0).await;
     assert_eq!(common::decode_records(&records).len(), 4);
 }
+
+#[tokio::test]
+async fn compression_type_recompresses_batches_sent_with_another_codec() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    let codecs = [
+        ("uncompressed", Compression::None),
+        ("gzip", Compression::Gzip),
+        ("snappy", Compression::Snappy),
+        ("lz4", Compression::Lz4),
+        ("zstd", Compression::Zstd),
+    ];
+    for (topic_codec, stored) in codecs {
+        let topic = format!("stored-{topic_codec}");
+        c.create_topic(&topic, 1, &[("compression.type", topic_codec)])
+            .await;
+        for (_, sent) in codecs {
+            let p = produce_to(&mut c, &topic, 0, batch(&[b"one", b"two"], sent)).await;
+            assert_eq!(p.error_code, 0, "{topic_codec} <- {sent:?}");
+        }
+        let mut records = fetch_raw(&mut c, &topic, 0).await;
+        let mut values = Vec::new();
+        let mut offsets = Vec::new();
+        while !records.is_empty() {
+            let codec = records[22] & 0x07;
+            assert_eq!(codec, stored as u8, "{topic_codec}");
+            let set = RecordBatchDecoder::decode(&mut records).expect("valid batch");
+            for r in set.records {
+                offsets.push(r.offset);
+                values.push(r.value.unwrap());
+            }
+        }
+        assert_eq!(offsets, (0..10).collect::<Vec<i64>>());
+        assert_eq!(values, ["one", "two"].repeat(5), "{topic_codec}");
+    }
+
+    // `producer` stores each batch as it was sent.
+    c.create_topic("as-sent", 1, &[]).await;
+    produce_to(&mut c, "as-sent", 0, batch(&[b"x"], Compression::Lz4)).await;
+    assert_eq!(fetch_raw(&mut c, "as-sent", 0).await[22] & 0x07, 3);
+
+    // Stamping LogAppendTime after recompressing leaves a valid batch.
+    c.create_topic(
+        "stamped",
+        1,
+        &[
+            ("compression.type", "gzip"),
+            ("message.timestamp.type", "LogAppendTime"),
+        ],
+    )
+    .await;
+    produce_to(&mut c, "stamped", 0, batch(&[b"x"], Compression::None)).await;
+    let mut records = fetch_raw(&mut c, "stamped", 0).await;
+    assert_eq!(records[22] & 0x07, 1);
+    let set = RecordBatchDecoder::decode(&mut records).expect("valid batch");
+    assert_eq!(set.records[0].timestamp_type, TimestampType::LogAppend);
+
+    // max.message.bytes applies to the batch as stored.
+    c.create_topic(
+        "small",
+        1,
+        &[
+            ("compression.type", "zstd"),
+            ("max.message.bytes", "100000"),
+        ],
+    )
+    .await;
+    let big = vec![b'x'; 200_000];
+    let p = produce_to(&mut c, "small", 0, batch(&[&big], Compression::Gzip)).await;
+    assert_eq!(p.error_code, 0, "compresses to far below max.message.bytes");
+    c.create_topic(
+        "plain",
+        1,
+        &[
+            ("compression.type", "uncompressed"),
+            ("max.message.bytes", "100000"),
+        ],
+    )
+    .await;
+    let p = produce_to(&mut c, "plain", 0, batch(&[&big], Compression::Gzip)).await;
+    assert_eq!(
+        p.error_code,
+        code(ResponseError::MessageTooLarge),
+        "inflated past max.message.bytes"
+    );
+}

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures::FutureExt;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
@@ -18,7 +19,7 @@ use crate::broker::{BrokerState, now_ms};
 use crate::config::FlushMode;
 use crate::log::batch::set_log_append_time;
 use crate::log::record::{keyless_records, record_timestamps};
-use crate::log::{BatchHeader, BatchInfo, validate_batches};
+use crate::log::{BatchHeader, BatchInfo, RecompressError, recompress, validate_batches};
 use crate::topic::{AppendError, Partition, Topic, is_internal_topic};
 
 pub async fn handle(broker: &Arc<BrokerState>, request: ProduceRequest, version: i16) -> Reply {
@@ -242,6 +243,43 @@ fn check_timestamps(
     })
 }
 
+/// The batches with their records compressed with `codec` (a topic's
+/// `compression.type`); batches already in that codec are kept as they are.
+fn recompress_all(
+    records: Bytes,
+    batches: Vec<BatchInfo>,
+    codec: u8,
+    max_inflated: usize,
+) -> Result<(Bytes, Vec<BatchInfo>), Refused> {
+    let mut out: Option<Vec<u8>> = None;
+    for (i, b) in batches.iter().enumerate() {
+        let batch = records
+            .get(b.position..b.position + b.size)
+            .ok_or(ResponseError::CorruptMessage)?;
+        let converted = recompress(batch, codec, max_inflated).map_err(|e| match e {
+            RecompressError::TooLarge(_) => Refused::from(ResponseError::MessageTooLarge),
+            RecompressError::Corrupt(_) => Refused::from(ResponseError::CorruptMessage),
+        })?;
+        match (converted, &mut out) {
+            (Some(new), Some(buf)) => buf.extend_from_slice(&new),
+            (Some(new), None) => {
+                // The batches before this one were already in the codec: keep them.
+                let mut buf = records[..batches[i].position].to_vec();
+                buf.extend_from_slice(&new);
+                out = Some(buf);
+            }
+            (None, Some(buf)) => buf.extend_from_slice(batch),
+            (None, None) => {}
+        }
+    }
+    let Some(out) = out else {
+        return Ok((records, batches));
+    };
+    let out = Bytes::from(out);
+    let batches = validate_batches(&out).map_err(|e| batch_error(&e))?;
+    Ok((out, batches))
+}
+
 /// The batches as a LogAppendTime topic stores them: stamped with `now`.
 fn stamp(records: &[u8], batches: &[BatchInfo], now: i64) -> (Vec<u8>, Vec<BatchInfo>) {
     let mut owned = records.to_vec();
@@ -292,6 +330,17 @@ fn append(
     }
     let now = now_ms();
     check_timestamps(topic, &records, &batches, now)?;
+    let (records, batches) = match topic.config.compression_codec() {
+        Some(codec) => {
+            let max_inflated = broker.config.socket.request_max_bytes as usize;
+            let (records, batches) = recompress_all(records, batches, codec, max_inflated)?;
+            if batches.iter().any(|b| b.size as i64 > max_message_bytes) {
+                return Err(ResponseError::MessageTooLarge.into());
+            }
+            (records, batches)
+        }
+        None => (records, batches),
+    };
     let stamped;
     let (records, batches, log_append_time) = if topic.config.is_log_append_time() {
         stamped = stamp(&records, &batches, now);

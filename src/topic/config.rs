@@ -354,6 +354,14 @@ impl TopicConfig {
         Ok(config)
     }
 
+    /// The codec batches are stored with (`compression.type`), or None to store
+    /// them as the producer sent them.
+    pub fn compression_codec(&self) -> Option<u8> {
+        self.overrides
+            .get("compression.type")
+            .and_then(|c| crate::log::codec_of(c.trim()))
+    }
+
     /// True when `cleanup.policy` includes `compact`.
     pub fn is_compacted(&self) -> bool {
         self.overrides
