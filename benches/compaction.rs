@@ -12,8 +12,9 @@
 //! 2. reads its segment files from disk (cold, then warm): the yardstick;
 //! 3. starts `runnel perf produce` (1 KiB records, acks=1) to another topic
 //!    over TCP, lets it run alone for a while, then runs one cleaning pass
-//!    (what the LogCleaner task does every log.cleaner.backoff.ms) while it
-//!    goes on, and compares its per-second throughput before and during.
+//!    (what the log-cleaner thread does every log.cleaner.backoff.ms, at the
+//!    same lowered priority) while it goes on, and compares its per-second
+//!    throughput before and during.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -213,8 +214,15 @@ fn main() {
     if std::env::var_os("BENCH_WARM").is_none() {
         drop_page_cache();
     }
+    // As the broker's log-cleaner thread does it: at a lower CPU priority.
     let clean_start = Instant::now();
-    let stats = state.topics.clean_logs(runnel::broker::now_ms());
+    let topics = state.topics.clone();
+    let stats = std::thread::spawn(move || {
+        runnel::topic::lower_thread_priority();
+        topics.clean_logs(runnel::broker::now_ms())
+    })
+    .join()
+    .unwrap();
     let clean_end = Instant::now();
     let clean_secs = (clean_end - clean_start).as_secs_f64();
     std::thread::sleep(Duration::from_secs(1));

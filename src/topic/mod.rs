@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use uuid::Uuid;
 
-pub use cleaning::clean_periodically;
+pub use cleaning::{clean_periodically, lower_thread_priority};
 pub use config::{ConfigChange, InvalidConfig, TopicConfig};
 pub use flusher::{Flusher, flush_periodically};
 pub use name::{is_internal_topic, validate_topic_name};
