@@ -20,6 +20,7 @@ mod produce;
 mod quotas;
 mod reassign;
 mod topics;
+mod txn;
 
 use std::sync::Arc;
 
@@ -67,6 +68,12 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
+    (ApiKey::AddPartitionsToTxn, 0, 5),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 5),
+    (ApiKey::TxnOffsetCommit, 0, 5),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 2),
 ];
 
 /// Who sent a request: JoinGroup records it, DescribeGroups shows it.
@@ -197,6 +204,24 @@ pub async fn handle(
         )),
         RequestKind::ConsumerGroupDescribe(r) => Reply::now(ResponseKind::ConsumerGroupDescribe(
             consumer_groups::describe(broker, r),
+        )),
+        RequestKind::AddPartitionsToTxn(r) => Reply::now(ResponseKind::AddPartitionsToTxn(
+            txn::add_partitions(broker, r, version),
+        )),
+        RequestKind::AddOffsetsToTxn(r) => Reply::now(ResponseKind::AddOffsetsToTxn(
+            txn::add_offsets(broker, r, version),
+        )),
+        RequestKind::EndTxn(r) => {
+            Reply::now(ResponseKind::EndTxn(txn::end_txn(broker, r, version)))
+        }
+        RequestKind::TxnOffsetCommit(r) => Reply::now(ResponseKind::TxnOffsetCommit(
+            txn::txn_offset_commit(broker, r, version),
+        )),
+        RequestKind::ListTransactions(r) => Reply::now(ResponseKind::ListTransactions(
+            txn::list_transactions(broker, r, version),
+        )),
+        RequestKind::DescribeTransactions(r) => Reply::now(ResponseKind::DescribeTransactions(
+            txn::describe_transactions(broker, r),
         )),
         // The connection only decodes requests of the APIs in SUPPORTED_APIS.
         _ => Reply::None,

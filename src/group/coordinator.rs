@@ -15,7 +15,7 @@ use super::GroupError;
 use super::classic_group::{Group, GroupSettings, GroupState, SyncParams};
 use super::consumer_group::{ConsumerGroup, ConsumerSettings};
 use super::member::{JoinParams, JoinResult, SyncResult};
-use super::offsets_log::OffsetsLog;
+use super::offsets_log::{OffsetsLog, Replayed};
 use super::records::{CommittedOffset, OffsetsRecord};
 use crate::broker::now_ms;
 use crate::config::Config;
@@ -40,6 +40,9 @@ pub struct GroupCoordinator {
 pub(super) struct Groups {
     classic: HashMap<String, Group>,
     pub(super) consumer: HashMap<String, ConsumerGroup>,
+    /// TxnOffsetCommit offsets by producer id, applied when the transaction
+    /// commits and dropped when it aborts (Kafka's pendingTransactionalOffsetCommits).
+    pending_txn: HashMap<i64, Vec<(String, PartitionKey, CommittedOffset)>>,
 }
 
 impl Deref for Groups {
@@ -118,44 +121,85 @@ fn tombstone(group: &str, (topic, partition): &PartitionKey) -> OffsetsRecord {
     }
 }
 
+/// Applies one record of the offsets log to the groups being rebuilt.
+fn apply_record(groups: &mut HashMap<String, Group>, record: OffsetsRecord, now: Instant) {
+    match record {
+        OffsetsRecord::Offset {
+            group,
+            topic,
+            partition,
+            value,
+        } => {
+            let g = groups
+                .entry(group.clone())
+                .or_insert_with(|| Group::new(group, now_ms()));
+            match value {
+                Some(v) => {
+                    g.offsets.insert((topic, partition), v);
+                }
+                None => {
+                    g.offsets.remove(&(topic, partition));
+                }
+            }
+        }
+        OffsetsRecord::Group { group, value: None } => {
+            groups.remove(&group);
+        }
+        OffsetsRecord::Group {
+            group,
+            value: Some(stored),
+        } => {
+            let offsets = groups.remove(&group).map(|g| g.offsets).unwrap_or_default();
+            let mut g = Group::restore(group.clone(), stored, now);
+            g.offsets = offsets;
+            groups.insert(group, g);
+        }
+    }
+}
+
 impl GroupCoordinator {
     /// Opens the offsets log and rebuilds every group from it.
     pub fn open(topics: &TopicManager, config: &Config) -> Result<GroupCoordinator, TopicError> {
         let log = OffsetsLog::open(topics, config)?;
         let mut groups: HashMap<String, Group> = HashMap::new();
         let now = Instant::now();
-        log.replay(|record| match record {
-            OffsetsRecord::Offset {
-                group,
-                topic,
-                partition,
-                value,
+        let mut pending: HashMap<i64, Vec<OffsetsRecord>> = HashMap::new();
+        log.replay(|item| match item {
+            Replayed::Record(record) => apply_record(&mut groups, record, now),
+            Replayed::Txn {
+                producer_id,
+                record,
+            } => pending.entry(producer_id).or_default().push(record),
+            Replayed::Marker {
+                producer_id,
+                commit,
             } => {
-                let g = groups
-                    .entry(group.clone())
-                    .or_insert_with(|| Group::new(group, now_ms()));
-                match value {
-                    Some(v) => {
-                        g.offsets.insert((topic, partition), v);
-                    }
-                    None => {
-                        g.offsets.remove(&(topic, partition));
+                for record in pending.remove(&producer_id).unwrap_or_default() {
+                    if commit {
+                        apply_record(&mut groups, record, now);
                     }
                 }
             }
-            OffsetsRecord::Group { group, value: None } => {
-                groups.remove(&group);
-            }
-            OffsetsRecord::Group {
-                group,
-                value: Some(stored),
-            } => {
-                let offsets = groups.remove(&group).map(|g| g.offsets).unwrap_or_default();
-                let mut g = Group::restore(group.clone(), stored, now);
-                g.offsets = offsets;
-                groups.insert(group, g);
-            }
         })?;
+        // Transactions still open: their offsets wait for the marker.
+        let pending_txn = pending
+            .into_iter()
+            .map(|(pid, records)| {
+                let offsets = records
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        OffsetsRecord::Offset {
+                            group,
+                            topic,
+                            partition,
+                            value: Some(v),
+                        } => Some((group, (topic, partition), v)),
+                        _ => None,
+                    })
+                    .collect();
+                (pid, offsets)
+            })
+            .collect();
         tracing::info!(groups = groups.len(), "consumer groups loaded");
         Ok(GroupCoordinator {
             settings: GroupSettings {
@@ -180,6 +224,7 @@ impl GroupCoordinator {
             groups: Mutex::new(Groups {
                 classic: groups,
                 consumer: HashMap::new(),
+                pending_txn,
             }),
             log,
             wake: Notify::new(),
@@ -341,7 +386,9 @@ impl GroupCoordinator {
             return Err(GroupError::InvalidGroupId);
         }
         let mut guard = self.lock();
-        let Groups { classic, consumer } = &mut *guard;
+        let Groups {
+            classic, consumer, ..
+        } = &mut *guard;
         let committed = if let Some(group) = consumer.get_mut(group_id) {
             group.check_commit(member_id, generation)?;
             &mut group.offsets
@@ -386,6 +433,91 @@ impl GroupCoordinator {
         Ok(results)
     }
 
+    /// TxnOffsetCommit: the offsets are written to the offsets log as part of
+    /// `producer`'s transaction and held pending until its marker.
+    #[allow(clippy::too_many_arguments)]
+    pub fn commit_txn_offsets(
+        &self,
+        group_id: &str,
+        producer: (i64, i16),
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        offsets: Vec<(PartitionKey, CommittedOffset)>,
+    ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
+        if group_id.is_empty() {
+            return Err(GroupError::InvalidGroupId);
+        }
+        let mut guard = self.lock();
+        let Groups {
+            classic,
+            consumer,
+            pending_txn,
+        } = &mut *guard;
+        // Without a generation the producer is not a group member: no check.
+        if generation >= 0 {
+            if let Some(group) = consumer.get_mut(group_id) {
+                group.check_commit(member_id, generation)?;
+            } else {
+                let group = classic
+                    .get_mut(group_id)
+                    .ok_or(GroupError::IllegalGeneration)?;
+                group.check_commit(member_id, instance_id, generation, Instant::now())?;
+            }
+        }
+        let mut results = Vec::with_capacity(offsets.len());
+        let mut records = Vec::new();
+        let mut accepted = Vec::new();
+        for ((topic, partition), value) in offsets {
+            if value.metadata.len() > self.metadata_max_bytes {
+                results.push(Err(GroupError::OffsetMetadataTooLarge));
+                continue;
+            }
+            results.push(Ok(()));
+            records.push(OffsetsRecord::Offset {
+                group: group_id.to_string(),
+                topic: topic.clone(),
+                partition,
+                value: Some(value.clone()),
+            });
+            accepted.push((group_id.to_string(), (topic, partition), value));
+        }
+        if let Err(e) = self.log.append_txn(&records, producer, now_ms()) {
+            tracing::error!(group = group_id, error = %e, "cannot write transactional offsets");
+            return Err(GroupError::Storage);
+        }
+        pending_txn.entry(producer.0).or_default().extend(accepted);
+        Ok(results)
+    }
+
+    /// The transaction of `producer_id` ended (its marker is in the offsets log):
+    /// its pending offsets become committed offsets, or are dropped.
+    pub fn complete_txn(&self, producer_id: i64, commit: bool) {
+        let mut guard = self.lock();
+        let Groups {
+            classic,
+            consumer,
+            pending_txn,
+        } = &mut *guard;
+        let Some(offsets) = pending_txn.remove(&producer_id) else {
+            return;
+        };
+        if !commit {
+            return;
+        }
+        for (group_id, key, value) in offsets {
+            if let Some(group) = consumer.get_mut(&group_id) {
+                group.offsets.insert(key, value);
+            } else {
+                classic
+                    .entry(group_id.clone())
+                    .or_insert_with(|| Group::new(group_id, now_ms()))
+                    .offsets
+                    .insert(key, value);
+            }
+        }
+    }
+
     /// OffsetFetch: the committed offset of each asked partition (None: none
     /// committed), or of every partition the group has when `partitions` is None.
     pub fn fetch_offsets(
@@ -424,7 +556,9 @@ impl GroupCoordinator {
         partitions: &[PartitionKey],
     ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
         let mut guard = self.lock();
-        let Groups { classic, consumer } = &mut *guard;
+        let Groups {
+            classic, consumer, ..
+        } = &mut *guard;
         let (offsets, subscribed) = if let Some(group) = consumer.get_mut(group_id) {
             let subscribed = group
                 .members

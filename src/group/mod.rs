@@ -9,7 +9,7 @@ mod consumer_group;
 mod coordinator;
 mod member;
 mod offsets_log;
-mod records;
+pub(crate) mod records;
 mod subscription;
 
 pub use assignor::Assignment;

@@ -58,6 +58,8 @@ pub enum AppendError {
     Log(#[from] LogError),
     #[error(transparent)]
     Producer(#[from] ProducerError),
+    #[error(transparent)]
+    Txn(#[from] crate::txn::TxnError),
 }
 
 /// Offsets a successful append assigned.

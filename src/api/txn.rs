@@ -1,0 +1,379 @@
+//! The transaction APIs: AddPartitionsToTxn, AddOffsetsToTxn, EndTxn,
+//! TxnOffsetCommit, ListTransactions and DescribeTransactions, over the
+//! transaction coordinator (`crate::txn`).
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
+};
+use kafka_protocol::messages::describe_transactions_response::{self, TopicData};
+use kafka_protocol::messages::list_transactions_response;
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
+    AddPartitionsToTxnResponse, DescribeTransactionsRequest, DescribeTransactionsResponse,
+    EndTxnRequest, EndTxnResponse, ListTransactionsRequest, ListTransactionsResponse, ProducerId,
+    TopicName, TransactionalId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::error::{group_error, txn_error};
+use crate::broker::{BrokerState, now_ms};
+use crate::group::{CommittedOffset, GroupError, OFFSETS_TOPIC};
+use crate::txn::{TopicPartition, TxnError};
+
+fn partition_exists(broker: &BrokerState, topic: &str, partition: i32) -> bool {
+    broker
+        .topics
+        .get(topic)
+        .is_some_and(|t| t.partition(partition).is_some())
+}
+
+/// Per-partition results of adding `topics` to one transaction.
+fn add_to_txn(
+    broker: &BrokerState,
+    id: &str,
+    producer_id: i64,
+    epoch: i16,
+    topics: &[AddPartitionsToTxnTopic],
+    verify_only: bool,
+    fenced_as_epoch: bool,
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    let wanted: Vec<TopicPartition> = topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p)))
+        .collect();
+    // Kafka adds nothing when a partition is unknown: the others are not attempted.
+    let any_unknown = wanted.iter().any(|(t, p)| !partition_exists(broker, t, *p));
+    let outcome: Result<Vec<bool>, TxnError> = if any_unknown {
+        Ok(Vec::new())
+    } else if verify_only {
+        broker
+            .txn
+            .verify_partitions(id, producer_id, epoch, &wanted)
+    } else {
+        broker
+            .txn
+            .add_partitions(id, producer_id, epoch, &wanted)
+            .map(|()| vec![true; wanted.len()])
+    };
+    let mut results = outcome.as_ref().ok().map(|v| v.iter());
+    topics
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|&p| {
+                    let code = if any_unknown {
+                        if partition_exists(broker, &t.name, p) {
+                            ResponseError::OperationNotAttempted.code()
+                        } else {
+                            ResponseError::UnknownTopicOrPartition.code()
+                        }
+                    } else {
+                        match (&outcome, results.as_mut().and_then(|r| r.next())) {
+                            (Err(e), _) => txn_error(*e, fenced_as_epoch).code(),
+                            (Ok(_), Some(true)) => 0,
+                            (Ok(_), _) => ResponseError::InvalidTxnState.code(),
+                        }
+                    };
+                    AddPartitionsToTxnPartitionResult::default()
+                        .with_partition_index(p)
+                        .with_partition_error_code(code)
+                })
+                .collect();
+            AddPartitionsToTxnTopicResult::default()
+                .with_name(t.name.clone())
+                .with_results_by_partition(partitions)
+        })
+        .collect()
+}
+
+pub fn add_partitions(
+    broker: &Arc<BrokerState>,
+    request: AddPartitionsToTxnRequest,
+    version: i16,
+) -> AddPartitionsToTxnResponse {
+    let fenced_as_epoch = version < 2;
+    if version < 4 {
+        let results = add_to_txn(
+            broker,
+            &request.v3_and_below_transactional_id,
+            request.v3_and_below_producer_id.0,
+            request.v3_and_below_producer_epoch,
+            &request.v3_and_below_topics,
+            false,
+            fenced_as_epoch,
+        );
+        return AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results);
+    }
+    // v4+ (KIP-890): a batch of transactions, as brokers send it.
+    let results = request
+        .transactions
+        .iter()
+        .map(|t| {
+            AddPartitionsToTxnResult::default()
+                .with_transactional_id(t.transactional_id.clone())
+                .with_topic_results(add_to_txn(
+                    broker,
+                    &t.transactional_id,
+                    t.producer_id.0,
+                    t.producer_epoch,
+                    &t.topics,
+                    t.verify_only,
+                    false,
+                ))
+        })
+        .collect();
+    AddPartitionsToTxnResponse::default().with_results_by_transaction(results)
+}
+
+pub fn add_offsets(
+    broker: &Arc<BrokerState>,
+    request: AddOffsetsToTxnRequest,
+    version: i16,
+) -> AddOffsetsToTxnResponse {
+    let result = if request.group_id.is_empty() {
+        Err(TxnError::InvalidRequest)
+    } else {
+        // One offsets partition holds every group.
+        broker.txn.add_partitions(
+            &request.transactional_id,
+            request.producer_id.0,
+            request.producer_epoch,
+            &[(OFFSETS_TOPIC.to_string(), 0)],
+        )
+    };
+    let code = result.err().map_or(0, |e| txn_error(e, version < 2).code());
+    AddOffsetsToTxnResponse::default().with_error_code(code)
+}
+
+pub fn end_txn(broker: &Arc<BrokerState>, request: EndTxnRequest, version: i16) -> EndTxnResponse {
+    let result = broker.txn.end_txn(
+        &request.transactional_id,
+        request.producer_id.0,
+        request.producer_epoch,
+        request.committed,
+    );
+    match result {
+        Ok((producer_id, epoch)) if version >= 5 => EndTxnResponse::default()
+            .with_producer_id(ProducerId(producer_id))
+            .with_producer_epoch(epoch),
+        Ok(_) => EndTxnResponse::default(),
+        Err(e) => EndTxnResponse::default().with_error_code(txn_error(e, version < 2).code()),
+    }
+}
+
+/// Why a TxnOffsetCommit was refused as a whole.
+enum Refused {
+    Txn(TxnError),
+    Group(GroupError),
+}
+
+impl From<TxnError> for Refused {
+    fn from(e: TxnError) -> Refused {
+        Refused::Txn(e)
+    }
+}
+
+pub fn txn_offset_commit(
+    broker: &Arc<BrokerState>,
+    request: TxnOffsetCommitRequest,
+    version: i16,
+) -> TxnOffsetCommitResponse {
+    let now = now_ms();
+    let mut offsets = Vec::new();
+    for t in &request.topics {
+        for p in &t.partitions {
+            if partition_exists(broker, &t.name, p.partition_index) {
+                offsets.push((
+                    (t.name.to_string(), p.partition_index),
+                    CommittedOffset {
+                        offset: p.committed_offset,
+                        leader_epoch: p.committed_leader_epoch,
+                        metadata: p
+                            .committed_metadata
+                            .as_ref()
+                            .map(|m| m.to_string())
+                            .unwrap_or_default(),
+                        commit_timestamp: now,
+                    },
+                ));
+            }
+        }
+    }
+    let producer = (request.producer_id.0, request.producer_epoch);
+    let outcome = broker.txn.with_verified(
+        producer.0,
+        producer.1,
+        &(OFFSETS_TOPIC.to_string(), 0),
+        || {
+            broker
+                .groups
+                .commit_txn_offsets(
+                    &request.group_id,
+                    producer,
+                    &request.member_id,
+                    request.group_instance_id.as_deref(),
+                    request.generation_id,
+                    offsets,
+                )
+                .map_err(Refused::Group)
+        },
+    );
+    let fenced_as_epoch = version < 3;
+    let whole = |e: &Refused| match e {
+        Refused::Txn(e) => txn_error(*e, fenced_as_epoch).code(),
+        Refused::Group(e) => group_error(*e).code(),
+    };
+    let mut results = outcome.as_ref().ok().map(|r| r.iter());
+    let topics = request
+        .topics
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let code = if !partition_exists(broker, &t.name, p.partition_index) {
+                        ResponseError::UnknownTopicOrPartition.code()
+                    } else {
+                        match (&outcome, results.as_mut().and_then(|r| r.next())) {
+                            (Err(e), _) => whole(e),
+                            (Ok(_), Some(Ok(()))) => 0,
+                            (Ok(_), Some(Err(e))) => group_error(*e).code(),
+                            (Ok(_), None) => ResponseError::UnknownServerError.code(),
+                        }
+                    };
+                    TxnOffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
+                })
+                .collect();
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    TxnOffsetCommitResponse::default().with_topics(topics)
+}
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+pub fn list_transactions(
+    broker: &Arc<BrokerState>,
+    request: ListTransactionsRequest,
+    _version: i16,
+) -> ListTransactionsResponse {
+    const STATES: [&str; 8] = [
+        "Empty",
+        "Ongoing",
+        "PrepareCommit",
+        "PrepareAbort",
+        "CompleteCommit",
+        "CompleteAbort",
+        "Dead",
+        "PrepareEpochFence",
+    ];
+    let unknown: Vec<StrBytes> = request
+        .state_filters
+        .iter()
+        .filter(|f| !STATES.contains(&f.as_str()))
+        .cloned()
+        .collect();
+    // v2: a regular expression the transactional id must match.
+    let pattern = match request.transactional_id_pattern.as_deref() {
+        None | Some("") => None,
+        Some(p) => match regex::Regex::new(p) {
+            Ok(r) => Some(r),
+            Err(_) => {
+                return ListTransactionsResponse::default()
+                    .with_error_code(ResponseError::InvalidRegularExpression.code());
+            }
+        },
+    };
+    let now = now_ms();
+    let states = broker
+        .txn
+        .describe_all()
+        .into_iter()
+        .filter(|d| {
+            request.state_filters.is_empty()
+                || request
+                    .state_filters
+                    .iter()
+                    .any(|f| f.as_str() == d.state.name())
+        })
+        .filter(|d| {
+            request.producer_id_filters.is_empty()
+                || request
+                    .producer_id_filters
+                    .contains(&ProducerId(d.producer_id))
+        })
+        .filter(|d| {
+            pattern
+                .as_ref()
+                .is_none_or(|r| r.is_match(&d.transactional_id))
+        })
+        // KIP-994: only transactions running longer than the duration filter.
+        .filter(|d| {
+            request.duration_filter < 0
+                || (d.start_timestamp >= 0
+                    && now.saturating_sub(d.start_timestamp) > request.duration_filter)
+        })
+        .map(|d| {
+            list_transactions_response::TransactionState::default()
+                .with_transactional_id(TransactionalId(s(&d.transactional_id)))
+                .with_producer_id(ProducerId(d.producer_id))
+                .with_transaction_state(s(d.state.name()))
+        })
+        .collect();
+    ListTransactionsResponse::default()
+        .with_unknown_state_filters(unknown)
+        .with_transaction_states(states)
+}
+
+pub fn describe_transactions(
+    broker: &Arc<BrokerState>,
+    request: DescribeTransactionsRequest,
+) -> DescribeTransactionsResponse {
+    let all = broker.txn.describe_all();
+    let states = request
+        .transactional_ids
+        .iter()
+        .map(|id| {
+            let answer = describe_transactions_response::TransactionState::default()
+                .with_transactional_id(id.clone());
+            let Some(d) = all.iter().find(|d| d.transactional_id == id.as_str()) else {
+                return answer.with_error_code(ResponseError::TransactionalIdNotFound.code());
+            };
+            let mut topics: Vec<TopicData> = Vec::new();
+            for (topic, p) in &d.partitions {
+                match topics.last_mut() {
+                    Some(last) if last.topic.as_str() == topic => last.partitions.push(*p),
+                    _ => topics.push(
+                        TopicData::default()
+                            .with_topic(TopicName(s(topic)))
+                            .with_partitions(vec![*p]),
+                    ),
+                }
+            }
+            answer
+                .with_transaction_state(s(d.state.name()))
+                .with_transaction_timeout_ms(d.timeout_ms)
+                .with_transaction_start_time_ms(d.start_timestamp)
+                .with_producer_id(ProducerId(d.producer_id))
+                .with_producer_epoch(d.producer_epoch)
+                .with_topics(topics)
+        })
+        .collect();
+    DescribeTransactionsResponse::default().with_transaction_states(states)
+}
