@@ -715,6 +715,29 @@ async fn every_transaction_api_version_round_trips() {
         assert!(r.transaction_states.len() > 10, "ListTransactions v{v}");
     }
 
+    for v in range(ApiKey::DescribeProducers) {
+        use kafka_protocol::messages::describe_producers_request::TopicRequest;
+        let req = DescribeProducersRequest::default().with_topics(vec![
+            TopicRequest::default()
+                .with_name(name("__consumer_offsets"))
+                .with_partition_indexes(vec![0, 1]),
+        ]);
+        let r = c.send(&req, v).await;
+        let parts = &r.topics[0].partitions;
+        assert_eq!(parts[0].error_code, 0, "DescribeProducers v{v}");
+        assert!(
+            parts[0]
+                .active_producers
+                .iter()
+                .any(|p| p.current_txn_start_offset >= 0),
+            "DescribeProducers v{v}: the open transactions of TxnOffsetCommit"
+        );
+        assert_eq!(
+            parts[1].error_code,
+            kafka_protocol::ResponseError::UnknownTopicOrPartition.code()
+        );
+    }
+
     for v in range(ApiKey::DescribeTransactions) {
         let req = DescribeTransactionsRequest::default()
             .with_transactional_ids(vec![tid("ao0"), tid("missing")]);

@@ -72,6 +72,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AddOffsetsToTxn, 0, 4),
     (ApiKey::EndTxn, 0, 5),
     (ApiKey::TxnOffsetCommit, 0, 5),
+    (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 2),
 ];
@@ -219,6 +220,9 @@ pub async fn handle(
         )),
         RequestKind::ListTransactions(r) => Reply::now(ResponseKind::ListTransactions(
             txn::list_transactions(broker, r, version),
+        )),
+        RequestKind::DescribeProducers(r) => Reply::now(ResponseKind::DescribeProducers(
+            txn::describe_producers(broker, r),
         )),
         RequestKind::DescribeTransactions(r) => Reply::now(ResponseKind::DescribeTransactions(
             txn::describe_transactions(broker, r),

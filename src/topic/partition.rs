@@ -226,6 +226,12 @@ impl Partition {
         self.log().last_stable_offset()
     }
 
+    /// Every producer with state here: (id, epoch, last sequence, first offset
+    /// of its open transaction), for DescribeProducers.
+    pub fn producers(&self) -> Vec<(i64, i16, i32, Option<i64>)> {
+        self.log().producers.producers()
+    }
+
     /// Whether `producer_id` has an open transaction in this partition.
     pub fn has_ongoing_txn(&self, producer_id: i64) -> bool {
         self.log().producers.ongoing_txn(producer_id).is_some()
