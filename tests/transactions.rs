@@ -539,3 +539,102 @@ async fn committed_offset(c: &mut common::Client) -> i64 {
         .await;
     r.topics[0].partitions[0].committed_offset
 }
+
+/// A TransactionLogValue v0 record (Kafka's format) for `id`, in `status`, with
+/// `partitions` of topic "t".
+fn transaction_state_record(
+    id: &str,
+    pid: i64,
+    epoch: i16,
+    status: i8,
+    partitions: &[i32],
+) -> Bytes {
+    use bytes::BufMut;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let mut key = bytes::BytesMut::new();
+    key.put_i16(0);
+    key.put_i16(id.len() as i16);
+    key.put_slice(id.as_bytes());
+    let mut value = bytes::BytesMut::new();
+    value.put_i16(0);
+    value.put_i64(pid);
+    value.put_i16(epoch);
+    value.put_i32(60_000);
+    value.put_i8(status);
+    value.put_i32(1);
+    value.put_i16(1);
+    value.put_slice(b"t");
+    value.put_i32(partitions.len() as i32);
+    for p in partitions {
+        value.put_i32(*p);
+    }
+    value.put_i64(1_700_000_000_000);
+    value.put_i64(1_700_000_000_000);
+    let record = Record {
+        transactional: false,
+        control: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 1_700_000_000_000,
+        key: Some(key.freeze()),
+        value: Some(value.freeze()),
+        headers: Default::default(),
+        delete_horizon: false,
+    };
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        std::iter::once(&record),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
+
+#[tokio::test]
+async fn a_transaction_caught_in_prepare_commit_is_completed_at_start_up() {
+    let mut b = TestBroker::start().await;
+    let mut c = b.client().await;
+    c.create_topic("t", 1, &[]).await;
+    let p = init(&mut c, "mid", 60_000).await.unwrap();
+    add_partitions(&mut c, "mid", p, "t", &[0]).await;
+    produce(
+        &mut c,
+        "t",
+        0,
+        transactional_batch(&[b"m1", b"m2"], p.0, p.1, 0),
+    )
+    .await;
+    // As if the broker stopped right after writing PrepareCommit (status 2),
+    // before any marker.
+    let state = b.broker.as_ref().unwrap().state().clone();
+    let log = state.topics.get("__transaction_state").unwrap();
+    let record = transaction_state_record("mid", p.0, p.1, 2, &[0]);
+    let batches = runnel::log::validate_batches(&record).unwrap();
+    log.partition(0)
+        .unwrap()
+        .append(&record, &batches, 0)
+        .unwrap();
+
+    b.restart(|_| {}).await;
+    let mut c = b.client().await;
+    // (The test batches carry 2023 timestamps, so the marker rolled a new
+    // segment: a fetch reads one segment.)
+    let f = fetch(&mut c, "t", 2, 1).await;
+    assert_eq!(f.markers, vec![(2, true)], "the COMMIT marker was written");
+    assert_eq!((f.high_watermark, f.last_stable_offset), (3, 3));
+    let f = fetch(&mut c, "t", 0, 1).await;
+    assert_eq!(values(&f), vec![&b"m1"[..], b"m2"]);
+    // The transaction is complete: a retried commit succeeds, a new one can start.
+    assert_eq!(end_txn(&mut c, "mid", p, true, 3).await, 0);
+    assert_eq!(add_partitions(&mut c, "mid", p, "t", &[0]).await, vec![0]);
+}
