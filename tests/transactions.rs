@@ -499,6 +499,23 @@ async fn open_transactions_and_pending_offsets_survive_a_restart() {
         .await;
     assert_eq!(r.topics[0].partitions[0].error_code, 0);
     assert_eq!(committed_offset(&mut c).await, -1, "pending until commit");
+    let r = c
+        .send(
+            &OffsetFetchRequest::default()
+                .with_group_id(GroupId(s("g")))
+                .with_require_stable(true)
+                .with_topics(Some(vec![
+                    OffsetFetchRequestTopic::default()
+                        .with_name(TopicName(s("in")))
+                        .with_partition_indexes(vec![0]),
+                ])),
+            7,
+        )
+        .await;
+    assert_eq!(
+        r.topics[0].partitions[0].error_code,
+        ResponseError::UnstableOffsetCommit.code()
+    );
 
     b.restart(|_| {}).await;
     let mut c = b.client().await;

@@ -490,6 +490,21 @@ impl GroupCoordinator {
         Ok(results)
     }
 
+    /// The partitions of `group_id` with transactional offsets still pending
+    /// (OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT for them).
+    pub fn pending_txn_partitions(
+        &self,
+        group_id: &str,
+    ) -> std::collections::HashSet<PartitionKey> {
+        self.lock()
+            .pending_txn
+            .values()
+            .flatten()
+            .filter(|(g, _, _)| g == group_id)
+            .map(|(_, key, _)| key.clone())
+            .collect()
+    }
+
     /// The transaction of `producer_id` ended (its marker is in the offsets log):
     /// its pending offsets become committed offsets, or are dropped.
     pub fn complete_txn(&self, producer_id: i64, commit: bool) {
