@@ -655,3 +655,17 @@ async fn a_transaction_caught_in_prepare_commit_is_completed_at_start_up() {
     assert_eq!(end_txn(&mut c, "mid", p, true, 3).await, 0);
     assert_eq!(add_partitions(&mut c, "mid", p, "t", &[0]).await, vec![0]);
 }
+
+#[tokio::test]
+async fn with_flush_always_every_step_is_answered_after_its_fsync() {
+    let b = TestBroker::start_with(|c| c.log.flush = runnel::config::FlushMode::Always).await;
+    let mut c = b.client().await;
+    c.create_topic("t", 1, &[]).await;
+    let p = init(&mut c, "sync", 60_000).await.unwrap();
+    assert_eq!(add_partitions(&mut c, "sync", p, "t", &[0]).await, vec![0]);
+    produce(&mut c, "t", 0, transactional_batch(&[b"s"], p.0, p.1, 0)).await;
+    assert_eq!(end_txn(&mut c, "sync", p, true, 3).await, 0);
+    let f = fetch(&mut c, "t", 0, 1).await;
+    assert_eq!(values(&f), vec![&b"s"[..]]);
+    assert_eq!(f.markers, vec![(1, true)]);
+}

@@ -136,9 +136,7 @@ pub async fn handle(
             broker, r, version,
         ))),
         RequestKind::DeleteRecords(r) => delete_records::handle(broker, r),
-        RequestKind::InitProducerId(r) => Reply::now(ResponseKind::InitProducerId(
-            init_producer_id::handle(broker, r, version),
-        )),
+        RequestKind::InitProducerId(r) => init_producer_id::handle(broker, r, version),
         RequestKind::OffsetCommit(r) => offsets::commit(broker, r, version),
         RequestKind::OffsetFetch(r) => Reply::now(ResponseKind::OffsetFetch(offsets::fetch(
             broker, r, version,
@@ -206,18 +204,10 @@ pub async fn handle(
         RequestKind::ConsumerGroupDescribe(r) => Reply::now(ResponseKind::ConsumerGroupDescribe(
             consumer_groups::describe(broker, r),
         )),
-        RequestKind::AddPartitionsToTxn(r) => Reply::now(ResponseKind::AddPartitionsToTxn(
-            txn::add_partitions(broker, r, version),
-        )),
-        RequestKind::AddOffsetsToTxn(r) => Reply::now(ResponseKind::AddOffsetsToTxn(
-            txn::add_offsets(broker, r, version),
-        )),
-        RequestKind::EndTxn(r) => {
-            Reply::now(ResponseKind::EndTxn(txn::end_txn(broker, r, version)))
-        }
-        RequestKind::TxnOffsetCommit(r) => Reply::now(ResponseKind::TxnOffsetCommit(
-            txn::txn_offset_commit(broker, r, version),
-        )),
+        RequestKind::AddPartitionsToTxn(r) => txn::add_partitions(broker, r, version),
+        RequestKind::AddOffsetsToTxn(r) => txn::add_offsets(broker, r, version),
+        RequestKind::EndTxn(r) => txn::end_txn(broker, r, version),
+        RequestKind::TxnOffsetCommit(r) => txn::txn_offset_commit(broker, r, version),
         RequestKind::ListTransactions(r) => Reply::now(ResponseKind::ListTransactions(
             txn::list_transactions(broker, r, version),
         )),

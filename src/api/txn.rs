@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use futures::FutureExt;
+
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
@@ -22,15 +24,54 @@ use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
     AddPartitionsToTxnResponse, DescribeProducersRequest, DescribeProducersResponse,
     DescribeTransactionsRequest, DescribeTransactionsResponse, EndTxnRequest, EndTxnResponse,
-    ListTransactionsRequest, ListTransactionsResponse, ProducerId, TopicName, TransactionalId,
-    TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+    ListTransactionsRequest, ListTransactionsResponse, ProducerId, ResponseKind, TopicName,
+    TransactionalId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::Reply;
 use super::error::{group_error, txn_error};
 use crate::broker::{BrokerState, now_ms};
+use crate::config::FlushMode;
 use crate::group::{CommittedOffset, GroupError, OFFSETS_TOPIC};
+use crate::topic::Partition;
 use crate::txn::{TopicPartition, TxnError};
+
+/// With `flush = "always"` the answer waits until the transaction state (and
+/// `partitions`) are on disk, so an acknowledged step survives a machine crash;
+/// if an fsync fails, `failed` is the answer instead.
+pub fn durable(
+    broker: &Arc<BrokerState>,
+    partitions: Vec<Arc<Partition>>,
+    response: ResponseKind,
+    failed: ResponseKind,
+) -> Reply {
+    if broker.config.log.flush != FlushMode::Always {
+        return Reply::now(response);
+    }
+    let mut partitions = partitions;
+    partitions.push(broker.txn.state_partition().clone());
+    let broker = broker.clone();
+    Reply::Later(
+        async move {
+            for p in partitions {
+                if let Err(e) = broker.flusher.flush(p.clone()).await {
+                    tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
+                    return failed;
+                }
+            }
+            response
+        }
+        .boxed(),
+    )
+}
+
+fn partitions_of(broker: &BrokerState, names: &[TopicPartition]) -> Vec<Arc<Partition>> {
+    names
+        .iter()
+        .filter_map(|(t, p)| broker.topics.get(t).and_then(|t| t.partition(*p).cloned()))
+        .collect()
+}
 
 fn partition_exists(broker: &BrokerState, topic: &str, partition: i32) -> bool {
     broker
@@ -104,6 +145,31 @@ pub fn add_partitions(
     broker: &Arc<BrokerState>,
     request: AddPartitionsToTxnRequest,
     version: i16,
+) -> Reply {
+    let response = add_partitions_response(broker, request, version);
+    let mut failed = response.clone();
+    for t in failed.results_by_topic_v3_and_below.iter_mut().chain(
+        failed
+            .results_by_transaction
+            .iter_mut()
+            .flat_map(|r| r.topic_results.iter_mut()),
+    ) {
+        for p in &mut t.results_by_partition {
+            p.partition_error_code = ResponseError::CoordinatorNotAvailable.code();
+        }
+    }
+    durable(
+        broker,
+        Vec::new(),
+        ResponseKind::AddPartitionsToTxn(response),
+        ResponseKind::AddPartitionsToTxn(failed),
+    )
+}
+
+fn add_partitions_response(
+    broker: &Arc<BrokerState>,
+    request: AddPartitionsToTxnRequest,
+    version: i16,
 ) -> AddPartitionsToTxnResponse {
     let fenced_as_epoch = version < 2;
     if version < 4 {
@@ -143,7 +209,7 @@ pub fn add_offsets(
     broker: &Arc<BrokerState>,
     request: AddOffsetsToTxnRequest,
     version: i16,
-) -> AddOffsetsToTxnResponse {
+) -> Reply {
     let result = if request.group_id.is_empty() {
         Err(TxnError::InvalidRequest)
     } else {
@@ -156,23 +222,46 @@ pub fn add_offsets(
         )
     };
     let code = result.err().map_or(0, |e| txn_error(e, version < 2).code());
-    AddOffsetsToTxnResponse::default().with_error_code(code)
+    durable(
+        broker,
+        Vec::new(),
+        ResponseKind::AddOffsetsToTxn(AddOffsetsToTxnResponse::default().with_error_code(code)),
+        ResponseKind::AddOffsetsToTxn(
+            AddOffsetsToTxnResponse::default()
+                .with_error_code(ResponseError::CoordinatorNotAvailable.code()),
+        ),
+    )
 }
 
-pub fn end_txn(broker: &Arc<BrokerState>, request: EndTxnRequest, version: i16) -> EndTxnResponse {
+pub fn end_txn(broker: &Arc<BrokerState>, request: EndTxnRequest, version: i16) -> Reply {
     let result = broker.txn.end_txn(
         &request.transactional_id,
         request.producer_id.0,
         request.producer_epoch,
         request.committed,
     );
-    match result {
-        Ok((producer_id, epoch)) if version >= 5 => EndTxnResponse::default()
-            .with_producer_id(ProducerId(producer_id))
-            .with_producer_epoch(epoch),
-        Ok(_) => EndTxnResponse::default(),
-        Err(e) => EndTxnResponse::default().with_error_code(txn_error(e, version < 2).code()),
-    }
+    let (response, marked) = match result {
+        Ok((producer_id, epoch, marked)) if version >= 5 => (
+            EndTxnResponse::default()
+                .with_producer_id(ProducerId(producer_id))
+                .with_producer_epoch(epoch),
+            marked,
+        ),
+        Ok((_, _, marked)) => (EndTxnResponse::default(), marked),
+        Err(e) => (
+            EndTxnResponse::default().with_error_code(txn_error(e, version < 2).code()),
+            Vec::new(),
+        ),
+    };
+    // A retry after a failed fsync finds the transaction complete and succeeds.
+    let failed =
+        EndTxnResponse::default().with_error_code(ResponseError::CoordinatorNotAvailable.code());
+    durable(
+        broker,
+        partitions_of(broker, &marked),
+        ResponseKind::EndTxn(response),
+        ResponseKind::EndTxn(failed),
+    )
 }
 
 /// Why a TxnOffsetCommit was refused as a whole.
@@ -188,6 +277,28 @@ impl From<TxnError> for Refused {
 }
 
 pub fn txn_offset_commit(
+    broker: &Arc<BrokerState>,
+    request: TxnOffsetCommitRequest,
+    version: i16,
+) -> Reply {
+    let response = txn_offset_commit_response(broker, request, version);
+    let mut failed = response.clone();
+    for p in failed
+        .topics
+        .iter_mut()
+        .flat_map(|t| t.partitions.iter_mut())
+    {
+        p.error_code = ResponseError::CoordinatorNotAvailable.code();
+    }
+    durable(
+        broker,
+        vec![broker.groups.offsets_partition().clone()],
+        ResponseKind::TxnOffsetCommit(response),
+        ResponseKind::TxnOffsetCommit(failed),
+    )
+}
+
+fn txn_offset_commit_response(
     broker: &Arc<BrokerState>,
     request: TxnOffsetCommitRequest,
     version: i16,

@@ -22,7 +22,7 @@ use crate::broker::now_ms;
 use crate::config::Config;
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::producer::ProducerIdManager;
-use crate::topic::{TopicError, TopicManager};
+use crate::topic::{Partition, TopicError, TopicManager};
 
 /// Markers carry the coordinator epoch; one node never changes coordinator.
 const COORDINATOR_EPOCH: i32 = 0;
@@ -91,6 +91,11 @@ impl TransactionCoordinator {
             groups,
             producer_ids,
         })
+    }
+
+    /// The partition of `__transaction_state` (for the flusher).
+    pub fn state_partition(&self) -> &Arc<Partition> {
+        self.log.partition()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -335,14 +340,15 @@ impl TransactionCoordinator {
 
     /// EndTxn: commits or aborts the open transaction: PrepareCommit/PrepareAbort
     /// is written, then a marker into every partition, then CompleteCommit/
-    /// CompleteAbort. Returns the producer id and epoch (EndTxn v5 carries them).
+    /// CompleteAbort. Returns the producer id and epoch (EndTxn v5 carries them)
+    /// and the partitions that got a marker.
     pub fn end_txn(
         &self,
         id: &str,
         producer_id: i64,
         epoch: i16,
         commit: bool,
-    ) -> Result<(i64, i16), TxnError> {
+    ) -> Result<(i64, i16, Vec<TopicPartition>), TxnError> {
         let mut state = self.lock();
         let m = state
             .txns
@@ -350,8 +356,10 @@ impl TransactionCoordinator {
             .ok_or(TxnError::InvalidProducerIdMapping)?;
         Self::check_producer(m, producer_id, epoch)?;
         use TransactionState::*;
+        let mut marked = Vec::new();
         match (m.state, commit) {
             (Ongoing, _) => {
+                marked.extend(m.partitions.iter().cloned());
                 let prepare = if commit { PrepareCommit } else { PrepareAbort };
                 self.transition(id, m, |m| m.state = prepare)?;
                 // The Prepare state is durable: the outcome is decided. A marker that
@@ -364,7 +372,7 @@ impl TransactionCoordinator {
             }
             _ => return Err(TxnError::InvalidTxnState),
         }
-        Ok((m.producer_id, m.producer_epoch))
+        Ok((m.producer_id, m.producer_epoch, marked))
     }
 
     /// Writes the markers of a transaction in PrepareCommit/PrepareAbort and moves

@@ -46,6 +46,10 @@ impl TransactionLog {
         Ok(TransactionLog { partition })
     }
 
+    pub fn partition(&self) -> &Arc<Partition> {
+        &self.partition
+    }
+
     /// Appends the metadata of one transactional id as one batch.
     pub fn append(
         &self,
