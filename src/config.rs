@@ -70,6 +70,10 @@ pub struct TransactionSection {
     pub abort_timed_out_transaction_cleanup_interval_ms: u64,
     /// transaction.state.log.segment.bytes
     pub state_log_segment_bytes: i64,
+    /// transactional.id.expiration.ms
+    pub id_expiration_ms: i64,
+    /// transaction.remove.expired.transaction.cleanup.interval.ms
+    pub remove_expired_transaction_cleanup_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -283,6 +287,22 @@ impl Config {
             return Err(invalid(
                 "transaction.state_log_segment_bytes",
                 "must be between 1024 and 2147483647",
+            ));
+        }
+        if self.transaction.id_expiration_ms < 1 {
+            return Err(invalid(
+                "transaction.id_expiration_ms",
+                "must be at least 1",
+            ));
+        }
+        if self
+            .transaction
+            .remove_expired_transaction_cleanup_interval_ms
+            < 1
+        {
+            return Err(invalid(
+                "transaction.remove_expired_transaction_cleanup_interval_ms",
+                "must be at least 1",
             ));
         }
         if self.offsets.retention_minutes < 1 {

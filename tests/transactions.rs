@@ -669,3 +669,35 @@ async fn with_flush_always_every_step_is_answered_after_its_fsync() {
     assert_eq!(values(&f), vec![&b"s"[..]]);
     assert_eq!(f.markers, vec![(1, true)]);
 }
+
+#[tokio::test]
+async fn an_unused_transactional_id_expires() {
+    let mut b = TestBroker::start_with(|c| {
+        c.transaction.id_expiration_ms = 1;
+        c.transaction
+            .abort_timed_out_transaction_cleanup_interval_ms = 20;
+        c.transaction.remove_expired_transaction_cleanup_interval_ms = 20;
+    })
+    .await;
+    let mut c = b.client().await;
+    init(&mut c, "idle", 60_000).await.unwrap();
+    let listed = async |c: &mut common::Client| {
+        c.send(&ListTransactionsRequest::default(), 1)
+            .await
+            .transaction_states
+            .len()
+    };
+    let mut gone = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if listed(&mut c).await == 0 {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "the idle transactional id expired");
+    // The tombstone keeps it gone after a restart.
+    b.restart(|_| {}).await;
+    let mut c = b.client().await;
+    assert_eq!(listed(&mut c).await, 0);
+}

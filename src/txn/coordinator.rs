@@ -30,6 +30,8 @@ const COORDINATOR_EPOCH: i32 = 0;
 pub struct TransactionCoordinator {
     max_timeout_ms: i32,
     cleanup_interval: Duration,
+    id_expiration_ms: i64,
+    id_expiration_check: Duration,
     state: Mutex<State>,
     log: TransactionLog,
     topics: Arc<TopicManager>,
@@ -84,6 +86,12 @@ impl TransactionCoordinator {
                 config
                     .transaction
                     .abort_timed_out_transaction_cleanup_interval_ms,
+            ),
+            id_expiration_ms: config.transaction.id_expiration_ms,
+            id_expiration_check: Duration::from_millis(
+                config
+                    .transaction
+                    .remove_expired_transaction_cleanup_interval_ms,
             ),
             state: Mutex::new(state),
             log,
@@ -446,16 +454,60 @@ impl TransactionCoordinator {
         }
     }
 
+    /// transactional.id.expiration.ms: a transactional id without an open
+    /// transaction and unused this long is forgotten (a tombstone is written).
+    pub fn expire_transactional_ids(&self, now_ms: i64) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let expired: Vec<String> = state
+            .txns
+            .iter()
+            .filter(|(_, m)| {
+                matches!(
+                    m.state,
+                    TransactionState::Empty
+                        | TransactionState::CompleteCommit
+                        | TransactionState::CompleteAbort
+                ) && m
+                    .last_update_timestamp
+                    .saturating_add(self.id_expiration_ms)
+                    <= now_ms
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            if let Err(e) = self.log.append_tombstone(&id, now_ms) {
+                tracing::warn!(transactional_id = %id, error = %e, "cannot expire a transactional id");
+                continue;
+            }
+            if let Some(m) = state.txns.remove(&id) {
+                state.by_producer.remove(&m.producer_id);
+            }
+            tracing::info!(transactional_id = %id, "expired transactional id");
+        }
+    }
+
     /// The timer task: runs until shutdown.
     pub async fn run_timers(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut next_expiry = tokio::time::Instant::now() + self.id_expiration_check;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(self.cleanup_interval) => {}
                 _ = shutdown.wait_for(|s| *s) => break,
             }
+            let expire_ids = tokio::time::Instant::now() >= next_expiry;
+            if expire_ids {
+                next_expiry = tokio::time::Instant::now() + self.id_expiration_check;
+            }
             let this = self.clone();
             // Markers are file writes: off the runtime.
-            let _ = tokio::task::spawn_blocking(move || this.abort_timed_out(now_ms())).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                this.abort_timed_out(now_ms());
+                if expire_ids {
+                    this.expire_transactional_ids(now_ms());
+                }
+            })
+            .await;
         }
     }
 

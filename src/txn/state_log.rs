@@ -57,7 +57,21 @@ impl TransactionLog {
         metadata: &TransactionMetadata,
         now_ms: i64,
     ) -> Result<(), String> {
-        let (key, value) = records::encode(transactional_id, Some(metadata));
+        self.append_value(transactional_id, Some(metadata), now_ms)
+    }
+
+    /// Appends the tombstone of an expired transactional id.
+    pub fn append_tombstone(&self, transactional_id: &str, now_ms: i64) -> Result<(), String> {
+        self.append_value(transactional_id, None, now_ms)
+    }
+
+    fn append_value(
+        &self,
+        transactional_id: &str,
+        metadata: Option<&TransactionMetadata>,
+        now_ms: i64,
+    ) -> Result<(), String> {
+        let (key, value) = records::encode(transactional_id, metadata);
         let record = Record {
             transactional: false,
             control: false,
