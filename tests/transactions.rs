@@ -701,3 +701,36 @@ async fn an_unused_transactional_id_expires() {
     let mut c = b.client().await;
     assert_eq!(listed(&mut c).await, 0);
 }
+
+#[tokio::test]
+async fn kip_360_producers_bump_their_own_epoch() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    let p = init(&mut c, "k360", 60_000).await.unwrap();
+    let bump = async |c: &mut common::Client, (pid, epoch): (i64, i16)| {
+        let r = c
+            .send(
+                &InitProducerIdRequest::default()
+                    .with_transactional_id(Some(tid("k360")))
+                    .with_transaction_timeout_ms(60_000)
+                    .with_producer_id(ProducerId(pid))
+                    .with_producer_epoch(epoch),
+                4,
+            )
+            .await;
+        (r.error_code, r.producer_id.0, r.producer_epoch)
+    };
+    // The current id and epoch: bumped.
+    assert_eq!(bump(&mut c, p).await, (0, p.0, p.1 + 1));
+    // A retry naming the epoch before the bump gets the same answer.
+    assert_eq!(bump(&mut c, p).await, (0, p.0, p.1 + 1));
+    // Anything else is a fenced producer.
+    assert_eq!(
+        bump(&mut c, (p.0, p.1 + 7)).await.0,
+        ResponseError::ProducerFenced.code()
+    );
+    assert_eq!(
+        bump(&mut c, (p.0 + 1, p.1 + 1)).await.0,
+        ResponseError::ProducerFenced.code()
+    );
+}
