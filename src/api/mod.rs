@@ -21,6 +21,7 @@ mod quotas;
 mod reassign;
 mod topics;
 mod txn;
+mod txn_describe;
 
 use std::sync::Arc;
 
@@ -209,13 +210,13 @@ pub async fn handle(
         RequestKind::EndTxn(r) => txn::end_txn(broker, r, version),
         RequestKind::TxnOffsetCommit(r) => txn::txn_offset_commit(broker, r, version),
         RequestKind::ListTransactions(r) => Reply::now(ResponseKind::ListTransactions(
-            txn::list_transactions(broker, r, version),
+            txn_describe::list_transactions(broker, r, version),
         )),
         RequestKind::DescribeProducers(r) => Reply::now(ResponseKind::DescribeProducers(
-            txn::describe_producers(broker, r),
+            txn_describe::describe_producers(broker, r),
         )),
         RequestKind::DescribeTransactions(r) => Reply::now(ResponseKind::DescribeTransactions(
-            txn::describe_transactions(broker, r),
+            txn_describe::describe_transactions(broker, r),
         )),
         // The connection only decodes requests of the APIs in SUPPORTED_APIS.
         _ => Reply::None,

@@ -11,6 +11,7 @@ mod member;
 mod offsets_log;
 pub(crate) mod records;
 mod subscription;
+mod txn_offsets;
 
 pub use assignor::Assignment;
 pub use classic_group::{GroupState, SyncParams};

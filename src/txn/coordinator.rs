@@ -13,8 +13,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use super::TxnError;
 use super::metadata::{TopicPartition, TransactionMetadata, TransactionState};
 use super::state_log::TransactionLog;
@@ -29,21 +27,21 @@ const COORDINATOR_EPOCH: i32 = 0;
 
 pub struct TransactionCoordinator {
     max_timeout_ms: i32,
-    cleanup_interval: Duration,
-    id_expiration_ms: i64,
-    id_expiration_check: Duration,
+    pub(super) cleanup_interval: Duration,
+    pub(super) id_expiration_ms: i64,
+    pub(super) id_expiration_check: Duration,
     state: Mutex<State>,
-    log: TransactionLog,
+    pub(super) log: TransactionLog,
     topics: Arc<TopicManager>,
     groups: Arc<GroupCoordinator>,
     producer_ids: Arc<ProducerIdManager>,
 }
 
 #[derive(Default)]
-struct State {
-    txns: HashMap<String, TransactionMetadata>,
+pub(super) struct State {
+    pub(super) txns: HashMap<String, TransactionMetadata>,
     /// producer id -> transactional id, for checking transactional produce.
-    by_producer: HashMap<i64, String>,
+    pub(super) by_producer: HashMap<i64, String>,
 }
 
 /// A transaction as DescribeTransactions and ListTransactions show it.
@@ -106,7 +104,7 @@ impl TransactionCoordinator {
         self.log.partition()
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -238,7 +236,11 @@ impl TransactionCoordinator {
 
     /// Bumps the epoch of an open transaction's producer (so the old one is
     /// fenced) and aborts the transaction with the new epoch.
-    fn fence_and_abort(&self, id: &str, m: &mut TransactionMetadata) -> Result<(), TxnError> {
+    pub(super) fn fence_and_abort(
+        &self,
+        id: &str,
+        m: &mut TransactionMetadata,
+    ) -> Result<(), TxnError> {
         let epoch = m.producer_epoch.saturating_add(1);
         let last_epoch = m.producer_epoch;
         self.transition(id, m, |m| {
@@ -385,7 +387,7 @@ impl TransactionCoordinator {
 
     /// Writes the markers of a transaction in PrepareCommit/PrepareAbort and moves
     /// it to CompleteCommit/CompleteAbort.
-    fn complete(&self, id: &str, m: &mut TransactionMetadata) -> Result<(), TxnError> {
+    pub(super) fn complete(&self, id: &str, m: &mut TransactionMetadata) -> Result<(), TxnError> {
         let commit = match m.state {
             TransactionState::PrepareCommit => true,
             TransactionState::PrepareAbort | TransactionState::PrepareEpochFence => false,
@@ -432,83 +434,6 @@ impl TransactionCoordinator {
             m.partitions.clear();
             m.start_timestamp = -1;
         })
-    }
-
-    /// transaction.timeout.ms: aborts transactions open longer than their
-    /// timeout, fencing their producer; retries completions that failed.
-    pub fn abort_timed_out(&self, now_ms: i64) {
-        let mut state = self.lock();
-        for (id, m) in state.txns.iter_mut() {
-            if m.is_completing() {
-                let _ = self.complete(id, m);
-                continue;
-            }
-            let expired = m.state == TransactionState::Ongoing
-                && m.start_timestamp.saturating_add(i64::from(m.timeout_ms)) < now_ms;
-            if expired {
-                tracing::info!(transactional_id = %id, producer_id = m.producer_id, "aborting a transaction that timed out");
-                if let Err(e) = self.fence_and_abort(id, m) {
-                    tracing::warn!(transactional_id = %id, error = %e, "aborting a timed-out transaction");
-                }
-            }
-        }
-    }
-
-    /// transactional.id.expiration.ms: a transactional id without an open
-    /// transaction and unused this long is forgotten (a tombstone is written).
-    pub fn expire_transactional_ids(&self, now_ms: i64) {
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let expired: Vec<String> = state
-            .txns
-            .iter()
-            .filter(|(_, m)| {
-                matches!(
-                    m.state,
-                    TransactionState::Empty
-                        | TransactionState::CompleteCommit
-                        | TransactionState::CompleteAbort
-                ) && m
-                    .last_update_timestamp
-                    .saturating_add(self.id_expiration_ms)
-                    <= now_ms
-            })
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in expired {
-            if let Err(e) = self.log.append_tombstone(&id, now_ms) {
-                tracing::warn!(transactional_id = %id, error = %e, "cannot expire a transactional id");
-                continue;
-            }
-            if let Some(m) = state.txns.remove(&id) {
-                state.by_producer.remove(&m.producer_id);
-            }
-            tracing::info!(transactional_id = %id, "expired transactional id");
-        }
-    }
-
-    /// The timer task: runs until shutdown.
-    pub async fn run_timers(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut next_expiry = tokio::time::Instant::now() + self.id_expiration_check;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(self.cleanup_interval) => {}
-                _ = shutdown.wait_for(|s| *s) => break,
-            }
-            let expire_ids = tokio::time::Instant::now() >= next_expiry;
-            if expire_ids {
-                next_expiry = tokio::time::Instant::now() + self.id_expiration_check;
-            }
-            let this = self.clone();
-            // Markers are file writes: off the runtime.
-            let _ = tokio::task::spawn_blocking(move || {
-                this.abort_timed_out(now_ms());
-                if expire_ids {
-                    this.expire_transactional_ids(now_ms());
-                }
-            })
-            .await;
-        }
     }
 
     /// Every transactional id, sorted (ListTransactions, DescribeTransactions).

@@ -6,6 +6,7 @@ mod coordinator;
 mod metadata;
 mod records;
 mod state_log;
+mod timers;
 
 pub use coordinator::{TransactionCoordinator, TransactionDescription};
 pub use metadata::{TopicPartition, TransactionMetadata, TransactionState};
