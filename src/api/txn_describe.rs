@@ -154,14 +154,16 @@ pub fn describe_producers(
                     let producers = partition
                         .producers()
                         .into_iter()
-                        .map(|(id, epoch, last_sequence, txn_start)| {
+                        .map(|p| {
                             ProducerState::default()
-                                .with_producer_id(ProducerId(id))
-                                .with_producer_epoch(i32::from(epoch))
-                                .with_last_sequence(last_sequence)
-                                .with_last_timestamp(-1)
+                                .with_producer_id(ProducerId(p.producer_id))
+                                .with_producer_epoch(i32::from(p.epoch))
+                                .with_last_sequence(p.last_sequence)
+                                .with_last_timestamp(p.last_timestamp)
                                 .with_coordinator_epoch(-1)
-                                .with_current_txn_start_offset(txn_start.unwrap_or(-1))
+                                .with_current_txn_start_offset(
+                                    p.current_txn_start_offset.unwrap_or(-1),
+                                )
                         })
                         .collect();
                     answer.with_active_producers(producers)

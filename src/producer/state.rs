@@ -27,6 +27,8 @@ struct ProducerEntry {
     batches: VecDeque<CachedBatch>,
     /// The first offset of the producer's open transaction in this partition.
     current_txn_first_offset: Option<i64>,
+    /// The largest timestamp of its batches (DescribeProducers' last timestamp).
+    last_timestamp: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +45,17 @@ pub enum ProducerError {
     InvalidProducerEpoch { got: i16, current: i16 },
     #[error("out of order sequence number: expected {expected}, got {got}")]
     OutOfOrderSequence { expected: i32, got: i32 },
+}
+
+/// One producer's state in a partition, as DescribeProducers shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerSummary {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub last_sequence: i32,
+    /// -1: unknown.
+    pub last_timestamp: i64,
+    pub current_txn_start_offset: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -141,6 +154,7 @@ impl ProducerStateTable {
                 if b.attributes.is_transactional() {
                     self.begin_txn(b.producer_id, offset);
                 }
+                self.touch(b.producer_id, b.max_timestamp);
             }
             offset += b.offset_count();
         }
@@ -172,7 +186,14 @@ impl ProducerStateTable {
         if batch.attributes().is_transactional() {
             self.begin_txn(pid, batch.base_offset());
         }
+        self.touch(pid, batch.max_timestamp());
         None
+    }
+
+    fn touch(&mut self, producer_id: i64, timestamp: i64) {
+        if let Some(e) = self.producers.get_mut(&producer_id) {
+            e.last_timestamp = e.last_timestamp.max(timestamp);
+        }
     }
 
     fn begin_txn(&mut self, producer_id: i64, offset: i64) {
@@ -225,18 +246,24 @@ impl ProducerStateTable {
             .and_then(|e| e.current_txn_first_offset)
     }
 
-    /// Producers with their state: (id, epoch, last sequence, open transaction's
-    /// first offset), for DescribeProducers.
-    pub fn producers(&self) -> Vec<(i64, i16, i32, Option<i64>)> {
+    /// Every producer with its state, sorted by id (DescribeProducers).
+    pub fn producers(&self) -> Vec<ProducerSummary> {
         let mut all: Vec<_> = self
             .producers
             .iter()
-            .map(|(&id, e)| {
-                let last = e.batches.back().map_or(-1, |c| c.last_seq);
-                (id, e.epoch, last, e.current_txn_first_offset)
+            .map(|(&producer_id, e)| ProducerSummary {
+                producer_id,
+                epoch: e.epoch,
+                last_sequence: e.batches.back().map_or(-1, |c| c.last_seq),
+                last_timestamp: if e.last_timestamp > 0 {
+                    e.last_timestamp
+                } else {
+                    -1
+                },
+                current_txn_start_offset: e.current_txn_first_offset,
             })
             .collect();
-        all.sort_unstable();
+        all.sort_unstable_by_key(|p| p.producer_id);
         all
     }
 

@@ -226,9 +226,8 @@ impl Partition {
         self.log().last_stable_offset()
     }
 
-    /// Every producer with state here: (id, epoch, last sequence, first offset
-    /// of its open transaction), for DescribeProducers.
-    pub fn producers(&self) -> Vec<(i64, i16, i32, Option<i64>)> {
+    /// Every producer with state here, for DescribeProducers.
+    pub fn producers(&self) -> Vec<crate::producer::ProducerSummary> {
         self.log().producers.producers()
     }
 
