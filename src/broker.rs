@@ -13,6 +13,7 @@ use crate::config::{Config, FlushMode};
 use crate::data_dir::DataDir;
 use crate::group::GroupCoordinator;
 use crate::http::HttpState;
+use crate::listener::Listener;
 use crate::metrics::Metrics;
 use crate::producer::ProducerIdManager;
 use crate::quota::QuotaStore;
@@ -35,15 +36,20 @@ pub struct BrokerState {
     pub txn: Arc<TransactionCoordinator>,
     /// Client quotas: stored and reported, not enforced yet.
     pub quotas: QuotaStore,
-    /// The address the listener got (its port is the real one when asked for 0).
-    pub bound: SocketAddr,
+    /// The bound listeners; a connection knows the index of the one it came through.
+    pub listeners: Vec<Listener>,
     /// Flips to true when shutdown starts: long polls answer, connections stop reading.
     pub shutdown: watch::Receiver<bool>,
 }
 
 impl BrokerState {
-    pub fn advertised(&self) -> (String, i32) {
-        self.config.advertised(self.bound)
+    /// The host and port a client that connected through `listener` is told.
+    pub fn advertised(&self, listener: usize) -> (String, i32) {
+        self.listeners
+            .get(listener)
+            .or(self.listeners.first())
+            .map(|l| l.advertised.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -88,7 +94,7 @@ pub struct Broker {
     state: Arc<BrokerState>,
     data_dir: DataDir,
     stop: watch::Sender<bool>,
-    accept: JoinHandle<()>,
+    accept: Vec<JoinHandle<()>>,
     background: Vec<JoinHandle<()>>,
     http: Option<HttpListener>,
 }
@@ -154,13 +160,19 @@ impl Broker {
             .map_err(|e| StartError::DataDir(std::io::Error::other(e)))??
         };
         let txn = Arc::new(txn);
-        let addr = config.listen_addr()?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Listen { addr, source })?;
-        let bound = listener
-            .local_addr()
-            .map_err(|source| StartError::Listen { addr, source })?;
+        let mut sockets = Vec::new();
+        let mut listeners = Vec::new();
+        for spec in config.listeners()? {
+            let addr = spec.bind;
+            let socket = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Listen { addr, source })?;
+            let bound = socket
+                .local_addr()
+                .map_err(|source| StartError::Listen { addr, source })?;
+            listeners.push(spec.bound(bound));
+            sockets.push(socket);
+        }
         let (stop, shutdown) = watch::channel(false);
         let metrics = Arc::new(Metrics::new());
         let state = Arc::new(BrokerState {
@@ -173,7 +185,7 @@ impl Broker {
             producer_ids,
             txn: txn.clone(),
             quotas: QuotaStore::open(&config.data_dir).map_err(StartError::DataDir)?,
-            bound,
+            listeners,
             shutdown: shutdown.clone(),
         });
         let mut background = vec![
@@ -181,11 +193,13 @@ impl Broker {
             tokio::spawn(txn.run_timers(shutdown.clone())),
             tokio::spawn(enforce_retention_periodically(
                 topics.clone(),
+                metrics.clone(),
                 config.retention_check_interval(),
                 shutdown.clone(),
             )),
             tokio::spawn(clean_periodically(
                 topics.clone(),
+                metrics.clone(),
                 config.cleaner_backoff(),
                 shutdown.clone(),
             )),
@@ -198,12 +212,19 @@ impl Broker {
                 shutdown,
             )));
         }
-        let accept = tokio::spawn(server::accept_loop(listener, state.clone()));
+        let accept = sockets
+            .into_iter()
+            .enumerate()
+            .map(|(index, socket)| tokio::spawn(server::accept_loop(socket, index, state.clone())))
+            .collect();
         if let Some(http) = &http {
             http.state.serving(state.clone());
             tracing::info!(addr = %http.addr, "HTTP listening (/metrics, /health, /ready)");
         }
-        tracing::info!(%bound, advertised = ?state.advertised(), data_dir = %config.data_dir.display(), clean, "runnel listening");
+        for l in &state.listeners {
+            tracing::info!(listener = %l.name, bound = %l.bound, advertised = %format!("{}:{}", l.advertised.0, l.advertised.1), "listening");
+        }
+        tracing::info!(data_dir = %config.data_dir.display(), clean, "runnel serving");
         Ok(Broker {
             state,
             data_dir,
@@ -214,8 +235,18 @@ impl Broker {
         })
     }
 
+    /// The address the first listener got.
     pub fn local_addr(&self) -> SocketAddr {
-        self.state.bound
+        self.state.listeners[0].bound
+    }
+
+    /// The address the listener named `name` got.
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.state
+            .listeners
+            .iter()
+            .find(|l| l.name.eq_ignore_ascii_case(name))
+            .map(|l| l.bound)
     }
 
     /// The HTTP listener's address, when it is on.
@@ -234,8 +265,8 @@ impl Broker {
             http.state.stopping();
         }
         let _ = self.stop.send(true);
-        // The accept loop waits for its connections; give them a bounded time.
-        let accept = self.accept;
+        // The accept loops wait for their connections; give them a bounded time.
+        let accept = futures::future::join_all(self.accept);
         if tokio::time::timeout(Duration::from_secs(10), accept)
             .await
             .is_err()

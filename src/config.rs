@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::listener::ListenerSpec;
+
 /// The documented default config file; also the source of every default.
 pub const DEFAULT_TOML: &str = include_str!("../config/runnel.toml");
 
@@ -38,14 +40,18 @@ fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Address the Kafka listener binds.
+    /// Address the Kafka listener binds, or named listeners `NAME://HOST:PORT,...`
+    /// (Kafka's listeners).
     pub listen: String,
-    /// host:port given to clients in Metadata; empty means derived from `listen`.
+    /// host:port given to clients in Metadata, or `NAME://HOST:PORT,...` per named
+    /// listener (Kafka's advertised.listeners); empty means derived from `listen`.
     pub advertised_listener: String,
     /// Address of the HTTP listener (/metrics, /health, /ready), or "off".
     pub http_listen: String,
     pub data_dir: PathBuf,
     pub log_level: String,
+    /// `text` (human-readable) or `json` (one JSON object per line).
+    pub log_format: LogFormat,
     /// Kafka's node.id / broker.id.
     pub node_id: i32,
     /// Kafka's auto.create.topics.enable.
@@ -74,6 +80,13 @@ pub struct TransactionSection {
     pub id_expiration_ms: i64,
     /// transaction.remove.expired.transaction.cleanup.interval.ms
     pub remove_expired_transaction_cleanup_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -209,12 +222,8 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.listen_addr()?;
+        self.listeners()?;
         self.http_addr()?;
-        if !self.advertised_listener.is_empty() {
-            parse_host_port(&self.advertised_listener)
-                .ok_or_else(|| invalid("advertised_listener", "expected HOST:PORT"))?;
-        }
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
         }
@@ -344,27 +353,9 @@ impl Config {
             })
     }
 
-    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        use std::net::ToSocketAddrs;
-        self.listen
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| invalid("listen", format!("`{}` is not HOST:PORT", self.listen)))
-    }
-
-    /// The host and port clients are told to connect to. `bound` is the address the
-    /// listener actually got (its port differs from `listen` when that asked for 0).
-    pub fn advertised(&self, bound: SocketAddr) -> (String, i32) {
-        if let Some((host, port)) = parse_host_port(&self.advertised_listener) {
-            return (host, port);
-        }
-        let host = if bound.ip().is_unspecified() {
-            hostname().unwrap_or_else(|| "localhost".to_string())
-        } else {
-            bound.ip().to_string()
-        };
-        (host, bound.port() as i32)
+    /// The listeners `listen` and `advertised_listener` describe.
+    pub fn listeners(&self) -> Result<Vec<ListenerSpec>, ConfigError> {
+        crate::listener::parse(&self.listen, &self.advertised_listener)
     }
 
     pub fn retention_check_interval(&self) -> Duration {
@@ -378,22 +369,6 @@ impl Config {
     pub fn flush_interval(&self) -> Duration {
         Duration::from_millis(self.log.flush_interval_ms as u64)
     }
-}
-
-fn parse_host_port(s: &str) -> Option<(String, i32)> {
-    let (host, port) = s.rsplit_once(':')?;
-    let port: u16 = port.parse().ok()?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return None;
-    }
-    Some((host.to_string(), port as i32))
-}
-
-fn hostname() -> Option<String> {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
-    let name = name.trim();
-    (!name.is_empty()).then(|| name.to_string())
 }
 
 /// Every leaf key of `table` as a dotted path.
@@ -523,14 +498,15 @@ mod tests {
     }
 
     #[test]
-    fn advertised_defaults_to_bound_address() {
-        let c = Config::default();
-        let bound: SocketAddr = "127.0.0.1:4567".parse().unwrap();
-        assert_eq!(c.advertised(bound), ("127.0.0.1".to_string(), 4567));
-        let c = Config {
-            advertised_listener: "broker.example:19092".into(),
-            ..Config::default()
-        };
-        assert_eq!(c.advertised(bound), ("broker.example".to_string(), 19092));
+    fn listen_may_name_several_listeners() {
+        let listen = (
+            "RUNNEL_LISTEN",
+            "INTERNAL://0.0.0.0:19092,EXTERNAL://127.0.0.1:9092",
+        );
+        let c = Config::load(None, env(&[listen]), &[]).unwrap();
+        assert_eq!(c.listeners().unwrap().len(), 2);
+        let advertised = ("RUNNEL_ADVERTISED_LISTENER", "OTHER://h:1");
+        let err = Config::load(None, env(&[listen, advertised]), &[]).unwrap_err();
+        assert!(err.to_string().contains("advertised_listener"), "{err}");
     }
 }

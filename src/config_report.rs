@@ -2,6 +2,7 @@
 //! own terms: each config's value, where it comes from and its synonyms.
 
 use crate::config::{Config, FlushMode};
+use crate::listener::{Listener, kafka_form};
 use crate::topic::TopicConfig;
 use crate::topic::config::{DEFS, Kind};
 
@@ -117,21 +118,33 @@ fn entry(
 }
 
 /// The broker's settings under their Kafka names. None can change at run time.
-pub fn broker_entries(broker: &Config, advertised: &(String, i32)) -> Vec<ConfigEntry> {
+pub fn broker_entries(broker: &Config, listeners: &[Listener]) -> Vec<ConfigEntry> {
     let node_id = broker.node_id.to_string();
+    let bound = kafka_form(listeners.iter().map(|l| {
+        (
+            l.name.as_str(),
+            l.bound.ip().to_string(),
+            l.bound.port() as i32,
+        )
+    }));
+    let advertised = kafka_form(
+        listeners
+            .iter()
+            .map(|l| (l.name.as_str(), l.advertised.0.clone(), l.advertised.1)),
+    );
     let own: Vec<(&str, ConfigType, Option<String>, Option<&str>)> = vec![
         ("node.id", ConfigType::Int, Some(node_id.clone()), None),
         ("broker.id", ConfigType::Int, Some(node_id), Some("-1")),
         (
             "listeners",
             ConfigType::String,
-            Some(format!("PLAINTEXT://{}", broker.listen)),
+            Some(bound),
             Some("PLAINTEXT://:9092"),
         ),
         (
             "advertised.listeners",
             ConfigType::String,
-            Some(format!("PLAINTEXT://{}:{}", advertised.0, advertised.1)),
+            Some(advertised),
             None,
         ),
         (
@@ -223,7 +236,12 @@ mod tests {
     fn broker_settings_that_differ_are_static() {
         let mut broker = Config::default();
         broker.log.segment_bytes = 1000;
-        let entries = broker_entries(&broker, &("h".into(), 1));
+        let listener = Listener {
+            name: "PLAINTEXT".into(),
+            bound: "127.0.0.1:9092".parse().unwrap(),
+            advertised: ("h".into(), 1),
+        };
+        let entries = broker_entries(&broker, &[listener]);
         let s = entries
             .iter()
             .find(|e| e.name == "log.segment.bytes")

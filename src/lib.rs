@@ -6,11 +6,15 @@
 
 pub mod api;
 pub mod broker;
+pub mod cli;
+pub mod client;
 pub mod config;
 pub mod config_report;
 mod data_dir;
 pub mod group;
+pub mod health_probe;
 pub mod http;
+pub mod listener;
 pub mod log;
 pub mod metrics;
 pub mod producer;

@@ -1,26 +1,34 @@
-//! The runnel binary: parse the command line, load the config, run the broker
-//! until SIGINT or SIGTERM, then shut down cleanly.
+//! The runnel binary: with no subcommand, parse the command line, load the
+//! config, run the broker until SIGINT or SIGTERM, then shut down cleanly;
+//! with one (`topic`, `produce`, `consume`, `group`, `perf`), run that Kafka
+//! client command instead, without ever loading the broker's config.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use runnel::config::LogFormat;
 use runnel::{Broker, Config};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "runnel",
     version,
-    about = "A Kafka-compatible single-node broker"
+    about = "A Kafka-compatible single-node broker, and a Kafka command-line client",
+    after_help = "Without a command, runnel runs the broker with the options above."
 )]
 struct Cli {
+    /// A client command; without one, runnel runs the broker.
+    #[command(subcommand)]
+    command: Option<Command>,
     /// TOML config file (see config/runnel.toml for every key).
     #[arg(long, env = "RUNNEL_CONFIG")]
     config: Option<PathBuf>,
-    /// Address to listen on, HOST:PORT.
+    /// Address to listen on, HOST:PORT, or named listeners NAME://HOST:PORT,...
     #[arg(long)]
     listen: Option<String>,
-    /// HOST:PORT given to clients in Metadata.
+    /// HOST:PORT given to clients in Metadata, or NAME://HOST:PORT,... per listener.
     #[arg(long)]
     advertised_listener: Option<String>,
     /// HTTP listener for /metrics, /health and /ready, HOST:PORT or off.
@@ -32,9 +40,23 @@ struct Cli {
     /// trace, debug, info, warn, error, or a tracing filter.
     #[arg(long)]
     log_level: Option<String>,
+    /// text or json.
+    #[arg(long)]
+    log_format: Option<String>,
     /// Any config key, as KEY=VALUE with the key's TOML path (e.g. log.flush=always).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    #[command(flatten)]
+    Client(runnel::cli::Command),
+    /// Check that the broker answers /health (the container's HEALTHCHECK).
+    ///
+    /// Exits 0 when the broker the config describes answers /health with 200,
+    /// or, with HTTP off, when its first listener accepts a connection.
+    Health,
 }
 
 impl Cli {
@@ -46,6 +68,7 @@ impl Cli {
             ("http_listen", &self.http_listen),
             ("data_dir", &self.data_dir),
             ("log_level", &self.log_level),
+            ("log_format", &self.log_format),
         ] {
             if let Some(v) = value {
                 out.push((key.to_string(), v.clone()));
@@ -62,7 +85,17 @@ impl Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(Command::Client(command)) = cli.command.take_if(|c| matches!(c, Command::Client(_)))
+    {
+        // Broker flags before a client command would be silently ignored.
+        // (--config is not checked: RUNNEL_CONFIG may set it from the environment.)
+        if !cli.overrides().is_ok_and(|o| o.is_empty()) {
+            eprintln!("runnel: broker flags cannot be combined with a client command");
+            return ExitCode::from(2);
+        }
+        return runnel::cli::run(command);
+    }
     let config = match cli.overrides().map_err(|e| e.to_string()).and_then(|o| {
         Config::load(cli.config.as_deref(), std::env::vars(), &o).map_err(|e| e.to_string())
     }) {
@@ -72,9 +105,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Health) = cli.command {
+        return match runnel::health_probe::probe(&config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("runnel health: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match config.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

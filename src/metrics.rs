@@ -13,14 +13,23 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-use kafka_protocol::messages::ApiKey;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{ApiKey, ResponseKind};
 
 use crate::group::GroupCoordinator;
-use crate::topic::TopicManager;
+use crate::log::CleanStats;
+use crate::topic::{RetentionStats, TopicManager};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiLabels {
     pub api: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub api: String,
+    /// Kafka's name of the error code, e.g. NOT_LEADER_OR_FOLLOWER.
+    pub error: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -46,6 +55,22 @@ pub struct LagLabels {
     pub partition: String,
 }
 
+/// Kafka's name of an error code (NOT_LEADER_OR_FOLLOWER), or the number.
+fn error_name(code: i16) -> String {
+    let Some(error) = ResponseError::try_from_code(code) else {
+        return code.to_string();
+    };
+    let camel = format!("{error:?}");
+    let mut name = String::with_capacity(camel.len() + 8);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            name.push('_');
+        }
+        name.push(c.to_ascii_uppercase());
+    }
+    name
+}
+
 fn latency_buckets() -> Histogram {
     // 50 µs .. ~1.6 s
     Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
@@ -57,6 +82,7 @@ pub struct Metrics {
     api_labels: HashMap<i16, ApiLabels>,
     pub requests: Family<ApiLabels, Counter>,
     pub request_seconds: Family<ApiLabels, Histogram, fn() -> Histogram>,
+    request_errors: Family<ErrorLabels, Counter>,
     pub connections: Gauge,
     pub produced_bytes: Family<TopicLabels, Counter>,
     pub produced_records: Family<TopicLabels, Counter>,
@@ -65,6 +91,13 @@ pub struct Metrics {
     log_start: Family<PartitionLabels, Gauge>,
     log_end: Family<PartitionLabels, Gauge>,
     log_size: Family<PartitionLabels, Gauge>,
+    segment_rolls: Family<PartitionLabels, Counter>,
+    retention_segments: Counter,
+    retention_bytes: Counter,
+    cleaned_partitions: Counter,
+    cleaner_removed_records: Counter,
+    cleaner_reclaimed_bytes: Counter,
+    cleaner_pass_seconds: Histogram,
     group_members: Family<GroupLabels, Gauge>,
     group_lag: Family<LagLabels, Gauge>,
     cpu_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
@@ -91,6 +124,7 @@ impl Metrics {
                 .collect(),
             requests: Family::default(),
             request_seconds: Family::new_with_constructor(latency_buckets),
+            request_errors: Family::default(),
             connections: Gauge::default(),
             produced_bytes: Family::default(),
             produced_records: Family::default(),
@@ -99,6 +133,13 @@ impl Metrics {
             log_start: Family::default(),
             log_end: Family::default(),
             log_size: Family::default(),
+            segment_rolls: Family::default(),
+            retention_segments: Counter::default(),
+            retention_bytes: Counter::default(),
+            cleaned_partitions: Counter::default(),
+            cleaner_removed_records: Counter::default(),
+            cleaner_reclaimed_bytes: Counter::default(),
+            cleaner_pass_seconds: latency_buckets(),
             group_members: Family::default(),
             group_lag: Family::default(),
             cpu_seconds: Counter::default(),
@@ -112,6 +153,11 @@ impl Metrics {
             "Time from a request's arrival to its response being ready, by API",
             Unit::Seconds,
             m.request_seconds.clone(),
+        );
+        r.register(
+            "request_errors",
+            "Error codes in responses, by API and Kafka error name",
+            m.request_errors.clone(),
         );
         r.register(
             "connections",
@@ -158,6 +204,44 @@ impl Metrics {
             m.log_size.clone(),
         );
         r.register(
+            "log_segment_rolls",
+            "Segments rolled since the broker started, per partition",
+            m.segment_rolls.clone(),
+        );
+        r.register(
+            "retention_deleted_segments",
+            "Segments deleted by retention (retention.ms, retention.bytes)",
+            m.retention_segments.clone(),
+        );
+        r.register_with_unit(
+            "retention_deleted",
+            "Bytes of segments deleted by retention",
+            Unit::Bytes,
+            m.retention_bytes.clone(),
+        );
+        r.register(
+            "cleaner_cleaned_partitions",
+            "Partitions compacted by the log cleaner",
+            m.cleaned_partitions.clone(),
+        );
+        r.register(
+            "cleaner_removed_records",
+            "Records the log cleaner removed (superseded keys, expired tombstones)",
+            m.cleaner_removed_records.clone(),
+        );
+        r.register_with_unit(
+            "cleaner_reclaimed",
+            "Bytes the log cleaner freed",
+            Unit::Bytes,
+            m.cleaner_reclaimed_bytes.clone(),
+        );
+        r.register_with_unit(
+            "cleaner_pass_duration",
+            "Time of one log cleaner pass over every compacted partition",
+            Unit::Seconds,
+            m.cleaner_pass_seconds.clone(),
+        );
+        r.register(
             "group_members",
             "Members of each consumer group",
             m.group_members.clone(),
@@ -192,6 +276,17 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// Counts the error codes of one response.
+    pub fn observe_errors(&self, api: ApiKey, response: &ResponseKind) {
+        crate::api::for_each_error(response, |code| {
+            let labels = ErrorLabels {
+                api: format!("{api:?}"),
+                error: error_name(code),
+            };
+            self.request_errors.get_or_create(&labels).inc();
+        });
+    }
+
     pub fn produced(&self, topic: &str, bytes: u64, records: u64) {
         let labels = TopicLabels {
             topic: topic.to_string(),
@@ -206,6 +301,21 @@ impl Metrics {
                 topic: topic.to_string(),
             };
             self.fetched_bytes.get_or_create(&labels).inc_by(bytes);
+        }
+    }
+
+    pub fn retention_pass(&self, stats: &RetentionStats) {
+        self.retention_segments.inc_by(stats.segments);
+        self.retention_bytes.inc_by(stats.bytes);
+    }
+
+    pub fn cleaner_pass(&self, stats: &CleanStats, elapsed: Duration) {
+        self.cleaned_partitions.inc_by(stats.partitions_cleaned);
+        self.cleaner_removed_records.inc_by(stats.records_removed);
+        self.cleaner_reclaimed_bytes
+            .inc_by(stats.bytes_before.saturating_sub(stats.bytes_after));
+        if stats.partitions_cleaned > 0 {
+            self.cleaner_pass_seconds.observe(elapsed.as_secs_f64());
         }
     }
 
@@ -225,6 +335,7 @@ impl Metrics {
         self.log_start.clear();
         self.log_end.clear();
         self.log_size.clear();
+        self.segment_rolls.clear();
         for p in topics.partitions() {
             let labels = PartitionLabels {
                 topic: p.topic.clone(),
@@ -236,6 +347,9 @@ impl Metrics {
             self.log_size
                 .get_or_create(&labels)
                 .set(i64::try_from(p.size_bytes()).unwrap_or(i64::MAX));
+            self.segment_rolls
+                .get_or_create(&labels)
+                .inc_by(p.segment_rolls());
         }
     }
 

@@ -92,3 +92,116 @@ async fn the_http_listener_can_be_off() {
     let broker = TestBroker::start_with(|c| c.http_listen = "off".into()).await;
     assert!(broker.broker.as_ref().and_then(|b| b.http_addr()).is_none());
 }
+
+fn produce_request(topic: &str, records: bytes::Bytes) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(records)),
+                ]),
+        ])
+}
+
+/// The value of the sample `name` (with its labels) in a scrape, if present.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn error_codes_rolls_retention_and_cleaning_are_counted() {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    let broker = TestBroker::start_with(|c| {
+        c.log.retention_check_interval_ms = 20;
+        c.log.cleaner_backoff_ms = 20;
+        c.offsets.topic_segment_bytes = 1024;
+    })
+    .await;
+    let http = broker.broker.as_ref().and_then(|b| b.http_addr()).unwrap();
+    let mut c = broker.client().await;
+
+    let r = c
+        .send(
+            &produce_request("no such topic!", batch(&[b"x"], Compression::None)),
+            9,
+        )
+        .await;
+    assert_ne!(r.responses[0].partition_responses[0].error_code, 0);
+
+    c.create_topic(
+        "aged",
+        1,
+        &[("segment.bytes", "100"), ("retention.ms", "60000")],
+    )
+    .await;
+    let hour_ago = runnel::broker::now_ms() - 3_600_000;
+    for i in 0..5 {
+        let old = common::batch_at(&[b"old value"], Compression::None, hour_ago + i);
+        c.send(&produce_request("aged", old), 9).await;
+    }
+    let fresh = common::batch_at(&[b"new"], Compression::None, runnel::broker::now_ms());
+    c.send(&produce_request("aged", fresh), 9).await;
+
+    // Committing one offset over and over leaves __consumer_offsets to the cleaner.
+    c.create_topic("o", 1, &[]).await;
+    for i in 0..200 {
+        let req = OffsetCommitRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str("g")))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![
+                OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(StrBytes::from_static_str("o")))
+                    .with_partitions(vec![
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(i),
+                    ]),
+            ]);
+        c.send(&req, 8).await;
+    }
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let text = loop {
+        let (_, text) = get(http, "/metrics").await;
+        let done = sample(&text, "runnel_retention_deleted_segments_total").unwrap_or(0.0) >= 5.0
+            && sample(&text, "runnel_cleaner_removed_records_total").unwrap_or(0.0) > 0.0;
+        if done || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        sample(
+            &text,
+            "runnel_request_errors_total{api=\"Produce\",error=\"UNKNOWN_TOPIC_OR_PARTITION\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "runnel_log_segment_rolls_total{topic=\"aged\",partition=\"0\"}"
+        ),
+        Some(5.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "runnel_retention_deleted_segments_total"),
+        Some(5.0),
+        "{text}"
+    );
+    assert!(sample(&text, "runnel_retention_deleted_bytes_total").unwrap_or(0.0) > 0.0);
+    assert!(sample(&text, "runnel_cleaner_cleaned_partitions_total").unwrap_or(0.0) >= 1.0);
+    assert!(sample(&text, "runnel_cleaner_removed_records_total").unwrap_or(0.0) > 0.0);
+    assert!(sample(&text, "runnel_cleaner_reclaimed_bytes_total").unwrap_or(0.0) > 0.0);
+    assert!(text.contains("runnel_cleaner_pass_duration_seconds_count"));
+}

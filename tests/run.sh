@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit and integration tests, then the real-client
 # tests (kafka-python, confluent-kafka, aiokafka, kcat) against the release
-# binary, then librdkafka's own integration tests (tests/compat/librdkafka.txt).
+# binary and the docker image, then librdkafka's own integration tests
+# (tests/compat/librdkafka.txt).
 # Installs what it needs: kcat with apt-get, the Python clients into .venv.
 #
 #   tests/run.sh                 everything
@@ -25,6 +26,14 @@ if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 step "cargo test (release)"
 cargo build --release --locked
 cargo test --release --locked
+
+if docker info >/dev/null 2>&1; then
+  step "docker image (docker/build.sh runnel:test)"
+  docker/build.sh runnel:test
+  export TEST_RUNNEL_IMAGE=runnel:test
+else
+  step "no docker image: \`docker info\` fails, so tests/clients/test_docker.py is skipped"
+fi
 
 step "client tests"
 TEST_RUNNEL_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/runnel" .venv/bin/python -m pytest -q tests/clients "$@"

@@ -15,6 +15,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::RequestContext;
 use crate::broker::BrokerState;
 use crate::data_dir::disk_space;
 
@@ -38,6 +39,7 @@ pub(super) const TOPIC_OPERATIONS: i32 =
 
 pub fn describe_cluster(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: DescribeClusterRequest,
     version: i16,
 ) -> DescribeClusterResponse {
@@ -53,7 +55,7 @@ pub fn describe_cluster(
                 "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER",
             )));
     }
-    let (host, port) = broker.advertised();
+    let (host, port) = broker.advertised(ctx.listener);
     let operations = if request.include_cluster_authorized_operations {
         CLUSTER_OPERATIONS
     } else {

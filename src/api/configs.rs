@@ -124,7 +124,7 @@ fn entries(
             if name.is_empty() {
                 return Ok(Vec::new());
             }
-            Ok(broker_entries(&broker.config, &broker.advertised()))
+            Ok(broker_entries(&broker.config, &broker.listeners))
         }
         t => Err((
             ResponseError::InvalidRequest,

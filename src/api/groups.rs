@@ -41,10 +41,11 @@ fn code(e: Option<GroupError>) -> i16 {
 
 pub fn find_coordinator(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: FindCoordinatorRequest,
     version: i16,
 ) -> FindCoordinatorResponse {
-    let (host, port) = broker.advertised();
+    let (host, port) = broker.advertised(ctx.listener);
     let answer = |key: StrBytes| {
         let error = match request.key_type {
             GROUP_KEY if key.is_empty() => Some(ResponseError::InvalidRequest),

@@ -10,6 +10,7 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::RequestContext;
 use super::cluster::{CLUSTER_OPERATIONS, OPERATIONS_OMITTED, TOPIC_OPERATIONS};
 use super::error::topic_error;
 use crate::broker::BrokerState;
@@ -17,6 +18,7 @@ use crate::topic::{Topic, TopicError, is_internal_topic, validate_topic_name};
 
 pub fn handle(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: MetadataRequest,
     version: i16,
 ) -> MetadataResponse {
@@ -56,7 +58,7 @@ pub fn handle(
             t.topic_authorized_operations = TOPIC_OPERATIONS;
         }
     }
-    let (host, port) = broker.advertised();
+    let (host, port) = broker.advertised(ctx.listener);
     MetadataResponse::default()
         .with_brokers(vec![
             MetadataResponseBroker::default()

@@ -8,6 +8,7 @@ mod configs;
 mod consumer_groups;
 mod delete_records;
 mod error;
+mod error_counts;
 mod fetch;
 mod groups;
 mod init_producer_id;
@@ -31,6 +32,7 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use crate::broker::BrokerState;
 
 pub use api_versions::unsupported_version_response;
+pub use error_counts::for_each_error;
 
 /// Every API runnel serves and the versions it accepts: the source of the
 /// ApiVersions response and of the README's table.
@@ -83,6 +85,8 @@ pub struct RequestContext {
     pub client_id: String,
     /// The peer's address as Kafka shows it (`/127.0.0.1`).
     pub client_host: String,
+    /// Which of the broker's listeners the connection came through.
+    pub listener: usize,
 }
 
 /// The version range runnel accepts for `key`, if it serves that API.
@@ -122,9 +126,9 @@ pub async fn handle(
         RequestKind::ApiVersions(r) => {
             Reply::now(ResponseKind::ApiVersions(api_versions::handle(&r, version)))
         }
-        RequestKind::Metadata(r) => {
-            Reply::now(ResponseKind::Metadata(metadata::handle(broker, r, version)))
-        }
+        RequestKind::Metadata(r) => Reply::now(ResponseKind::Metadata(metadata::handle(
+            broker, ctx, r, version,
+        ))),
         RequestKind::Produce(r) => produce::handle(broker, r, version).await,
         RequestKind::Fetch(r) => fetch::handle(broker, r, version),
         RequestKind::ListOffsets(r) => Reply::now(ResponseKind::ListOffsets(list_offsets::handle(
@@ -146,7 +150,7 @@ pub async fn handle(
             Reply::now(ResponseKind::OffsetDelete(offsets::delete(broker, r)))
         }
         RequestKind::FindCoordinator(r) => Reply::now(ResponseKind::FindCoordinator(
-            groups::find_coordinator(broker, r, version),
+            groups::find_coordinator(broker, ctx, r, version),
         )),
         RequestKind::JoinGroup(r) => groups::join(broker, ctx, r, version),
         RequestKind::SyncGroup(r) => groups::sync(broker, r),
@@ -197,7 +201,7 @@ pub async fn handle(
             Reply::now(ResponseKind::AlterClientQuotas(quotas::alter(broker, r)))
         }
         RequestKind::DescribeCluster(r) => Reply::now(ResponseKind::DescribeCluster(
-            cluster::describe_cluster(broker, r, version),
+            cluster::describe_cluster(broker, ctx, r, version),
         )),
         RequestKind::ConsumerGroupHeartbeat(r) => Reply::now(ResponseKind::ConsumerGroupHeartbeat(
             consumer_groups::heartbeat(broker, ctx, r),

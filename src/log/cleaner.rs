@@ -55,6 +55,8 @@ pub struct CleanerConfig {
 /// What one cleaning did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CleanStats {
+    /// Partitions cleaned (a pass over many partitions adds them up).
+    pub partitions_cleaned: u64,
     pub segments_read: usize,
     pub segments_rewritten: usize,
     pub records_removed: u64,

@@ -36,6 +36,8 @@ pub struct Log {
     /// Offsets below this were compacted by the last cleaning (`cleaner.rs`); kept in
     /// memory only, so after a restart the whole log counts as dirty.
     pub(super) first_dirty_offset: i64,
+    /// Segments rolled since the log was opened.
+    segment_rolls: u64,
 }
 
 /// The offsets an append was given.
@@ -107,6 +109,7 @@ impl Log {
             deleted: false,
             log_start_offset,
             first_dirty_offset: log_start_offset,
+            segment_rolls: 0,
         }
     }
 
@@ -156,6 +159,10 @@ impl Log {
     /// Bytes of log over all segments.
     pub fn size_bytes(&self) -> u64 {
         self.segments().map(|s| s.size() as u64).sum()
+    }
+
+    pub fn segment_rolls(&self) -> u64 {
+        self.segment_rolls
     }
 
     /// Appends validated batches (`batches` from [`super::validate_batches`] over the
@@ -220,6 +227,7 @@ impl Log {
         tracing::debug!(dir = %self.dir.display(), from = old.base_offset(), to = base, "rolled segment");
         let sealed = old.seal();
         self.sealed.insert(old.base_offset(), old);
+        self.segment_rolls += 1;
         sealed
     }
 

@@ -51,7 +51,8 @@ enum Malformed {
     Decode(ApiKey, i16, String),
 }
 
-pub async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<BrokerState>) {
+/// Serves one connection that came in through listener number `listener`.
+pub async fn serve(stream: TcpStream, peer: SocketAddr, listener: usize, state: Arc<BrokerState>) {
     let (reader, writer) = stream.into_split();
     let (queue, replies) = mpsc::channel(MAX_QUEUED_REPLIES);
     let write_task = tokio::spawn(write_replies(writer, replies, peer, state.clone()));
@@ -75,7 +76,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<BrokerState>)
                 break;
             }
         };
-        match run(&state, peer, frame).await {
+        match run(&state, peer, listener, frame).await {
             Ok(outgoing) => {
                 if queue.send(outgoing).await.is_err() {
                     break; // the writer failed: the socket is gone
@@ -96,6 +97,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<BrokerState>)
 async fn run(
     state: &Arc<BrokerState>,
     peer: SocketAddr,
+    listener: usize,
     mut frame: Bytes,
 ) -> Result<Outgoing, Malformed> {
     let started = Instant::now();
@@ -135,6 +137,7 @@ async fn run(
     let ctx = RequestContext {
         client_id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
         client_host: format!("/{}", peer.ip()),
+        listener,
     };
     let reply = api::handle(state, &ctx, request, version)
         .instrument(span)
@@ -171,6 +174,7 @@ async fn write_replies(
             Reply::Later(f) => f.await,
         };
         observe(&state, &out);
+        state.metrics.observe_errors(out.api_key, &response);
         if let Err(e) = outbox.push(out.correlation_id, out.api_key, out.version, &response) {
             tracing::error!(%peer, api = ?out.api_key, version = out.version, error = %e, "cannot encode response");
             return;

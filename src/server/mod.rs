@@ -14,8 +14,9 @@ use crate::broker::BrokerState;
 
 pub use frame::{FrameError, FrameReader};
 
-/// Accepts connections until shutdown, then waits for them to finish.
-pub async fn accept_loop(listener: TcpListener, state: Arc<BrokerState>) {
+/// Accepts connections on listener number `index` until shutdown, then waits
+/// for them to finish.
+pub async fn accept_loop(listener: TcpListener, index: usize, state: Arc<BrokerState>) {
     let mut connections = JoinSet::new();
     let mut stop = state.shutdown.clone();
     loop {
@@ -23,7 +24,7 @@ pub async fn accept_loop(listener: TcpListener, state: Arc<BrokerState>) {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(connection::serve(stream, peer, state.clone()));
+                    connections.spawn(connection::serve(stream, peer, index, state.clone()));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off, keep serving.

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use super::TopicManager;
 use crate::log::CleanStats;
+use crate::metrics::Metrics;
 
 impl TopicManager {
     /// One cleaning pass at `now_ms` over every compacted topic. Returns what it did.
@@ -32,6 +33,7 @@ impl TopicManager {
                             bytes_after = s.bytes_after,
                             "cleaned log"
                         );
+                        total.partitions_cleaned += 1;
                         total.segments_read += s.segments_read;
                         total.segments_rewritten += s.segments_rewritten;
                         total.records_removed += s.records_removed;
@@ -52,6 +54,7 @@ impl TopicManager {
 /// Runs a cleaning pass every `period` until `stop` fires.
 pub async fn clean_periodically(
     topics: Arc<TopicManager>,
+    metrics: Arc<Metrics>,
     period: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -64,9 +67,11 @@ pub async fn clean_periodically(
             _ = stop.changed() => return,
         }
         let topics = topics.clone();
+        let started = std::time::Instant::now();
         let pass = tokio::task::spawn_blocking(move || topics.clean_logs(crate::broker::now_ms()));
-        if pass.await.is_err() {
-            return;
+        match pass.await {
+            Ok(stats) => metrics.cleaner_pass(&stats, started.elapsed()),
+            Err(_) => return,
         }
     }
 }

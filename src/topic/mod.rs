@@ -26,7 +26,7 @@ pub use config::{ConfigChange, InvalidConfig, TopicConfig};
 pub use flusher::{Flusher, flush_periodically};
 pub use name::{is_internal_topic, validate_topic_name};
 pub use partition::{AppendError, Appended, Isolation, Partition, Read};
-pub use retention::enforce_retention_periodically;
+pub use retention::{RetentionStats, enforce_retention_periodically};
 
 use crate::config::Config;
 use crate::log::{Log, LogError};

@@ -262,6 +262,10 @@ impl Partition {
         self.log().size_bytes()
     }
 
+    pub fn segment_rolls(&self) -> u64 {
+        self.log().segment_rolls()
+    }
+
     /// Forces everything appended so far to disk. The fsync runs outside the lock,
     /// so producers keep appending while it runs.
     pub fn flush(&self) -> Result<(), LogError> {

@@ -13,6 +13,14 @@ use tokio::sync::watch;
 
 use super::{TopicError, TopicManager, checkpoint, is_internal_topic};
 use crate::log::{LogSegment, delete_segments};
+use crate::metrics::Metrics;
+
+/// What one retention pass deleted.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RetentionStats {
+    pub segments: u64,
+    pub bytes: u64,
+}
 
 impl TopicManager {
     /// Writes every partition's log start offset to `log-start-offset-checkpoint`.
@@ -33,8 +41,8 @@ impl TopicManager {
     /// One retention pass at `now_ms`: deletes the segments each topic's
     /// `retention.ms` / `retention.bytes` no longer keeps (topics whose
     /// `cleanup.policy` includes `delete`) and those wholly below the log start.
-    /// Returns the number of segments deleted.
-    pub fn enforce_retention(&self, now_ms: i64) -> usize {
+    /// Returns what it deleted.
+    pub fn enforce_retention(&self, now_ms: i64) -> RetentionStats {
         let mut taken: Vec<LogSegment> = Vec::new();
         for topic in self.all() {
             let policy = topic.config.retention_policy(&self.config);
@@ -42,11 +50,14 @@ impl TopicManager {
                 taken.extend(p.take_expired_segments(now_ms, &policy));
             }
         }
-        let n = taken.len();
-        if n > 0 {
+        let stats = RetentionStats {
+            segments: taken.len() as u64,
+            bytes: taken.iter().map(|s| s.size() as u64).sum(),
+        };
+        if !taken.is_empty() {
             self.finish_deletion(taken);
         }
-        n
+        stats
     }
 
     /// DeleteRecords for each `(topic, partition, offset)` (offset -1: the high
@@ -92,6 +103,7 @@ impl TopicManager {
 /// (log.retention.check.interval.ms). The passes run on the blocking pool.
 pub async fn enforce_retention_periodically(
     topics: Arc<TopicManager>,
+    metrics: Arc<Metrics>,
     period: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -107,8 +119,7 @@ pub async fn enforce_retention_periodically(
         let pass =
             tokio::task::spawn_blocking(move || topics.enforce_retention(crate::broker::now_ms()));
         match pass.await {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(segments = n, "retention deleted segments"),
+            Ok(stats) => metrics.retention_pass(&stats),
             Err(_) => return,
         }
     }
