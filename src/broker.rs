@@ -22,6 +22,7 @@ use crate::topic::{
     Flusher, TopicError, TopicManager, clean_periodically, enforce_retention_periodically,
     flush_periodically,
 };
+use crate::txn::TransactionCoordinator;
 
 /// State every request handler sees.
 pub struct BrokerState {
@@ -31,7 +32,8 @@ pub struct BrokerState {
     pub groups: Arc<GroupCoordinator>,
     pub flusher: Flusher,
     pub metrics: Arc<Metrics>,
-    pub producer_ids: ProducerIdManager,
+    pub producer_ids: Arc<ProducerIdManager>,
+    pub txn: Arc<TransactionCoordinator>,
     /// Client quotas: stored and reported, not enforced yet.
     pub quotas: QuotaStore,
     /// The bound listeners; a connection knows the index of the one it came through.
@@ -140,6 +142,24 @@ impl Broker {
                 .map_err(|e| StartError::DataDir(std::io::Error::other(e)))??
         };
         let groups = Arc::new(groups);
+        let producer_ids =
+            Arc::new(ProducerIdManager::open(&config.data_dir).map_err(StartError::DataDir)?);
+        let txn = {
+            let (topics, groups, ids, config) = (
+                topics.clone(),
+                groups.clone(),
+                producer_ids.clone(),
+                config.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                let txn = TransactionCoordinator::open(topics, groups, ids, &config)?;
+                txn.recover();
+                Ok::<_, TopicError>(txn)
+            })
+            .await
+            .map_err(|e| StartError::DataDir(std::io::Error::other(e)))??
+        };
+        let txn = Arc::new(txn);
         let mut sockets = Vec::new();
         let mut listeners = Vec::new();
         for spec in config.listeners()? {
@@ -162,13 +182,15 @@ impl Broker {
             groups: groups.clone(),
             flusher: Flusher::start(metrics.flush_seconds.clone()),
             metrics: metrics.clone(),
-            producer_ids: ProducerIdManager::open(&config.data_dir).map_err(StartError::DataDir)?,
+            producer_ids,
+            txn: txn.clone(),
             quotas: QuotaStore::open(&config.data_dir).map_err(StartError::DataDir)?,
             listeners,
             shutdown: shutdown.clone(),
         });
         let mut background = vec![
             tokio::spawn(groups.run_timers(shutdown.clone())),
+            tokio::spawn(txn.run_timers(shutdown.clone())),
             tokio::spawn(enforce_retention_periodically(
                 topics.clone(),
                 metrics.clone(),

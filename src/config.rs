@@ -64,6 +64,22 @@ pub struct Config {
     pub log: LogSection,
     pub group: GroupSection,
     pub offsets: OffsetsSection,
+    pub transaction: TransactionSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionSection {
+    /// transaction.max.timeout.ms: the longest transaction.timeout.ms a producer may ask for.
+    pub max_timeout_ms: i32,
+    /// transaction.abort.timed.out.transaction.cleanup.interval.ms
+    pub abort_timed_out_transaction_cleanup_interval_ms: u64,
+    /// transaction.state.log.segment.bytes
+    pub state_log_segment_bytes: i64,
+    /// transactional.id.expiration.ms
+    pub id_expiration_ms: i64,
+    /// transaction.remove.expired.transaction.cleanup.interval.ms
+    pub remove_expired_transaction_cleanup_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -260,6 +276,43 @@ impl Config {
         }
         if self.group.max_size < 1 {
             return Err(invalid("group.max_size", "must be at least 1"));
+        }
+        if self.transaction.max_timeout_ms < 1 {
+            return Err(invalid("transaction.max_timeout_ms", "must be at least 1"));
+        }
+        if self
+            .transaction
+            .abort_timed_out_transaction_cleanup_interval_ms
+            < 1
+        {
+            return Err(invalid(
+                "transaction.abort_timed_out_transaction_cleanup_interval_ms",
+                "must be at least 1",
+            ));
+        }
+        if self.transaction.state_log_segment_bytes < 1024
+            || self.transaction.state_log_segment_bytes > i32::MAX as i64
+        {
+            return Err(invalid(
+                "transaction.state_log_segment_bytes",
+                "must be between 1024 and 2147483647",
+            ));
+        }
+        if self.transaction.id_expiration_ms < 1 {
+            return Err(invalid(
+                "transaction.id_expiration_ms",
+                "must be at least 1",
+            ));
+        }
+        if self
+            .transaction
+            .remove_expired_transaction_cleanup_interval_ms
+            < 1
+        {
+            return Err(invalid(
+                "transaction.remove_expired_transaction_cleanup_interval_ms",
+                "must be at least 1",
+            ));
         }
         if self.offsets.retention_minutes < 1 {
             return Err(invalid("offsets.retention_minutes", "must be at least 1"));

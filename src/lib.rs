@@ -21,6 +21,7 @@ pub mod producer;
 pub mod quota;
 pub mod server;
 pub mod topic;
+pub mod txn;
 
 pub use broker::{Broker, StartError};
 pub use config::Config;

@@ -571,3 +571,184 @@ async fn every_admin_api_version_round_trips() {
         );
     }
 }
+
+#[tokio::test]
+async fn every_transaction_api_version_round_trips() {
+    use kafka_protocol::messages::add_partitions_to_txn_request::{
+        AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+    };
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    c.create_topic("txn", 1, &[]).await;
+    let tid = |s: &str| TransactionalId(str(s));
+    let topics = || {
+        vec![
+            AddPartitionsToTxnTopic::default()
+                .with_name(name("txn"))
+                .with_partitions(vec![0]),
+        ]
+    };
+
+    for v in range(ApiKey::FindCoordinator).filter(|v| *v >= 1) {
+        let req = FindCoordinatorRequest::default()
+            .with_key_type(1)
+            .with_key(if v < 4 { str("t") } else { StrBytes::default() })
+            .with_coordinator_keys(if v >= 4 { vec![str("t")] } else { vec![] });
+        let r = c.send(&req, v).await;
+        let code = if v >= 4 {
+            r.coordinators[0].error_code
+        } else {
+            r.error_code
+        };
+        assert_eq!(code, 0, "FindCoordinator (transaction) v{v}");
+    }
+
+    let init = async |c: &mut common::Client, id: &str, v: i16| {
+        let req = InitProducerIdRequest::default()
+            .with_transactional_id(Some(tid(id)))
+            .with_transaction_timeout_ms(60_000);
+        let r = c.send(&req, v).await;
+        assert_eq!(r.error_code, 0, "InitProducerId v{v}");
+        (r.producer_id, r.producer_epoch)
+    };
+    for v in range(ApiKey::InitProducerId) {
+        init(&mut c, &format!("ip{v}"), v).await;
+    }
+
+    for v in range(ApiKey::AddPartitionsToTxn) {
+        let id = format!("ap{v}");
+        let (pid, epoch) = init(&mut c, &id, 4).await;
+        let code = if v < 4 {
+            let req = AddPartitionsToTxnRequest::default()
+                .with_v3_and_below_transactional_id(tid(&id))
+                .with_v3_and_below_producer_id(pid)
+                .with_v3_and_below_producer_epoch(epoch)
+                .with_v3_and_below_topics(topics());
+            let r = c.send(&req, v).await;
+            r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code
+        } else {
+            let req = AddPartitionsToTxnRequest::default().with_transactions(vec![
+                AddPartitionsToTxnTransaction::default()
+                    .with_transactional_id(tid(&id))
+                    .with_producer_id(pid)
+                    .with_producer_epoch(epoch)
+                    .with_topics(topics()),
+            ]);
+            let r = c.send(&req, v).await;
+            assert_eq!(r.error_code, 0, "AddPartitionsToTxn v{v}");
+            r.results_by_transaction[0].topic_results[0].results_by_partition[0]
+                .partition_error_code
+        };
+        assert_eq!(code, 0, "AddPartitionsToTxn v{v}");
+    }
+
+    for v in range(ApiKey::EndTxn) {
+        let id = format!("et{v}");
+        let (pid, epoch) = init(&mut c, &id, 4).await;
+        let req = AddPartitionsToTxnRequest::default()
+            .with_v3_and_below_transactional_id(tid(&id))
+            .with_v3_and_below_producer_id(pid)
+            .with_v3_and_below_producer_epoch(epoch)
+            .with_v3_and_below_topics(topics());
+        c.send(&req, 3).await;
+        let req = EndTxnRequest::default()
+            .with_transactional_id(tid(&id))
+            .with_producer_id(pid)
+            .with_producer_epoch(epoch)
+            .with_committed(v % 2 == 0);
+        let r = c.send(&req, v).await;
+        assert_eq!(r.error_code, 0, "EndTxn v{v}");
+        if v >= 5 {
+            assert_eq!((r.producer_id, r.producer_epoch), (pid, epoch));
+        }
+    }
+
+    for v in range(ApiKey::AddOffsetsToTxn) {
+        let id = format!("ao{v}");
+        let (pid, epoch) = init(&mut c, &id, 4).await;
+        let req = AddOffsetsToTxnRequest::default()
+            .with_transactional_id(tid(&id))
+            .with_producer_id(pid)
+            .with_producer_epoch(epoch)
+            .with_group_id(group("g"));
+        assert_eq!(c.send(&req, v).await.error_code, 0, "AddOffsetsToTxn v{v}");
+    }
+
+    for v in range(ApiKey::TxnOffsetCommit) {
+        let id = format!("toc{v}");
+        let (pid, epoch) = init(&mut c, &id, 4).await;
+        let req = AddOffsetsToTxnRequest::default()
+            .with_transactional_id(tid(&id))
+            .with_producer_id(pid)
+            .with_producer_epoch(epoch)
+            .with_group_id(group("g"));
+        c.send(&req, 3).await;
+        let req = TxnOffsetCommitRequest::default()
+            .with_transactional_id(tid(&id))
+            .with_group_id(group("g"))
+            .with_producer_id(pid)
+            .with_producer_epoch(epoch)
+            .with_generation_id(-1)
+            .with_topics(vec![
+                TxnOffsetCommitRequestTopic::default()
+                    .with_name(name("txn"))
+                    .with_partitions(vec![
+                        TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(i64::from(v)),
+                    ]),
+            ]);
+        let r = c.send(&req, v).await;
+        assert_eq!(
+            r.topics[0].partitions[0].error_code, 0,
+            "TxnOffsetCommit v{v}"
+        );
+    }
+
+    for v in range(ApiKey::ListTransactions) {
+        let r = c.send(&ListTransactionsRequest::default(), v).await;
+        assert_eq!(r.error_code, 0, "ListTransactions v{v}");
+        assert!(r.transaction_states.len() > 10, "ListTransactions v{v}");
+    }
+
+    for v in range(ApiKey::DescribeProducers) {
+        use kafka_protocol::messages::describe_producers_request::TopicRequest;
+        let req = DescribeProducersRequest::default().with_topics(vec![
+            TopicRequest::default()
+                .with_name(name("__consumer_offsets"))
+                .with_partition_indexes(vec![0, 1]),
+        ]);
+        let r = c.send(&req, v).await;
+        let parts = &r.topics[0].partitions;
+        assert_eq!(parts[0].error_code, 0, "DescribeProducers v{v}");
+        assert!(
+            parts[0]
+                .active_producers
+                .iter()
+                .any(|p| p.current_txn_start_offset >= 0 && p.last_timestamp > 0),
+            "DescribeProducers v{v}: the open transactions of TxnOffsetCommit"
+        );
+        assert_eq!(
+            parts[1].error_code,
+            kafka_protocol::ResponseError::UnknownTopicOrPartition.code()
+        );
+    }
+
+    for v in range(ApiKey::DescribeTransactions) {
+        let req = DescribeTransactionsRequest::default()
+            .with_transactional_ids(vec![tid("ao0"), tid("missing")]);
+        let r = c.send(&req, v).await;
+        let states = &r.transaction_states;
+        assert_eq!(states[0].error_code, 0, "DescribeTransactions v{v}");
+        assert_eq!(states[0].transaction_state.as_str(), "Ongoing");
+        assert_eq!(states[0].topics[0].topic.as_str(), "__consumer_offsets");
+        assert_eq!(
+            states[1].error_code,
+            kafka_protocol::ResponseError::TransactionalIdNotFound.code()
+        );
+    }
+}

@@ -8,6 +8,7 @@ use crate::log::{BatchError, LogError};
 use crate::producer::ProducerError;
 use crate::quota::QuotaError;
 use crate::topic::{AppendError, TopicError};
+use crate::txn::TxnError;
 
 pub fn topic_error(e: &TopicError) -> ResponseError {
     match e {
@@ -50,6 +51,11 @@ pub fn append_error(e: &AppendError) -> ResponseError {
         AppendError::Producer(ProducerError::OutOfOrderSequence { .. }) => {
             ResponseError::OutOfOrderSequenceNumber
         }
+        // A transactional batch: the producer's epoch is stale, or its
+        // transaction does not hold the partition (Kafka's partition verification).
+        AppendError::Txn(TxnError::ProducerFenced) => ResponseError::InvalidProducerEpoch,
+        AppendError::Txn(TxnError::ConcurrentTransactions) => ResponseError::ConcurrentTransactions,
+        AppendError::Txn(_) => ResponseError::InvalidTxnState,
     }
 }
 
@@ -87,5 +93,21 @@ pub fn quota_error(e: &QuotaError) -> ResponseError {
         QuotaError::Invalid(_) => ResponseError::InvalidRequest,
         QuotaError::Unsupported(_) => ResponseError::UnsupportedVersion,
         QuotaError::Io(_) => ResponseError::UnknownServerError,
+    }
+}
+
+/// `fenced_as_epoch`: the request version predates PRODUCER_FENCED (KIP-588), so
+/// a fenced producer gets INVALID_PRODUCER_EPOCH, as Kafka answers old clients.
+pub fn txn_error(e: TxnError, fenced_as_epoch: bool) -> ResponseError {
+    match e {
+        TxnError::InvalidTransactionTimeout => ResponseError::InvalidTransactionTimeout,
+        TxnError::ConcurrentTransactions => ResponseError::ConcurrentTransactions,
+        TxnError::ProducerFenced if fenced_as_epoch => ResponseError::InvalidProducerEpoch,
+        TxnError::ProducerFenced => ResponseError::ProducerFenced,
+        TxnError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
+        TxnError::InvalidTxnState => ResponseError::InvalidTxnState,
+        TxnError::TransactionalIdNotFound => ResponseError::TransactionalIdNotFound,
+        TxnError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+        TxnError::InvalidRequest => ResponseError::InvalidRequest,
     }
 }

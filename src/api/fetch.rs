@@ -8,14 +8,17 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::select_all;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, ResponseKind};
 use tokio::sync::watch;
 
 use super::Reply;
 use super::error::log_error;
 use crate::broker::BrokerState;
 use crate::log::LogError;
+use crate::topic::Isolation;
 
 pub fn handle(broker: &Arc<BrokerState>, request: FetchRequest, version: i16) -> Reply {
     if request.session_id != 0 || request.session_epoch > 0 {
@@ -90,6 +93,11 @@ fn watch_partitions(
 
 /// Reads every requested partition once; returns the response and its record bytes.
 fn read_all(broker: &BrokerState, request: &FetchRequest, version: i16) -> (FetchResponse, usize) {
+    let isolation = if request.isolation_level == 1 {
+        Isolation::ReadCommitted
+    } else {
+        Isolation::ReadUncommitted
+    };
     let mut remaining = request.max_bytes.max(0) as usize;
     let mut total = 0usize;
     let mut responses = Vec::with_capacity(request.topics.len());
@@ -121,28 +129,39 @@ fn read_all(broker: &BrokerState, request: &FetchRequest, version: i16) -> (Fetc
             // KIP-74: the first batch of the response is returned whole even when
             // it is larger than the limits, so a consumer always makes progress.
             let min_one_batch = total == 0;
-            match partition.read(p.fetch_offset, max_bytes, min_one_batch) {
+            match partition.fetch(p.fetch_offset, max_bytes, min_one_batch, isolation) {
                 Ok(read) => {
+                    let aborted = read.aborted.map(|list| {
+                        list.into_iter()
+                            .map(|t| {
+                                AbortedTransaction::default()
+                                    .with_producer_id(ProducerId(t.producer_id))
+                                    .with_first_offset(t.first_offset)
+                            })
+                            .collect()
+                    });
                     let n = read.records.as_ref().map_or(0, |r| r.len());
                     broker.metrics.fetched(&partition.topic, n as u64);
                     total += n;
                     remaining = remaining.saturating_sub(n);
                     partitions.push(
                         data.with_high_watermark(read.high_watermark)
-                            .with_last_stable_offset(read.high_watermark)
+                            .with_last_stable_offset(read.last_stable_offset)
+                            .with_aborted_transactions(aborted)
                             .with_log_start_offset(read.log_start_offset)
                             .with_records(Some(read.records.unwrap_or_default())),
                     );
                 }
                 Err(e) => {
                     let (start, end) = partition.offsets();
+                    let lso = partition.last_stable_offset();
                     if !matches!(e, LogError::OffsetOutOfRange { .. }) {
                         tracing::error!(topic = %partition.topic, partition = p.partition, error = %e, "read failed");
                     }
                     partitions.push(
                         data.with_error_code(log_error(&e).code())
                             .with_high_watermark(end)
-                            .with_last_stable_offset(end)
+                            .with_last_stable_offset(lso)
                             .with_log_start_offset(start)
                             .with_records(Some(Default::default())),
                     );

@@ -50,8 +50,8 @@ pub fn find_coordinator(
         let error = match request.key_type {
             GROUP_KEY if key.is_empty() => Some(ResponseError::InvalidRequest),
             GROUP_KEY => None,
-            // Transactions are not served yet.
-            TRANSACTION_KEY => Some(ResponseError::CoordinatorNotAvailable),
+            TRANSACTION_KEY if key.is_empty() => Some(ResponseError::InvalidRequest),
+            TRANSACTION_KEY => None,
             _ => Some(ResponseError::InvalidRequest),
         };
         let mut c = Coordinator::default().with_key(key);

@@ -26,6 +26,8 @@ pub fn handle(
     request: ListOffsetsRequest,
     version: i16,
 ) -> ListOffsetsResponse {
+    // isolation_level exists from v2 on: 1 is read_committed.
+    let read_committed = request.isolation_level == 1;
     let topics = request
         .topics
         .into_iter()
@@ -42,7 +44,7 @@ pub fn handle(
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code())
                             .with_offset(-1)
                             .with_timestamp(-1),
-                        Some(partition) => match lookup(partition, p.timestamp) {
+                        Some(partition) => match lookup(partition, p.timestamp, read_committed) {
                             Ok((offset, timestamp)) => response
                                 .with_offset(offset)
                                 .with_timestamp(timestamp)
@@ -65,8 +67,13 @@ pub fn handle(
 }
 
 /// (offset, timestamp) for one partition; (-1, -1) when nothing matches.
-fn lookup(partition: &Partition, timestamp: i64) -> Result<(i64, i64), ResponseError> {
+fn lookup(
+    partition: &Partition,
+    timestamp: i64,
+    read_committed: bool,
+) -> Result<(i64, i64), ResponseError> {
     match timestamp {
+        LATEST if read_committed => Ok((partition.last_stable_offset(), -1)),
         LATEST => Ok((partition.log_end_offset(), -1)),
         EARLIEST | EARLIEST_LOCAL => Ok((partition.log_start_offset(), -1)),
         LATEST_TIERED => Ok((-1, -1)),

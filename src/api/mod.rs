@@ -21,6 +21,8 @@ mod produce;
 mod quotas;
 mod reassign;
 mod topics;
+mod txn;
+mod txn_describe;
 
 use std::sync::Arc;
 
@@ -52,7 +54,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::DeleteRecords, 0, 2),
-    (ApiKey::InitProducerId, 0, 6),
+    (ApiKey::InitProducerId, 0, 5),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
@@ -69,6 +71,13 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
+    (ApiKey::AddPartitionsToTxn, 0, 5),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 5),
+    (ApiKey::TxnOffsetCommit, 0, 5),
+    (ApiKey::DescribeProducers, 0, 0),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 2),
 ];
 
 /// Who sent a request: JoinGroup records it, DescribeGroups shows it.
@@ -132,9 +141,7 @@ pub async fn handle(
             broker, r, version,
         ))),
         RequestKind::DeleteRecords(r) => delete_records::handle(broker, r),
-        RequestKind::InitProducerId(r) => Reply::now(ResponseKind::InitProducerId(
-            init_producer_id::handle(broker, r, version),
-        )),
+        RequestKind::InitProducerId(r) => init_producer_id::handle(broker, r, version),
         RequestKind::OffsetCommit(r) => offsets::commit(broker, r, version),
         RequestKind::OffsetFetch(r) => Reply::now(ResponseKind::OffsetFetch(offsets::fetch(
             broker, r, version,
@@ -201,6 +208,19 @@ pub async fn handle(
         )),
         RequestKind::ConsumerGroupDescribe(r) => Reply::now(ResponseKind::ConsumerGroupDescribe(
             consumer_groups::describe(broker, r),
+        )),
+        RequestKind::AddPartitionsToTxn(r) => txn::add_partitions(broker, r, version),
+        RequestKind::AddOffsetsToTxn(r) => txn::add_offsets(broker, r, version),
+        RequestKind::EndTxn(r) => txn::end_txn(broker, r, version),
+        RequestKind::TxnOffsetCommit(r) => txn::txn_offset_commit(broker, r, version),
+        RequestKind::ListTransactions(r) => Reply::now(ResponseKind::ListTransactions(
+            txn_describe::list_transactions(broker, r, version),
+        )),
+        RequestKind::DescribeProducers(r) => Reply::now(ResponseKind::DescribeProducers(
+            txn_describe::describe_producers(broker, r),
+        )),
+        RequestKind::DescribeTransactions(r) => Reply::now(ResponseKind::DescribeTransactions(
+            txn_describe::describe_transactions(broker, r),
         )),
         // The connection only decodes requests of the APIs in SUPPORTED_APIS.
         _ => Reply::None,

@@ -1,6 +1,7 @@
 //! Committed offsets: OffsetCommit, OffsetFetch and OffsetDelete, stored by the
 //! group coordinator in the `__consumer_offsets` log.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::FutureExt;
@@ -146,22 +147,32 @@ pub fn fetch(
     request: OffsetFetchRequest,
     version: i16,
 ) -> OffsetFetchResponse {
+    // require_stable (v7+, KIP-447): a partition with transactional offsets not
+    // yet committed or aborted answers UNSTABLE_OFFSET_COMMIT; the client retries.
+    let unstable = |group: &str| {
+        if request.require_stable {
+            broker.groups.pending_txn_partitions(group)
+        } else {
+            HashSet::new()
+        }
+    };
     if version >= 8 {
         let groups = request
             .groups
-            .into_iter()
+            .iter()
             .map(|g| {
-                let asked = g.topics.map(|topics| {
+                let asked = g.topics.clone().map(|topics| {
                     partition_keys(topics.into_iter().map(|t| (t.name, t.partition_indexes)))
                 });
                 let fetched = broker.groups.fetch_offsets(&g.group_id, asked);
                 OffsetFetchResponseGroup::default()
-                    .with_group_id(g.group_id)
-                    .with_topics(group_topics(fetched))
+                    .with_group_id(g.group_id.clone())
+                    .with_topics(group_topics(fetched, &unstable(&g.group_id)))
             })
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
+    let unstable = unstable(&request.group_id);
     let asked = request
         .topics
         .map(|topics| partition_keys(topics.into_iter().map(|t| (t.name, t.partition_indexes))));
@@ -169,12 +180,19 @@ pub fn fetch(
     let topics = by_topic(fetched)
         .into_iter()
         .map(|(name, partitions)| {
+            let name_str = name.to_string();
             OffsetFetchResponseTopic::default()
                 .with_name(name)
                 .with_partitions(
                     partitions
                         .into_iter()
                         .map(|(index, offset)| {
+                            if unstable.contains(&(name_str.clone(), index)) {
+                                return OffsetFetchResponsePartition::default()
+                                    .with_partition_index(index)
+                                    .with_committed_offset(-1)
+                                    .with_error_code(ResponseError::UnstableOffsetCommit.code());
+                            }
                             let (offset, epoch, metadata) = fields(offset);
                             OffsetFetchResponsePartition::default()
                                 .with_partition_index(index)
@@ -201,16 +219,24 @@ fn partition_keys(topics: impl Iterator<Item = (TopicName, Vec<i32>)>) -> Vec<Pa
 
 fn group_topics(
     fetched: Vec<(PartitionKey, Option<CommittedOffset>)>,
+    unstable: &HashSet<PartitionKey>,
 ) -> Vec<OffsetFetchResponseTopics> {
     by_topic(fetched)
         .into_iter()
         .map(|(name, partitions)| {
+            let name_str = name.to_string();
             OffsetFetchResponseTopics::default()
                 .with_name(name)
                 .with_partitions(
                     partitions
                         .into_iter()
                         .map(|(index, offset)| {
+                            if unstable.contains(&(name_str.clone(), index)) {
+                                return OffsetFetchResponsePartitions::default()
+                                    .with_partition_index(index)
+                                    .with_committed_offset(-1)
+                                    .with_error_code(ResponseError::UnstableOffsetCommit.code());
+                            }
                             let (offset, epoch, metadata) = fields(offset);
                             OffsetFetchResponsePartitions::default()
                                 .with_partition_index(index)

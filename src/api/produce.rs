@@ -348,8 +348,20 @@ fn append(
     } else {
         (&records[..], batches, -1)
     };
-    let appended = partition
-        .append(records, &batches, now)
+    // A transactional batch goes in only while its transaction holds the
+    // partition; the check and the append run under the coordinator's lock so
+    // no batch lands after the transaction's marker.
+    let txn_batch = batches.iter().find(|b| b.attributes.is_transactional());
+    let appended = match txn_batch {
+        Some(b) => broker.txn.with_verified(
+            b.producer_id,
+            b.producer_epoch,
+            &(topic.name.clone(), data.index),
+            || partition.append(records, &batches, now),
+        ),
+        None => partition.append(records, &batches, now),
+    };
+    let appended = appended
         .map_err(|e| {
             if matches!(e, AppendError::Log(_)) {
                 tracing::error!(topic = %topic.name, partition = data.index, error = %e, "append failed");

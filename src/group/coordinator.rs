@@ -15,7 +15,7 @@ use super::GroupError;
 use super::classic_group::{Group, GroupSettings, GroupState, SyncParams};
 use super::consumer_group::{ConsumerGroup, ConsumerSettings};
 use super::member::{JoinParams, JoinResult, SyncResult};
-use super::offsets_log::OffsetsLog;
+use super::offsets_log::{OffsetsLog, Replayed};
 use super::records::{CommittedOffset, OffsetsRecord};
 use crate::broker::now_ms;
 use crate::config::Config;
@@ -26,11 +26,11 @@ pub struct GroupCoordinator {
     session_timeout_range: (i32, i32),
     retention_ms: i64,
     retention_check: Duration,
-    metadata_max_bytes: usize,
+    pub(super) metadata_max_bytes: usize,
     pub(super) consumer_settings: ConsumerSettings,
     pub(super) heartbeat_interval_ms: i32,
     groups: Mutex<Groups>,
-    log: OffsetsLog,
+    pub(super) log: OffsetsLog,
     /// Wakes the timer task when a request may have set an earlier deadline.
     pub(super) wake: Notify,
 }
@@ -38,8 +38,11 @@ pub struct GroupCoordinator {
 /// Every group, by protocol. A group id is in one map at a time; an empty group
 /// moves to the other map when a member of the other protocol arrives.
 pub(super) struct Groups {
-    classic: HashMap<String, Group>,
+    pub(super) classic: HashMap<String, Group>,
     pub(super) consumer: HashMap<String, ConsumerGroup>,
+    /// TxnOffsetCommit offsets by producer id, applied when the transaction
+    /// commits and dropped when it aborts (Kafka's pendingTransactionalOffsetCommits).
+    pub(super) pending_txn: HashMap<i64, Vec<(String, PartitionKey, CommittedOffset)>>,
 }
 
 impl Deref for Groups {
@@ -86,7 +89,7 @@ pub struct GroupListing {
     pub group_type: &'static str,
 }
 
-type PartitionKey = (String, i32);
+pub(super) type PartitionKey = (String, i32);
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
@@ -118,44 +121,85 @@ fn tombstone(group: &str, (topic, partition): &PartitionKey) -> OffsetsRecord {
     }
 }
 
+/// Applies one record of the offsets log to the groups being rebuilt.
+fn apply_record(groups: &mut HashMap<String, Group>, record: OffsetsRecord, now: Instant) {
+    match record {
+        OffsetsRecord::Offset {
+            group,
+            topic,
+            partition,
+            value,
+        } => {
+            let g = groups
+                .entry(group.clone())
+                .or_insert_with(|| Group::new(group, now_ms()));
+            match value {
+                Some(v) => {
+                    g.offsets.insert((topic, partition), v);
+                }
+                None => {
+                    g.offsets.remove(&(topic, partition));
+                }
+            }
+        }
+        OffsetsRecord::Group { group, value: None } => {
+            groups.remove(&group);
+        }
+        OffsetsRecord::Group {
+            group,
+            value: Some(stored),
+        } => {
+            let offsets = groups.remove(&group).map(|g| g.offsets).unwrap_or_default();
+            let mut g = Group::restore(group.clone(), stored, now);
+            g.offsets = offsets;
+            groups.insert(group, g);
+        }
+    }
+}
+
 impl GroupCoordinator {
     /// Opens the offsets log and rebuilds every group from it.
     pub fn open(topics: &TopicManager, config: &Config) -> Result<GroupCoordinator, TopicError> {
         let log = OffsetsLog::open(topics, config)?;
         let mut groups: HashMap<String, Group> = HashMap::new();
         let now = Instant::now();
-        log.replay(|record| match record {
-            OffsetsRecord::Offset {
-                group,
-                topic,
-                partition,
-                value,
+        let mut pending: HashMap<i64, Vec<OffsetsRecord>> = HashMap::new();
+        log.replay(|item| match item {
+            Replayed::Record(record) => apply_record(&mut groups, record, now),
+            Replayed::Txn {
+                producer_id,
+                record,
+            } => pending.entry(producer_id).or_default().push(record),
+            Replayed::Marker {
+                producer_id,
+                commit,
             } => {
-                let g = groups
-                    .entry(group.clone())
-                    .or_insert_with(|| Group::new(group, now_ms()));
-                match value {
-                    Some(v) => {
-                        g.offsets.insert((topic, partition), v);
-                    }
-                    None => {
-                        g.offsets.remove(&(topic, partition));
+                for record in pending.remove(&producer_id).unwrap_or_default() {
+                    if commit {
+                        apply_record(&mut groups, record, now);
                     }
                 }
             }
-            OffsetsRecord::Group { group, value: None } => {
-                groups.remove(&group);
-            }
-            OffsetsRecord::Group {
-                group,
-                value: Some(stored),
-            } => {
-                let offsets = groups.remove(&group).map(|g| g.offsets).unwrap_or_default();
-                let mut g = Group::restore(group.clone(), stored, now);
-                g.offsets = offsets;
-                groups.insert(group, g);
-            }
         })?;
+        // Transactions still open: their offsets wait for the marker.
+        let pending_txn = pending
+            .into_iter()
+            .map(|(pid, records)| {
+                let offsets = records
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        OffsetsRecord::Offset {
+                            group,
+                            topic,
+                            partition,
+                            value: Some(v),
+                        } => Some((group, (topic, partition), v)),
+                        _ => None,
+                    })
+                    .collect();
+                (pid, offsets)
+            })
+            .collect();
         tracing::info!(groups = groups.len(), "consumer groups loaded");
         Ok(GroupCoordinator {
             settings: GroupSettings {
@@ -180,6 +224,7 @@ impl GroupCoordinator {
             groups: Mutex::new(Groups {
                 classic: groups,
                 consumer: HashMap::new(),
+                pending_txn,
             }),
             log,
             wake: Notify::new(),
@@ -341,7 +386,9 @@ impl GroupCoordinator {
             return Err(GroupError::InvalidGroupId);
         }
         let mut guard = self.lock();
-        let Groups { classic, consumer } = &mut *guard;
+        let Groups {
+            classic, consumer, ..
+        } = &mut *guard;
         let committed = if let Some(group) = consumer.get_mut(group_id) {
             group.check_commit(member_id, generation)?;
             &mut group.offsets
@@ -424,7 +471,9 @@ impl GroupCoordinator {
         partitions: &[PartitionKey],
     ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
         let mut guard = self.lock();
-        let Groups { classic, consumer } = &mut *guard;
+        let Groups {
+            classic, consumer, ..
+        } = &mut *guard;
         let (offsets, subscribed) = if let Some(group) = consumer.get_mut(group_id) {
             let subscribed = group
                 .members

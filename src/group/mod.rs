@@ -9,8 +9,9 @@ mod consumer_group;
 mod coordinator;
 mod member;
 mod offsets_log;
-mod records;
+pub(crate) mod records;
 mod subscription;
+mod txn_offsets;
 
 pub use assignor::Assignment;
 pub use classic_group::{GroupState, SyncParams};

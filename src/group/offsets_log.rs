@@ -25,6 +25,21 @@ pub enum OffsetsLogError {
     Append(String),
 }
 
+/// One item of the offsets log, as replay hands it over.
+pub enum Replayed {
+    Record(OffsetsRecord),
+    /// Written by TxnOffsetCommit: applies only if its transaction commits.
+    Txn {
+        producer_id: i64,
+        record: OffsetsRecord,
+    },
+    /// The end of `producer_id`'s transaction in this log.
+    Marker {
+        producer_id: i64,
+        commit: bool,
+    },
+}
+
 pub struct OffsetsLog {
     partition: Arc<Partition>,
 }
@@ -60,6 +75,27 @@ impl OffsetsLog {
 
     /// Appends `records` as one batch.
     pub fn append(&self, records: &[OffsetsRecord], now_ms: i64) -> Result<(), OffsetsLogError> {
+        self.append_as(records, None, now_ms)
+    }
+
+    /// Appends `records` as one transactional batch of `producer` (id, epoch), as
+    /// Kafka writes TxnOffsetCommit: visible once the COMMIT marker follows.
+    pub fn append_txn(
+        &self,
+        records: &[OffsetsRecord],
+        producer: (i64, i16),
+        now_ms: i64,
+    ) -> Result<(), OffsetsLogError> {
+        self.append_as(records, Some(producer), now_ms)
+    }
+
+    fn append_as(
+        &self,
+        records: &[OffsetsRecord],
+        producer: Option<(i64, i16)>,
+        now_ms: i64,
+    ) -> Result<(), OffsetsLogError> {
+        let (producer_id, producer_epoch) = producer.unwrap_or((-1, -1));
         if records.is_empty() {
             return Ok(());
         }
@@ -69,12 +105,12 @@ impl OffsetsLog {
             .map(|(i, r)| {
                 let (key, value) = r.encode();
                 Record {
-                    transactional: false,
+                    transactional: producer.is_some(),
                     control: false,
                     delete_horizon: false,
                     partition_leader_epoch: 0,
-                    producer_id: -1,
-                    producer_epoch: -1,
+                    producer_id,
+                    producer_epoch,
                     timestamp_type: TimestampType::Creation,
                     offset: i as i64,
                     sequence: -1,
@@ -102,9 +138,10 @@ impl OffsetsLog {
         Ok(())
     }
 
-    /// Calls `apply` with every record of the log, oldest first. Records that do
-    /// not decode are skipped with a warning.
-    pub fn replay(&self, mut apply: impl FnMut(OffsetsRecord)) -> Result<(), TopicError> {
+    /// Calls `apply` with every record of the log, oldest first: plain records,
+    /// transactional ones with their producer id, and transaction markers.
+    /// Records that do not decode are skipped with a warning.
+    pub fn replay(&self, mut apply: impl FnMut(Replayed)) -> Result<(), TopicError> {
         let (mut offset, end) = self.partition.offsets();
         while offset < end {
             let read = self.partition.read(offset, 1 << 20, true)?;
@@ -119,10 +156,24 @@ impl OffsetsLog {
                 let mut batch: Bytes = rest.split_to(size);
                 match RecordBatchDecoder::decode(&mut batch) {
                     Ok(set) => {
-                        for record in set.records.iter().filter(|r| !r.control) {
+                        for record in &set.records {
                             let Some(key) = &record.key else { continue };
+                            if record.control {
+                                // ControlRecordType key: version, then 0 abort / 1 commit.
+                                if let Some(t) = key.get(2..4) {
+                                    apply(Replayed::Marker {
+                                        producer_id: record.producer_id,
+                                        commit: t == [0, 1],
+                                    });
+                                }
+                                continue;
+                            }
                             match OffsetsRecord::decode(key, record.value.as_deref()) {
-                                Some(r) => apply(r),
+                                Some(r) if record.transactional => apply(Replayed::Txn {
+                                    producer_id: record.producer_id,
+                                    record: r,
+                                }),
+                                Some(r) => apply(Replayed::Record(r)),
                                 None => tracing::warn!(
                                     offset = record.offset,
                                     "skipping an offsets record that does not decode"

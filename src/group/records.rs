@@ -203,7 +203,7 @@ fn decode_group(mut v: &[u8]) -> Option<StoredGroup> {
     })
 }
 
-fn put_string(b: &mut BytesMut, s: &str) {
+pub(crate) fn put_string(b: &mut BytesMut, s: &str) {
     b.put_i16(s.len() as i16);
     b.put_slice(s.as_bytes());
 }
@@ -220,15 +220,15 @@ fn put_bytes(b: &mut BytesMut, v: &[u8]) {
     b.put_slice(v);
 }
 
-fn get_i16(b: &mut &[u8]) -> Option<i16> {
+pub(crate) fn get_i16(b: &mut &[u8]) -> Option<i16> {
     (b.remaining() >= 2).then(|| b.get_i16())
 }
 
-fn get_i32(b: &mut &[u8]) -> Option<i32> {
+pub(crate) fn get_i32(b: &mut &[u8]) -> Option<i32> {
     (b.remaining() >= 4).then(|| b.get_i32())
 }
 
-fn get_i64(b: &mut &[u8]) -> Option<i64> {
+pub(crate) fn get_i64(b: &mut &[u8]) -> Option<i64> {
     (b.remaining() >= 8).then(|| b.get_i64())
 }
 
@@ -246,7 +246,7 @@ fn get_nullable_string(b: &mut &[u8]) -> Option<Option<String>> {
     Some(Some(s))
 }
 
-fn get_string(b: &mut &[u8]) -> Option<String> {
+pub(crate) fn get_string(b: &mut &[u8]) -> Option<String> {
     get_nullable_string(b)?
 }
 

@@ -19,6 +19,7 @@
 //! - [`record`]: the one place records are decoded (timestamp look-ups, keys of batches
 //!   for compacted topics, through the streaming codecs of `decompress`);
 //! - [`OffsetIndex`], [`TimeIndex`]: the two index files;
+//! - [`TransactionIndex`]: the aborted transactions (`.txnindex`), rebuilt on open;
 //! - [`LogSegment`]: one segment: append, read, timestamp look-ups, seal;
 //! - `recovery`: opening a segment, checking it and repairing a torn tail;
 //! - [`Log`]: one partition's ordered segments: offsets, rolling, reads, flushing;
@@ -54,6 +55,7 @@ mod recovery;
 mod retention;
 mod segment;
 mod time_index;
+mod txn_index;
 
 #[cfg(test)]
 mod model_tests;
@@ -70,6 +72,7 @@ pub use recompress::{RecompressError, codec_of, recompress};
 pub use retention::{RetentionPolicy, delete_segments};
 pub use segment::LogSegment;
 pub use time_index::TimeIndex;
+pub use txn_index::{AbortedTxn, TransactionIndex};
 
 /// Settings of one partition's log (Kafka's topic-level names in brackets).
 #[derive(Debug, Clone, PartialEq, Eq)]

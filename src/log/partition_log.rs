@@ -397,7 +397,7 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
         };
         match ext {
             "log" => bases.push(base),
-            "index" | "timeindex" => indexes.push((base, entry.path())),
+            "index" | "timeindex" | "txnindex" => indexes.push((base, entry.path())),
             _ => {}
         }
     }

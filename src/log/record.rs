@@ -249,6 +249,31 @@ pub(crate) fn parse_records(data: &[u8], count: i32) -> Result<Vec<RawRecord<'_>
     Ok(out)
 }
 
+/// A transaction marker's type, from the key of a control batch's record
+/// (Kafka's ControlRecordType: version 0, type 0 abort, 1 commit). None when the
+/// batch is not a control batch or its key does not parse.
+pub fn control_marker(batch: &[u8]) -> Option<ControlMarker> {
+    let header = BatchHeader::new(batch)?;
+    if !header.attributes().is_control() {
+        return None;
+    }
+    let data = records_section(batch).ok()?;
+    let records = parse_records(&data, header.records_count().min(1)).ok()?;
+    let key = records.first()?.key?;
+    match key.get(2..4)? {
+        [0, 0] => Some(ControlMarker::Abort),
+        [0, 1] => Some(ControlMarker::Commit),
+        _ => None,
+    }
+}
+
+/// The two control record types of transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlMarker {
+    Abort,
+    Commit,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

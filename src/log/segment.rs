@@ -411,10 +411,12 @@ impl LogSegment {
     /// Removes the segment's files. Views handed out earlier stay readable (the
     /// mapping outlives the unlinked file).
     pub fn delete(self) -> Result<(), LogError> {
-        for path in segment_paths(
-            self.log.path().parent().unwrap_or(Path::new(".")),
-            self.base_offset,
-        ) {
+        let dir = self.log.path().parent().unwrap_or(Path::new("."));
+        let txn_index = dir.join(super::segment_file_name(self.base_offset, "txnindex"));
+        for path in segment_paths(dir, self.base_offset)
+            .into_iter()
+            .chain(std::iter::once(txn_index))
+        {
             match fs::remove_file(&path) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
                 _ => {}

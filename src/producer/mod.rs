@@ -6,4 +6,4 @@ mod id_manager;
 mod state;
 
 pub use id_manager::ProducerIdManager;
-pub use state::{ProducerError, ProducerStateTable, SequenceCheck};
+pub use state::{ProducerError, ProducerStateTable, ProducerSummary, SequenceCheck};

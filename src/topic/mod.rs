@@ -25,7 +25,7 @@ pub use cleaning::{clean_periodically, lower_thread_priority};
 pub use config::{ConfigChange, InvalidConfig, TopicConfig};
 pub use flusher::{Flusher, flush_periodically};
 pub use name::{is_internal_topic, validate_topic_name};
-pub use partition::{AppendError, Appended, Partition, Read};
+pub use partition::{AppendError, Appended, Isolation, Partition, Read};
 pub use retention::{RetentionStats, enforce_retention_periodically};
 
 use crate::config::Config;

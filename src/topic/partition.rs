@@ -6,9 +6,10 @@ use std::sync::{Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::watch;
 
+use crate::log::record::control_marker;
 use crate::log::{
-    BatchHeader, BatchInfo, CleanStats, CleanerConfig, FlushTarget, Log, LogConfig, LogError,
-    LogSegment, RetentionPolicy,
+    AbortedTxn, BatchHeader, BatchInfo, CleanStats, CleanerConfig, FlushTarget, Log, LogConfig,
+    LogError, LogSegment, RetentionPolicy, TransactionIndex, validate_batches,
 };
 use crate::producer::{ProducerError, ProducerStateTable, SequenceCheck};
 
@@ -24,6 +25,18 @@ pub struct Partition {
 struct PartitionLog {
     log: Log,
     producers: ProducerStateTable,
+    /// Aborted transactions (`.txnindex`), for read_committed fetches.
+    aborted: TransactionIndex,
+}
+
+impl PartitionLog {
+    /// Kafka's last stable offset: no open transaction has records below it.
+    fn last_stable_offset(&self) -> i64 {
+        let hw = self.log.log_end_offset();
+        self.producers
+            .first_unstable_offset()
+            .map_or(hw, |f| f.min(hw))
+    }
 }
 
 impl std::ops::Deref for PartitionLog {
@@ -45,6 +58,8 @@ pub enum AppendError {
     Log(#[from] LogError),
     #[error(transparent)]
     Producer(#[from] ProducerError),
+    #[error(transparent)]
+    Txn(#[from] crate::txn::TxnError),
 }
 
 /// Offsets a successful append assigned.
@@ -59,17 +74,37 @@ pub struct Appended {
 pub struct Read {
     pub records: Option<Bytes>,
     pub high_watermark: i64,
+    pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    /// read_committed only: the aborted transactions overlapping the range read.
+    pub aborted: Option<Vec<AbortedTxn>>,
+}
+
+/// Which records a fetch may see (Fetch's isolation_level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Everything below the high watermark.
+    ReadUncommitted,
+    /// Only below the last stable offset, with the aborted transactions listed.
+    ReadCommitted,
 }
 
 impl Partition {
     pub fn new(topic: String, index: i32, log: Log) -> Partition {
         let (end_offset, _) = watch::channel(log.log_end_offset());
-        let producers = rebuild_producer_state(&log);
+        let (producers, found) = rebuild_producer_state(&log);
+        let aborted = TransactionIndex::rebuild(log.dir(), found.clone()).unwrap_or_else(|e| {
+            tracing::warn!(dir = %log.dir().display(), error = %e, "cannot rewrite .txnindex files");
+            TransactionIndex::new(log.dir(), found)
+        });
         Partition {
             topic,
             index,
-            log: Mutex::new(PartitionLog { log, producers }),
+            log: Mutex::new(PartitionLog {
+                log,
+                producers,
+                aborted,
+            }),
             end_offset,
         }
     }
@@ -113,19 +148,92 @@ impl Partition {
         })
     }
 
+    /// Appends a transaction marker (a control batch: COMMIT or ABORT) for
+    /// `producer_id`, ending its open transaction here. Returns its offset.
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+        now_ms: i64,
+    ) -> Result<i64, AppendError> {
+        let records = marker_batch(
+            producer_id,
+            producer_epoch,
+            commit,
+            coordinator_epoch,
+            now_ms,
+        );
+        let batches = validate_batches(&records)
+            .map_err(|e| LogError::InvalidAppend(format!("marker batch: {e}")))?;
+        let (offset, end) = {
+            let mut log = self.log();
+            let info = log.log.append(&records, &batches, now_ms)?;
+            let aborted =
+                log.producers
+                    .complete_txn(producer_id, producer_epoch, info.base_offset, commit);
+            if let Some(txn) = aborted {
+                let segment = log.segments().last().map_or(0, LogSegment::base_offset);
+                if let Err(e) = log.aborted.append(segment, txn) {
+                    // Rebuilt from the log on the next open.
+                    tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "writing .txnindex");
+                }
+            }
+            (info.base_offset, log.log_end_offset())
+        };
+        self.end_offset.send_replace(end);
+        Ok(offset)
+    }
+
     pub fn read(
         &self,
         offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
     ) -> Result<Read, LogError> {
+        self.fetch(offset, max_bytes, min_one_batch, Isolation::ReadUncommitted)
+    }
+
+    /// A read as Fetch does it: read_committed sees only what lies below the last
+    /// stable offset and gets the aborted transactions of that range.
+    pub fn fetch(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        isolation: Isolation,
+    ) -> Result<Read, LogError> {
         let log = self.log();
-        let records = log.read(offset, max_bytes, min_one_batch)?;
+        let lso = log.last_stable_offset();
+        let mut records = log.read(offset, max_bytes, min_one_batch)?;
+        let mut aborted = None;
+        if isolation == Isolation::ReadCommitted {
+            records = records.and_then(|r| cut_at(r, lso));
+            aborted = Some(log.aborted.collect(offset, lso));
+        }
         Ok(Read {
             records,
             high_watermark: log.log_end_offset(),
+            last_stable_offset: lso,
             log_start_offset: log.log_start_offset(),
+            aborted,
         })
+    }
+
+    /// The last stable offset (ListOffsets latest with read_committed).
+    pub fn last_stable_offset(&self) -> i64 {
+        self.log().last_stable_offset()
+    }
+
+    /// Every producer with state here, for DescribeProducers.
+    pub fn producers(&self) -> Vec<crate::producer::ProducerSummary> {
+        self.log().producers.producers()
+    }
+
+    /// Whether `producer_id` has an open transaction in this partition.
+    pub fn has_ongoing_txn(&self, producer_id: i64) -> bool {
+        self.log().producers.ongoing_txn(producer_id).is_some()
     }
 
     pub fn log_start_offset(&self) -> i64 {
@@ -231,24 +339,109 @@ impl Partition {
     }
 }
 
-/// Producer state from the batches of the active segment (headers only). A
-/// producer whose last batches are older has no state and may continue at any
-/// sequence, as in Kafka after its state expired.
-fn rebuild_producer_state(log: &Log) -> ProducerStateTable {
+/// Producer state, open transactions and aborted transactions from the batch
+/// headers of every segment (and the key of each control batch). Without
+/// snapshots this walks the whole log once per open.
+fn rebuild_producer_state(log: &Log) -> (ProducerStateTable, Vec<(i64, AbortedTxn)>) {
     let mut table = ProducerStateTable::default();
-    let Some(active) = log.segments().last() else {
-        return table;
-    };
-    let file = active.log_file();
-    let Some(mut rest) = file.as_slice(0, file.len()) else {
-        return table;
-    };
-    while let Some(header) = BatchHeader::new(rest) {
-        let Some(size) = header.size().filter(|&s| s > 0 && s <= rest.len()) else {
-            break;
+    let mut aborted = Vec::new();
+    for segment in log.segments() {
+        let file = segment.log_file();
+        let Some(mut rest) = file.as_slice(0, file.len()) else {
+            continue;
         };
-        table.replay(&header);
-        rest = &rest[size..];
+        while let Some(header) = BatchHeader::new(rest) {
+            let Some(size) = header.size().filter(|&s| s > 0 && s <= rest.len()) else {
+                break;
+            };
+            let marker = if header.attributes().is_control() {
+                control_marker(&rest[..size])
+            } else {
+                None
+            };
+            if let Some(txn) = table.replay(&header, marker) {
+                aborted.push((segment.base_offset(), txn));
+            }
+            rest = &rest[size..];
+        }
     }
-    table
+    (table, aborted)
+}
+
+/// The whole batches of `records` that end below `end`; None when there are none.
+fn cut_at(records: Bytes, end: i64) -> Option<Bytes> {
+    let mut len = 0;
+    while let Some(header) = records.get(len..).and_then(BatchHeader::new) {
+        let Some(size) = header.size() else { break };
+        if header.last_offset() >= end || len + size > records.len() {
+            break;
+        }
+        len += size;
+    }
+    (len > 0).then(|| records.slice(..len))
+}
+
+/// A control batch holding one transaction marker, as Kafka writes it: magic 2,
+/// the transactional and control attributes, no sequence, one record whose key
+/// is (version 0, type 0 abort / 1 commit) and value (version 0, coordinator epoch).
+fn marker_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
+    now_ms: i64,
+) -> Vec<u8> {
+    let key: [u8; 4] = [0, 0, 0, u8::from(commit)];
+    let mut value = [0u8; 6];
+    value[2..].copy_from_slice(&coordinator_epoch.to_be_bytes());
+    // One record: attributes, timestamp delta 0, offset delta 0, key, value, no headers.
+    let mut record = vec![0u8, 0, 0];
+    record.push(zigzag(key.len() as i64));
+    record.extend_from_slice(&key);
+    record.push(zigzag(value.len() as i64));
+    record.extend_from_slice(&value);
+    record.push(0);
+    let mut body = Vec::with_capacity(64);
+    body.extend_from_slice(&0x30i16.to_be_bytes()); // attributes: transactional + control
+    body.extend_from_slice(&0i32.to_be_bytes()); // last offset delta
+    body.extend_from_slice(&now_ms.to_be_bytes()); // base timestamp
+    body.extend_from_slice(&now_ms.to_be_bytes()); // max timestamp
+    body.extend_from_slice(&producer_id.to_be_bytes());
+    body.extend_from_slice(&producer_epoch.to_be_bytes());
+    body.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+    body.extend_from_slice(&1i32.to_be_bytes()); // record count
+    body.push(zigzag(record.len() as i64));
+    body.extend_from_slice(&record);
+    let crc = crc32c::crc32c(&body);
+    let mut batch = Vec::with_capacity(body.len() + 21);
+    batch.extend_from_slice(&0i64.to_be_bytes()); // base offset, set by the log
+    batch.extend_from_slice(&((body.len() + 9) as i32).to_be_bytes()); // batch length
+    batch.extend_from_slice(&0i32.to_be_bytes()); // partition leader epoch
+    batch.push(2); // magic
+    batch.extend_from_slice(&crc.to_be_bytes());
+    batch.extend_from_slice(&body);
+    batch
+}
+
+/// A small non-negative zigzag varint (every length here is below 64).
+fn zigzag(v: i64) -> u8 {
+    ((v << 1) ^ (v >> 63)) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::record::ControlMarker;
+
+    #[test]
+    fn marker_batches_are_valid_control_batches() {
+        for (commit, want) in [(true, ControlMarker::Commit), (false, ControlMarker::Abort)] {
+            let b = marker_batch(42, 3, commit, 7, 1000);
+            let infos = validate_batches(&b).unwrap();
+            assert_eq!(infos.len(), 1);
+            assert!(infos[0].attributes.is_control() && infos[0].attributes.is_transactional());
+            assert_eq!((infos[0].producer_id, infos[0].producer_epoch), (42, 3));
+            assert_eq!(control_marker(&b), Some(want));
+        }
+    }
 }

@@ -186,17 +186,38 @@ pub fn idempotent_batch(values: &[&[u8]], pid: i64, epoch: i16, seq: i32) -> Byt
     )
 }
 
+/// A transactional batch from producer `pid` at `epoch`, sequences from `seq`.
+pub fn transactional_batch(values: &[&[u8]], pid: i64, epoch: i16, seq: i32) -> Bytes {
+    encode(
+        values,
+        Compression::None,
+        1_700_000_000_000,
+        (pid, epoch, seq),
+        true,
+    )
+}
+
 fn encode_batch(
     values: &[&[u8]],
     compression: Compression,
     timestamp: i64,
+    producer: (i64, i16, i32),
+) -> Bytes {
+    encode(values, compression, timestamp, producer, false)
+}
+
+fn encode(
+    values: &[&[u8]],
+    compression: Compression,
+    timestamp: i64,
     (producer_id, producer_epoch, sequence): (i64, i16, i32),
+    transactional: bool,
 ) -> Bytes {
     let records: Vec<Record> = values
         .iter()
         .enumerate()
         .map(|(i, v)| Record {
-            transactional: false,
+            transactional,
             control: false,
             partition_leader_epoch: 0,
             producer_id,
