@@ -119,6 +119,35 @@ pub fn for_each_error(response: &ResponseKind, mut f: impl FnMut(i16)) {
         ResponseKind::DescribeCluster(r) => one(r.error_code),
         ResponseKind::ConsumerGroupHeartbeat(r) => one(r.error_code),
         ResponseKind::ConsumerGroupDescribe(r) => r.groups.iter().for_each(|g| one(g.error_code)),
+        ResponseKind::AddPartitionsToTxn(r) => {
+            one(r.error_code);
+            r.results_by_topic_v3_and_below
+                .iter()
+                .flat_map(|t| &t.results_by_partition)
+                .for_each(|p| one(p.partition_error_code));
+            for txn in &r.results_by_transaction {
+                txn.topic_results
+                    .iter()
+                    .flat_map(|t| &t.results_by_partition)
+                    .for_each(|p| one(p.partition_error_code));
+            }
+        }
+        ResponseKind::AddOffsetsToTxn(r) => one(r.error_code),
+        ResponseKind::EndTxn(r) => one(r.error_code),
+        ResponseKind::TxnOffsetCommit(r) => r
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| one(p.error_code)),
+        ResponseKind::DescribeProducers(r) => r
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| one(p.error_code)),
+        ResponseKind::ListTransactions(r) => one(r.error_code),
+        ResponseKind::DescribeTransactions(r) => {
+            r.transaction_states.iter().for_each(|t| one(t.error_code))
+        }
         // Responses of APIs runnel does not serve.
         _ => {}
     }
