@@ -53,13 +53,19 @@ fn bench_metrics(c: &mut Criterion) {
         .groups
         .commit_offsets("bench-group", "", None, -1, offsets)
         .unwrap();
-    let scrape = state.metrics.render(&state.topics, &state.groups);
+    let scrape = state
+        .metrics
+        .render(&state.topics, &state.groups, &state.txn);
     assert!(
         scrape
             .contains("runnel_group_lag{group=\"bench-group\",topic=\"topic-9\",partition=\"99\"}")
     );
     c.bench_function("metrics_scrape_1000_partitions", |b| {
-        b.iter(|| state.metrics.render(&state.topics, &state.groups))
+        b.iter(|| {
+            state
+                .metrics
+                .render(&state.topics, &state.groups, &state.txn)
+        })
     });
 
     let response = ResponseKind::Produce(ProduceResponse::default().with_responses(vec![

@@ -78,10 +78,13 @@ async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
         );
     };
     // Reading every partition's offsets takes their locks briefly: off the runtime.
-    let text =
-        tokio::task::spawn_blocking(move || broker.metrics.render(&broker.topics, &broker.groups))
-            .await
-            .unwrap_or_default();
+    let text = tokio::task::spawn_blocking(move || {
+        broker
+            .metrics
+            .render(&broker.topics, &broker.groups, &broker.txn)
+    })
+    .await
+    .unwrap_or_default();
     (
         StatusCode::OK,
         [(

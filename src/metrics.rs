@@ -19,6 +19,7 @@ use kafka_protocol::messages::{ApiKey, ResponseKind};
 use crate::group::GroupCoordinator;
 use crate::log::CleanStats;
 use crate::topic::{RetentionStats, TopicManager};
+use crate::txn::TransactionCoordinator;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiLabels {
@@ -41,6 +42,11 @@ pub struct TopicLabels {
 pub struct PartitionLabels {
     pub topic: String,
     pub partition: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub state: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -100,6 +106,7 @@ pub struct Metrics {
     cleaner_pass_seconds: Histogram,
     group_members: Family<GroupLabels, Gauge>,
     group_lag: Family<LagLabels, Gauge>,
+    transactions: Family<StateLabels, Gauge>,
     cpu_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
     resident_bytes: Gauge,
     last_cpu: Mutex<f64>,
@@ -142,6 +149,7 @@ impl Metrics {
             cleaner_pass_seconds: latency_buckets(),
             group_members: Family::default(),
             group_lag: Family::default(),
+            transactions: Family::default(),
             cpu_seconds: Counter::default(),
             resident_bytes: Gauge::default(),
             last_cpu: Mutex::new(0.0),
@@ -251,6 +259,11 @@ impl Metrics {
             "Log end offset minus the committed offset, per group and partition",
             m.group_lag.clone(),
         );
+        r.register(
+            "transactions",
+            "Transactional ids the transaction coordinator knows, by state (Ongoing: open)",
+            m.transactions.clone(),
+        );
         r.register_with_unit(
             "process_cpu",
             "CPU time of the broker process",
@@ -320,9 +333,21 @@ impl Metrics {
     }
 
     /// The text exposition of every metric, with the scrape-time gauges read now.
-    pub fn render(&self, topics: &TopicManager, groups: &GroupCoordinator) -> String {
+    pub fn render(
+        &self,
+        topics: &TopicManager,
+        groups: &GroupCoordinator,
+        txn: &TransactionCoordinator,
+    ) -> String {
         self.read_partitions(topics);
         self.read_groups(topics, groups);
+        self.transactions.clear();
+        for (state, n) in txn.count_by_state() {
+            let labels = StateLabels {
+                state: state.to_string(),
+            };
+            self.transactions.get_or_create(&labels).set(n);
+        }
         self.read_process();
         let mut out = String::new();
         if let Err(e) = encode(&mut out, &self.registry) {

@@ -1,5 +1,5 @@
 //! The client commands of the `runnel` binary (`runnel topic|produce|consume|
-//! group|perf`). They speak the Kafka protocol through `crate::client`, so they
+//! group|perf|txn`). They speak the Kafka protocol through `crate::client`, so they
 //! work against runnel and any Kafka broker, and never load the broker's config.
 
 mod consume;
@@ -9,6 +9,7 @@ mod histogram;
 mod perf;
 mod produce;
 mod topic;
+mod txn;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,9 @@ pub enum Command {
     /// Measure produce or consume throughput and latency.
     #[command(subcommand)]
     Perf(perf::PerfCommand),
+    /// List or describe transactions, or the producers of a partition.
+    #[command(subcommand)]
+    Txn(txn::TxnCommand),
 }
 
 /// Where to connect; every client command takes these.
@@ -70,6 +74,7 @@ pub fn run(command: Command) -> ExitCode {
             Command::Consume(a) => consume::run(a).await,
             Command::Group(c) => group::run(c).await,
             Command::Perf(c) => perf::run(c).await,
+            Command::Txn(c) => txn::run(c).await,
         }
     });
     match result {

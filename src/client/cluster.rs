@@ -16,6 +16,10 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{ClientError, Connection, Result};
 
+/// FindCoordinator's key types.
+const GROUP_KEY: i8 = 0;
+const TRANSACTION_KEY: i8 = 1;
+
 /// ListOffsets' special timestamps.
 pub const LATEST: i64 = -1;
 pub const EARLIEST: i64 = -2;
@@ -218,9 +222,22 @@ impl Cluster {
 
     /// The node id of `group`'s coordinator.
     pub async fn coordinator_of(&mut self, group: &str) -> Result<i32> {
+        self.find_coordinator(group, GROUP_KEY).await
+    }
+
+    /// The connection to the coordinator of transactional id `id`.
+    pub async fn transaction_coordinator(&mut self, id: &str) -> Result<&mut Connection> {
+        let node = self.find_coordinator(id, TRANSACTION_KEY).await?;
+        self.broker(node).await
+    }
+
+    /// FindCoordinator of `key` (a group id or a transactional id, by `key_type`).
+    async fn find_coordinator(&mut self, key: &str, key_type: i8) -> Result<i32> {
         let mut attempts = 0;
         loop {
-            let request = FindCoordinatorRequest::default().with_key(str_bytes(group));
+            let request = FindCoordinatorRequest::default()
+                .with_key(str_bytes(key))
+                .with_key_type(key_type);
             let response = self.bootstrap.send(&request).await?;
             let retriable = response.error_code == ResponseError::CoordinatorNotAvailable.code()
                 || response.error_code == ResponseError::CoordinatorLoadInProgress.code();

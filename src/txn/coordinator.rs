@@ -9,7 +9,7 @@
 //! Produce of a transactional batch checks and appends under this lock too, so
 //! no batch lands after its transaction's marker.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -434,6 +434,15 @@ impl TransactionCoordinator {
             m.partitions.clear();
             m.start_timestamp = -1;
         })
+    }
+
+    /// How many transactional ids are in each state (for /metrics).
+    pub fn count_by_state(&self) -> BTreeMap<&'static str, i64> {
+        let mut counts = BTreeMap::new();
+        for m in self.lock().txns.values() {
+            *counts.entry(m.state.name()).or_insert(0) += 1;
+        }
+        counts
     }
 
     /// Every transactional id, sorted (ListTransactions, DescribeTransactions).

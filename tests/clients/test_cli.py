@@ -5,6 +5,7 @@ a consumer group with a confluent-kafka consumer."""
 import signal
 import subprocess
 import time
+import urllib.request
 
 from confluent_kafka import Consumer, Producer
 from kafka import KafkaConsumer, TopicPartition
@@ -98,3 +99,36 @@ def test_shares_a_group_with_a_confluent_kafka_consumer(broker):
     assert set(got.values()) <= set(assigned)
     assert set(cli_got.values()).isdisjoint(assigned)
     assert set(got) | set(cli_got) == {f"v{i}" for i in range(40)}
+
+
+def test_txn_commands_show_an_open_transaction_then_its_commit(broker):
+    cli(broker, "topic", "create", "txn-out", "--partitions", "2")
+    p = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "cli-txn"})
+    p.init_transactions(10)
+    p.begin_transaction()
+    for i in range(5):
+        p.produce("txn-out", value=f"v{i}".encode(), partition=1)
+    p.flush(10)
+
+    listed = cli(broker, "txn", "list").stdout.decode().splitlines()
+    row = [l.split() for l in listed if l.startswith("cli-txn ")]
+    assert len(row) == 1 and row[0][2] == "Ongoing", listed
+    pid = row[0][1]
+    described = cli(broker, "txn", "describe", "cli-txn").stdout.decode()
+    assert "State: Ongoing" in described and f"ProducerId: {pid}" in described, described
+    assert "txn-out-1" in described, described
+    producers = cli(broker, "txn", "producers", "txn-out", "-p", "1").stdout.decode().splitlines()
+    # The open transaction starts at offset 0 of partition 1.
+    assert [l.split()[0] for l in producers[1:]] == [pid], producers
+    assert producers[1].split()[-1] == "0", producers
+
+    with urllib.request.urlopen(f"http://{broker.http_listen}/metrics", timeout=5) as r:
+        assert 'runnel_transactions{state="Ongoing"} 1' in r.read().decode()
+
+    p.commit_transaction(10)
+    described = cli(broker, "txn", "describe", "cli-txn").stdout.decode()
+    assert "State: CompleteCommit" in described, described
+    producers = cli(broker, "txn", "producers", "txn-out", "-p", "1").stdout.decode().splitlines()
+    assert producers[1].split()[-1] == "-", producers
+    missing = cli(broker, "txn", "describe", "no-such-id", check=False)
+    assert missing.returncode == 1 and b"TRANSACTIONAL_ID_NOT_FOUND" in missing.stderr, missing.stderr
