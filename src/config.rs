@@ -64,6 +64,17 @@ pub struct Config {
     pub log: LogSection,
     pub group: GroupSection,
     pub offsets: OffsetsSection,
+    pub console: ConsoleSection,
+}
+
+/// The web console on the HTTP listener (`/`, `/api/`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSection {
+    /// Serve the console pages and the JSON API.
+    pub enabled: bool,
+    /// Every mutating API call answers 403 and the pages show no forms.
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -406,6 +417,8 @@ mod tests {
         assert_eq!(c.log.retention_bytes, -1);
         assert_eq!(c.log.retention_check_interval_ms, 300000);
         assert_eq!(c.log.cleaner_backoff_ms, 15000);
+        assert!(c.console.enabled);
+        assert!(!c.console.read_only);
     }
 
     #[test]
