@@ -69,7 +69,10 @@ fn bench_console(c: &mut Criterion) {
     let records: Vec<OutRecord> = (0..100)
         .map(|i| OutRecord {
             key: Some(Bytes::from(format!("key-{i}"))),
-            value: Some(Bytes::from(format!("{{\"n\":{i},\"text\":\"{}\"}}", "x".repeat(100)))),
+            value: Some(Bytes::from(format!(
+                "{{\"n\":{i},\"text\":\"{}\"}}",
+                "x".repeat(100)
+            ))),
             headers: Vec::new(),
             timestamp: 1_700_000_000_000 + i,
         })
