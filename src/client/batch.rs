@@ -111,12 +111,15 @@ pub fn split_batch(data: &mut Bytes) -> Option<Bytes> {
 /// control batch) to `out`; returns the offset after the batch.
 pub fn decode_batch(mut batch: Bytes, from_offset: i64, out: &mut Vec<InRecord>) -> Result<i64> {
     const HEADER: usize = 61;
-    let base_offset = i64::from_be_bytes(slice8(&batch[0..8]));
     if batch.len() < HEADER || batch[16] != 2 {
+        let at = batch
+            .get(0..8)
+            .map_or(-1, |b| i64::from_be_bytes(slice8(b)));
         return Err(ClientError::Protocol(format!(
-            "unsupported record batch at offset {base_offset}"
+            "unsupported record batch at offset {at}"
         )));
     }
+    let base_offset = i64::from_be_bytes(slice8(&batch[0..8]));
     let attributes = i16::from_be_bytes([batch[21], batch[22]]);
     let last_delta = i32::from_be_bytes(slice4(&batch[23..27]));
     let next = base_offset.saturating_add(i64::from(last_delta) + 1);

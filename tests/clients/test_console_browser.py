@@ -76,7 +76,15 @@ def test_pages_show_topics_records_and_lag(broker, browser):
     c.close()
 
     visit(browser, broker, "/")
-    time.sleep(4.5)  # two samples of /api/overview: the charts have a line
+    # Traffic while the page samples /api/overview every 2 s: the charts draw it.
+    p = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    until = time.monotonic() + 7
+    while time.monotonic() < until:
+        for _ in range(50):
+            p.send("traffic", value=b"v" * 200)
+        p.flush(10)
+        time.sleep(0.05)
+    p.close()
     after(browser, "overview")
     assert browser.find_element(By.ID, "chart-in").is_displayed()
 

@@ -113,9 +113,13 @@ if (charts[0]) {
     const w = canvas.width, h = canvas.height;
     g.clearRect(0, 0, w, h);
     const max = Math.max(1, ...points);
+    g.strokeStyle = "#d5d9e0"; g.lineWidth = 1; g.beginPath();
+    g.moveTo(0, h - 14); g.lineTo(w, h - 14); g.stroke();
+    // Stretched over the width until 5 minutes of samples fill it.
+    const step = w / Math.max(1, points.length - 1);
     g.strokeStyle = "#1f6fd1"; g.lineWidth = 2; g.beginPath();
     points.forEach((v, i) => {
-      const x = (i / 149) * w, y = h - 14 - (v / max) * (h - 24);
+      const x = i * step, y = h - 14 - (v / max) * (h - 24);
       if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
     });
     g.stroke();
