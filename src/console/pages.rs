@@ -122,6 +122,8 @@ async fn topics_page(Broker(b): Broker) -> Response {
             esc(&t.retention_ms),
             bytes(t.bytes_in),
             bytes(t.bytes_out),
+            format!("<span data-rate-in=\"{}\">…</span>", esc(&t.name)),
+            format!("<span data-rate-out=\"{}\">…</span>", esc(&t.name)),
         ]
     });
     let mut body = table(
@@ -135,6 +137,8 @@ async fn topics_page(Broker(b): Broker) -> Response {
             "retention.ms",
             "Bytes in",
             "Bytes out",
+            "In /s",
+            "Out /s",
         ],
         rows,
     );
@@ -443,11 +447,14 @@ async fn group_page(Broker(b): Broker, Path(id): Path<String>) -> Response {
     };
     let mut body = format!(
         "<dl class=\"facts\"><dt>State</dt><dd id=\"group-state\">{}</dd><dt>Protocol</dt><dd>{} {}</dd>\
-<dt>Total lag</dt><dd id=\"total-lag\">{}</dd></dl><h2>Members</h2>",
+<dt>Total lag</dt><dd id=\"total-lag\">{}</dd></dl>\
+<figure><figcaption>Total lag</figcaption><canvas id=\"chart-lag\" data-group=\"{}\" width=\"480\" height=\"140\"></canvas></figure>\
+<h2>Members</h2>",
         esc(g.state),
         esc(&g.protocol_type),
         esc(&g.protocol),
-        g.total_lag
+        g.total_lag,
+        esc(&g.group_id)
     );
     body.push_str(&table(
         "members",

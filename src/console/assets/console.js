@@ -103,46 +103,91 @@ if (filter) {
   });
 }
 
+function draw(canvas, points) {
+  const g = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height;
+  g.clearRect(0, 0, w, h);
+  const max = Math.max(1, ...points);
+  g.strokeStyle = "#d5d9e0"; g.lineWidth = 1; g.beginPath();
+  g.moveTo(0, h - 14); g.lineTo(w, h - 14); g.stroke();
+  // Stretched over the width until 5 minutes of samples fill it.
+  const step = w / Math.max(1, points.length - 1);
+  g.strokeStyle = "#1f6fd1"; g.lineWidth = 2; g.beginPath();
+  points.forEach((v, i) => {
+    const x = i * step, y = h - 14 - (v / max) * (h - 24);
+    if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
+  });
+  g.stroke();
+  g.fillStyle = "#555"; g.font = "11px sans-serif";
+  g.fillText("max " + max.toFixed(1) + "  now " + (points[points.length - 1] || 0).toFixed(1), 4, h - 2);
+}
+
+// Calls sample() now and every 2 s; reports a failure once.
+function every2s(sample) {
+  let failed = false;
+  const run = () => sample().catch((err) => {
+    if (!failed) status(err.message, false);
+    failed = true;
+  });
+  run();
+  setInterval(run, 2000);
+}
+
+function push(series, v) {
+  series.push(v);
+  if (series.length > 150) series.shift();
+}
+
 // Overview: rates from two samples of /api/overview's counters, the last 5 minutes.
 const charts = ["in", "out", "requests"].map((k) => document.getElementById("chart-" + k));
 if (charts[0]) {
   const series = [[], [], []];
   let last = null;
-  const draw = (canvas, points) => {
-    const g = canvas.getContext("2d");
-    const w = canvas.width, h = canvas.height;
-    g.clearRect(0, 0, w, h);
-    const max = Math.max(1, ...points);
-    g.strokeStyle = "#d5d9e0"; g.lineWidth = 1; g.beginPath();
-    g.moveTo(0, h - 14); g.lineTo(w, h - 14); g.stroke();
-    // Stretched over the width until 5 minutes of samples fill it.
-    const step = w / Math.max(1, points.length - 1);
-    g.strokeStyle = "#1f6fd1"; g.lineWidth = 2; g.beginPath();
-    points.forEach((v, i) => {
-      const x = i * step, y = h - 14 - (v / max) * (h - 24);
-      if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
-    });
-    g.stroke();
-    g.fillStyle = "#555"; g.font = "11px sans-serif";
-    g.fillText("max " + max.toFixed(1) + "  now " + (points[points.length - 1] || 0).toFixed(1), 4, h - 2);
-  };
-  const sample = async () => {
-    try {
-      const o = await call("GET", "/api/overview");
-      const c = [o.counters.bytes_in, o.counters.bytes_out, o.counters.requests];
-      if (last) {
-        const secs = Math.max(0.001, (o.now_ms - last.t) / 1000);
-        c.forEach((v, i) => {
-          series[i].push(Math.max(0, (v - last.c[i]) / secs));
-          if (series[i].length > 150) series[i].shift();
-          draw(charts[i], series[i]);
-        });
-      }
-      last = { t: o.now_ms, c };
-    } catch (err) {
-      status("overview: " + err.message, false);
+  every2s(async () => {
+    const o = await call("GET", "/api/overview");
+    const c = [o.counters.bytes_in, o.counters.bytes_out, o.counters.requests];
+    if (last) {
+      const secs = Math.max(0.001, (o.now_ms - last.t) / 1000);
+      c.forEach((v, i) => {
+        push(series[i], Math.max(0, (v - last.c[i]) / secs));
+        draw(charts[i], series[i]);
+      });
     }
-  };
-  sample();
-  setInterval(sample, 2000);
+    last = { t: o.now_ms, c };
+  });
+}
+
+// Topics list: bytes in/out per second of each topic, from /api/topics.
+if (document.querySelector("[data-rate-in]")) {
+  let last = null;
+  every2s(async () => {
+    const topics = await call("GET", "/api/topics");
+    const now = Date.now();
+    if (last) {
+      const secs = Math.max(0.001, (now - last.t) / 1000);
+      for (const t of topics) {
+        const before = last.byName[t.name];
+        if (!before) continue;
+        const rate = (k) => Math.max(0, (t[k] - before[k]) / secs).toFixed(0) + " B/s";
+        const cell = (attr) => document.querySelector("[" + attr + "=\"" + CSS.escape(t.name) + "\"]");
+        const cin = cell("data-rate-in"), cout = cell("data-rate-out");
+        if (cin) cin.textContent = rate("bytes_in");
+        if (cout) cout.textContent = rate("bytes_out");
+      }
+    }
+    last = { t: now, byName: Object.fromEntries(topics.map((t) => [t.name, t])) };
+  });
+}
+
+// Group page: total lag over time.
+const lagChart = document.getElementById("chart-lag");
+if (lagChart) {
+  const series = [];
+  every2s(async () => {
+    const g = await call("GET", "/api/groups/" + enc(lagChart.dataset.group));
+    push(series, g.total_lag);
+    draw(lagChart, series);
+    const total = document.getElementById("total-lag");
+    if (total) total.textContent = String(g.total_lag);
+  });
 }
