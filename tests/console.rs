@@ -436,6 +436,8 @@ async fn every_page_renders() {
     assert_eq!(status, 400);
     assert!(body.contains("INVALID_TOPIC_EXCEPTION"));
     assert_eq!(request(addr, "GET", "/groups/nope", None).await.0, 404);
+    assert_eq!(request(addr, "GET", "/api/nope", None).await.0, 404);
+    assert_eq!(request(addr, "GET", "/nope", None).await.0, 404);
 }
 
 fn commit(group: &str, topic: &str, partition: i32, offset: i64) -> OffsetCommitRequest {

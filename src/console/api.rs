@@ -35,12 +35,6 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .route("/api/groups", get(list_groups))
         .route("/api/groups/{id}", get(get_group))
         .route("/api/groups/{id}/reset-offsets", post(reset_offsets))
-        .fallback(|| async {
-            ApiError::not_found(
-                "NOT_FOUND",
-                "No such API endpoint; see the README's Web console section.",
-            )
-        })
 }
 
 /// A JSON body, or 400 with serde's reason.

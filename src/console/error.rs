@@ -35,10 +35,6 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", message)
     }
 
-    pub fn not_found(error: &str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, error, message)
-    }
-
     /// A Kafka error code with its message, under the HTTP status that fits it.
     pub fn kafka(error: ResponseError, message: impl Into<String>) -> ApiError {
         ApiError {
