@@ -547,3 +547,31 @@ async fn groups_show_lag_and_reset_only_without_members() {
         "no reset form while it has members"
     );
 }
+
+/// A page on another site can post a form (text/plain) to 127.0.0.1 without a
+/// CORS preflight; the API takes only application/json bodies, so it refuses.
+#[tokio::test]
+async fn a_cross_site_form_post_changes_nothing() {
+    let (broker, addr) = filled().await;
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let body = r#"{"name":"csrf"}"#;
+    let req = format!(
+        "POST /api/topics HTTP/1.1\r\nHost: runnel\r\nConnection: close\r\n\
+Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await.expect("write");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.expect("read");
+    assert!(raw.starts_with("HTTP/1.1 400"), "{raw}");
+    assert!(
+        broker
+            .broker
+            .as_ref()
+            .unwrap()
+            .state()
+            .topics
+            .get("csrf")
+            .is_none()
+    );
+}
