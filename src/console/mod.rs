@@ -8,6 +8,7 @@ mod codec;
 mod error;
 mod groups;
 mod html;
+mod messages;
 mod overview;
 mod pages;
 mod records;

@@ -1,21 +1,19 @@
-//! The console's pages, rendered on the server. Forms post JSON to /api/
-//! through assets/console.js; in read-only mode the forms are left out.
+//! The console's pages, rendered on the server (the message browser is in
+//! `messages`). Forms post JSON to /api/ through assets/console.js; in
+//! read-only mode the forms are left out.
 
-use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
-use super::codec::{from_base64, hex_dump};
 use super::error::ApiError;
 use super::html::{bytes, esc, page, table, url};
-use super::records::{Data, RecordsQuery};
-use super::{Broker, groups, overview, records, topics};
+use super::{Broker, groups, overview, topics};
 use crate::http::HttpState;
 
 const JS: &str = include_str!("assets/console.js");
@@ -26,7 +24,7 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .route("/", get(overview_page))
         .route("/topics", get(topics_page))
         .route("/topics/{name}", get(topic_page))
-        .route("/topics/{name}/messages", get(messages_page))
+        .route("/topics/{name}/messages", get(super::messages::page))
         .route("/groups", get(groups_page))
         .route("/groups/{id}", get(group_page))
         .route(
@@ -43,11 +41,11 @@ async fn asset(body: &'static str, content_type: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-fn html(title: &str, active: &str, read_only: bool, body: &str) -> Response {
+pub(super) fn html(title: &str, active: &str, read_only: bool, body: &str) -> Response {
     Html(page(title, active, read_only, body)).into_response()
 }
 
-fn error_page(e: ApiError, active: &str, read_only: bool) -> Response {
+pub(super) fn error_page(e: ApiError, active: &str, read_only: bool) -> Response {
     let body = format!(
         "<p class=\"error\">{}: {}</p>",
         esc(&e.error),
@@ -242,176 +240,6 @@ async fn topic_page(Broker(b): Broker, Path(name): Path<String>) -> Response {
         "/topics",
         read_only,
         &page_body,
-    )
-}
-
-/// The message browser's query: form fields arrive as strings, empty when unset.
-fn messages_query(q: &HashMap<String, String>) -> Result<RecordsQuery, ApiError> {
-    fn field<T: std::str::FromStr>(
-        q: &HashMap<String, String>,
-        k: &str,
-    ) -> Result<Option<T>, ApiError> {
-        match q.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-            None => Ok(None),
-            Some(v) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| ApiError::bad_request(format!("`{k}` is not a number: {v}"))),
-        }
-    }
-    Ok(RecordsQuery {
-        partition: field(q, "partition")?,
-        offset: field(q, "offset")?,
-        timestamp: field(q, "timestamp")?,
-        limit: field(q, "limit")?,
-        max_value_bytes: None,
-    })
-}
-
-/// How the browser shows a value: `auto` is pretty JSON, text or hex, whichever fits.
-fn render_data(d: &Data, view: &str) -> String {
-    let raw = if d.encoding == "base64" {
-        from_base64(&d.data).unwrap_or_default()
-    } else {
-        d.data.clone().into_bytes()
-    };
-    let json = (d.encoding == "text" && !d.truncated)
-        .then(|| serde_json::from_str::<serde_json::Value>(&d.data).ok())
-        .flatten()
-        .filter(|v| v.is_object() || v.is_array());
-    let (class, text) = match (view, d.encoding, json) {
-        ("hex", _, _) | (_, "base64", _) => ("hex", hex_dump(&raw)),
-        ("json" | "auto", _, Some(v)) => {
-            ("json", serde_json::to_string_pretty(&v).unwrap_or_default())
-        }
-        _ => ("text", d.data.clone()),
-    };
-    format!("<pre class=\"value {class}\">{}</pre>", esc(&text))
-}
-
-async fn messages_page(
-    Broker(b): Broker,
-    Path(name): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let read_only = b.config.console.read_only;
-    let view = q.get("view").map(String::as_str).unwrap_or("auto");
-    let view = if matches!(view, "auto" | "text" | "json" | "hex") {
-        view
-    } else {
-        "auto"
-    };
-    let page_data =
-        messages_query(&q).and_then(|rq| records::browse(&b, &name, &rq).map(|p| (rq, p)));
-    let (rq, p) = match page_data {
-        Ok(v) => v,
-        Err(e) => return error_page(e, "/topics", read_only),
-    };
-    let limit = rq
-        .limit
-        .unwrap_or(records::DEFAULT_LIMIT)
-        .clamp(1, records::MAX_LIMIT);
-    let topic = url(&p.topic);
-    let mut body = format!(
-        "<p><a href=\"/topics/{topic}\">← topic {}</a> · partition {} · offsets {}..{}</p>\
-<form method=\"get\" class=\"query\">\
-<label>Partition <input name=\"partition\" type=\"number\" min=\"0\" value=\"{}\"></label>\
-<label>Offset <input name=\"offset\" type=\"number\" placeholder=\"newest\"></label>\
-<label>Timestamp (ms) <input name=\"timestamp\" type=\"number\"></label>\
-<label>Limit <input name=\"limit\" type=\"number\" min=\"1\" max=\"{}\" value=\"{limit}\"></label>\
-<label>View <select name=\"view\">",
-        esc(&p.topic),
-        p.partition,
-        p.log_start_offset,
-        p.log_end_offset,
-        p.partition,
-        records::MAX_LIMIT,
-    );
-    for v in ["auto", "text", "json", "hex"] {
-        let selected = if v == view { " selected" } else { "" };
-        let _ = write!(body, "<option{selected}>{v}</option>");
-    }
-    body.push_str("</select></label><button type=\"submit\">Show</button></form>\
-<p><input id=\"filter\" type=\"search\" placeholder=\"Filter shown records\" aria-label=\"Filter\"></p>");
-    let link = |offset: i64| {
-        format!(
-            "/topics/{topic}/messages?partition={}&offset={offset}&limit={limit}&view={view}",
-            p.partition
-        )
-    };
-    let older = (p.from_offset - limit as i64).max(p.log_start_offset);
-    let mut paging = String::from("<p class=\"paging\">");
-    if p.from_offset > p.log_start_offset {
-        let _ = write!(
-            paging,
-            "<a id=\"older\" href=\"{}\">← older</a> ",
-            link(older)
-        );
-    }
-    if p.next_offset < p.log_end_offset {
-        let _ = write!(
-            paging,
-            "<a id=\"newer\" href=\"{}\">newer →</a>",
-            link(p.next_offset)
-        );
-    }
-    paging.push_str("</p>");
-    body.push_str(&paging);
-    let rows = p.records.iter().map(|r| {
-        let show = |d: &Option<Data>| d.as_ref().map_or_else(|| "<em>null</em>".to_string(), |d| render_data(d, view));
-        let mut value = show(&r.value);
-        if let Some(d) = r.value.as_ref().filter(|d| d.truncated) {
-            let _ = write!(
-                value,
-                "<a class=\"show-all\" href=\"/api/topics/{topic}/partitions/{}/records/{}/value\">show all ({})</a>",
-                r.partition,
-                r.offset,
-                bytes(d.size as u64)
-            );
-        }
-        let headers: Vec<String> = r
-            .headers
-            .iter()
-            .map(|h| {
-                let v = h.value.as_ref().map_or("null".to_string(), |d| d.data.clone());
-                format!("{}={}", esc(&h.key), esc(&v))
-            })
-            .collect();
-        vec![
-            r.offset.to_string(),
-            format!("<time data-ts=\"{0}\">{0}</time>", r.timestamp),
-            show(&r.key),
-            headers.join("<br>"),
-            value,
-            r.size.to_string(),
-        ]
-    });
-    body.push_str(&table(
-        "records",
-        &["Offset", "Timestamp", "Key", "Headers", "Value", "Size"],
-        rows,
-    ));
-    if p.records.is_empty() {
-        body.push_str("<p class=\"empty\">No records here.</p>");
-    }
-    if !read_only {
-        let _ = write!(
-            body,
-            "<h2>Produce a test record</h2><form id=\"produce\" data-form=\"produce\" data-topic=\"{}\">\
-<label>Partition <input name=\"partition\" type=\"number\" min=\"0\" value=\"{}\"></label>\
-<label>Key <input name=\"key\"></label>\
-<label>Value <textarea name=\"value\" rows=\"3\"></textarea></label>\
-<label>Headers <textarea name=\"headers\" rows=\"2\" placeholder=\"name=value\"></textarea></label>\
-<button type=\"submit\">Produce</button></form>",
-            esc(&p.topic),
-            p.partition
-        );
-    }
-    html(
-        &format!("Messages of {}", p.topic),
-        "/topics",
-        read_only,
-        &body,
     )
 }
 
