@@ -575,3 +575,33 @@ Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn newest_records_of_every_partition() {
+    let (broker, addr) = filled().await;
+    let mut c = broker.client().await;
+    let later = common::batch_at(&[b"p1-a", b"p1-b"], Compression::None, 1_700_000_000_100);
+    produce(&mut c, "orders", 1, later).await;
+    let (status, page) = get_json(addr, "/api/topics/orders/newest?limit=3").await;
+    assert_eq!(status, 200, "{page}");
+    let got: Vec<(i64, i64)> = page["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| {
+            (
+                r["partition"].as_i64().unwrap(),
+                r["offset"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, vec![(0, 2), (1, 0), (1, 1)], "oldest first");
+    let (status, _) = get_json(addr, "/api/topics/nope/newest").await;
+    assert_eq!(status, 404);
+    let (status, html) = request(addr, "GET", "/topics/orders/messages?partition=all", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("p1-b") && html.contains("plain text"),
+        "{html}"
+    );
+}

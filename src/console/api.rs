@@ -28,6 +28,7 @@ pub fn routes() -> Router<Arc<HttpState>> {
             "/api/topics/{name}/records",
             get(browse_records).post(produce_record),
         )
+        .route("/api/topics/{name}/newest", get(newest_records))
         .route(
             "/api/topics/{name}/partitions/{partition}/records/{offset}/value",
             get(full_value),
@@ -85,6 +86,15 @@ async fn browse_records(
 ) -> ApiResult<Json<records::RecordsPage>> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     records::browse(&b, &name, &q).map(Json)
+}
+
+async fn newest_records(
+    Broker(b): Broker,
+    Path(name): Path<String>,
+    query: Result<Query<records::RecordsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<records::NewestPage>> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    records::newest(&b, &name, &q).map(Json)
 }
 
 async fn full_value(

@@ -1,5 +1,6 @@
-//! The message browser page: a few records of one partition, shown as pretty
-//! JSON, text or hex, with paging links, a filter box and a produce form.
+//! The message browser page: a few records of one partition (or the newest of
+//! every partition), shown as pretty JSON, text or hex, with paging links, a
+//! filter box and a produce form.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -12,7 +13,8 @@ use super::codec::{from_base64, hex_dump};
 use super::error::ApiError;
 use super::html::{bytes, esc, table, url};
 use super::pages::{error_page, html};
-use super::records::{self, Data, RecordsQuery};
+use super::records::{self, Data, RecordView, RecordsQuery};
+use crate::broker::BrokerState;
 
 /// The message browser's query: form fields arrive as strings, empty when unset.
 fn messages_query(q: &HashMap<String, String>) -> Result<RecordsQuery, ApiError> {
@@ -70,6 +72,10 @@ pub async fn page(
     } else {
         "auto"
     };
+    if q.get("partition").map(String::as_str) == Some("all") {
+        let view = view.to_string();
+        return newest_page(&b, &name, q.clone(), &view);
+    }
     let page_data =
         messages_query(&q).and_then(|rq| records::browse(&b, &name, &rq).map(|p| (rq, p)));
     let (rq, p) = match page_data {
@@ -82,7 +88,8 @@ pub async fn page(
         .clamp(1, records::MAX_LIMIT);
     let topic = url(&p.topic);
     let mut body = format!(
-        "<p><a href=\"/topics/{topic}\">← topic {}</a> · partition {} · offsets {}..{}</p>\
+        "<p><a href=\"/topics/{topic}\">← topic {}</a> · partition {} · offsets {}..{} · \
+<a id=\"all-partitions\" href=\"/topics/{topic}/messages?partition=all\">newest of every partition</a></p>\
 <form method=\"get\" class=\"query\">\
 <label>Partition <input name=\"partition\" type=\"number\" min=\"0\" value=\"{}\"></label>\
 <label>Offset <input name=\"offset\" type=\"number\" placeholder=\"newest\"></label>\
@@ -126,8 +133,58 @@ pub async fn page(
     }
     paging.push_str("</p>");
     body.push_str(&paging);
-    let rows = p.records.iter().map(|r| {
-        let show = |d: &Option<Data>| d.as_ref().map_or_else(|| "<em>null</em>".to_string(), |d| render_data(d, view));
+    body.push_str(&records_table(&topic, &p.records, view));
+    if !read_only {
+        body.push_str(&produce_form(&p.topic, p.partition));
+    }
+    html(
+        &format!("Messages of {}", p.topic),
+        "/topics",
+        read_only,
+        &body,
+    )
+}
+
+/// The newest records of every partition together (no paging: a snapshot).
+fn newest_page(
+    b: &BrokerState,
+    name: &str,
+    mut q: HashMap<String, String>,
+    view: &str,
+) -> Response {
+    let read_only = b.config.console.read_only;
+    q.remove("partition");
+    let newest = messages_query(&q).and_then(|rq| records::newest(b, name, &rq));
+    let page = match newest {
+        Ok(page) => page,
+        Err(e) => return error_page(e, "/topics", read_only),
+    };
+    let topic = url(&page.topic);
+    let mut body = format!(
+        "<p><a href=\"/topics/{topic}\">← topic {}</a> · the newest records of every partition, \
+oldest first · <a href=\"/topics/{topic}/messages\">one partition</a></p>\
+<p><input id=\"filter\" type=\"search\" placeholder=\"Filter shown records\" aria-label=\"Filter\"></p>",
+        esc(&page.topic)
+    );
+    body.push_str(&records_table(&topic, &page.records, view));
+    if !read_only {
+        body.push_str(&produce_form(&page.topic, 0));
+    }
+    html(
+        &format!("Messages of {}", page.topic),
+        "/topics",
+        read_only,
+        &body,
+    )
+}
+
+/// The records as a table; `topic` is already URL-escaped.
+fn records_table(topic: &str, records: &[RecordView], view: &str) -> String {
+    let rows = records.iter().map(|r| {
+        let show = |d: &Option<Data>| {
+            d.as_ref()
+                .map_or_else(|| "<em>null</em>".to_string(), |d| render_data(d, view))
+        };
         let mut value = show(&r.value);
         if let Some(d) = r.value.as_ref().filter(|d| d.truncated) {
             let _ = write!(
@@ -147,6 +204,7 @@ pub async fn page(
             })
             .collect();
         vec![
+            r.partition.to_string(),
             r.offset.to_string(),
             format!("<time data-ts=\"{0}\">{0}</time>", r.timestamp),
             show(&r.key),
@@ -155,31 +213,33 @@ pub async fn page(
             r.size.to_string(),
         ]
     });
-    body.push_str(&table(
+    let mut out = table(
         "records",
-        &["Offset", "Timestamp", "Key", "Headers", "Value", "Size"],
+        &[
+            "Partition",
+            "Offset",
+            "Timestamp",
+            "Key",
+            "Headers",
+            "Value",
+            "Size",
+        ],
         rows,
-    ));
-    if p.records.is_empty() {
-        body.push_str("<p class=\"empty\">No records here.</p>");
+    );
+    if records.is_empty() {
+        out.push_str("<p class=\"empty\">No records here.</p>");
     }
-    if !read_only {
-        let _ = write!(
-            body,
-            "<h2>Produce a test record</h2><form id=\"produce\" data-form=\"produce\" data-topic=\"{}\">\
-<label>Partition <input name=\"partition\" type=\"number\" min=\"0\" value=\"{}\"></label>\
+    out
+}
+
+fn produce_form(topic: &str, partition: i32) -> String {
+    format!(
+        "<h2>Produce a test record</h2><form id=\"produce\" data-form=\"produce\" data-topic=\"{}\">\
+<label>Partition <input name=\"partition\" type=\"number\" min=\"0\" value=\"{partition}\"></label>\
 <label>Key <input name=\"key\"></label>\
 <label>Value <textarea name=\"value\" rows=\"3\"></textarea></label>\
 <label>Headers <textarea name=\"headers\" rows=\"2\" placeholder=\"name=value\"></textarea></label>\
 <button type=\"submit\">Produce</button></form>",
-            esc(&p.topic),
-            p.partition
-        );
-    }
-    html(
-        &format!("Messages of {}", p.topic),
-        "/topics",
-        read_only,
-        &body,
+        esc(topic)
     )
 }

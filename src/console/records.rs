@@ -213,6 +213,42 @@ pub fn browse(broker: &BrokerState, topic: &str, q: &RecordsQuery) -> ApiResult<
     })
 }
 
+#[derive(Serialize)]
+pub struct NewestPage {
+    pub topic: String,
+    /// Oldest first, by timestamp; each names its partition.
+    pub records: Vec<RecordView>,
+}
+
+/// The newest `limit` records of the whole topic: the newest `limit` of each
+/// partition, merged by timestamp. Reads at most `limit` records a partition.
+pub fn newest(broker: &BrokerState, topic: &str, q: &RecordsQuery) -> ApiResult<NewestPage> {
+    let t = find(broker, topic)?;
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let max = q
+        .max_value_bytes
+        .unwrap_or(DEFAULT_MAX_VALUE_BYTES)
+        .min(MAX_VALUE_BYTES);
+    let mut all = Vec::new();
+    for p in &t.partitions {
+        let (start, end) = p.offsets();
+        let from = (end - limit as i64).max(start);
+        let (records, _) = read_records(p, from, end, limit)?;
+        all.extend(records.into_iter().map(|r| (p.index, r)));
+    }
+    // Newest first to pick, then oldest first to show.
+    all.sort_by_key(|(partition, r)| std::cmp::Reverse((r.timestamp, r.offset, -partition)));
+    all.truncate(limit);
+    all.reverse();
+    Ok(NewestPage {
+        topic: topic.to_string(),
+        records: all
+            .into_iter()
+            .map(|(partition, r)| view(partition, r, max))
+            .collect(),
+    })
+}
+
 /// One record's whole value, or 404 when no record has that offset.
 pub fn full_value(
     broker: &BrokerState,
