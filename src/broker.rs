@@ -40,6 +40,8 @@ pub struct BrokerState {
     pub listeners: Vec<Listener>,
     /// Flips to true when shutdown starts: long polls answer, connections stop reading.
     pub shutdown: watch::Receiver<bool>,
+    /// When the broker started serving (ms since the epoch).
+    pub started_ms: i64,
 }
 
 impl BrokerState {
@@ -118,7 +120,12 @@ impl Broker {
                     .map_err(|source| StartError::HttpListen { addr, source })?;
                 let state = Arc::new(HttpState::default());
                 let (stop, stopped) = watch::channel(false);
-                let task = tokio::spawn(crate::http::serve(listener, state.clone(), stopped));
+                let task = tokio::spawn(crate::http::serve(
+                    listener,
+                    state.clone(),
+                    config.console.enabled,
+                    stopped,
+                ));
                 Some(HttpListener {
                     state,
                     stop,
@@ -187,6 +194,7 @@ impl Broker {
             quotas: QuotaStore::open(&config.data_dir).map_err(StartError::DataDir)?,
             listeners,
             shutdown: shutdown.clone(),
+            started_ms: now_ms(),
         });
         let mut background = vec![
             tokio::spawn(groups.run_timers(shutdown.clone())),
@@ -219,7 +227,7 @@ impl Broker {
             .collect();
         if let Some(http) = &http {
             http.state.serving(state.clone());
-            tracing::info!(addr = %http.addr, "HTTP listening (/metrics, /health, /ready)");
+            tracing::info!(addr = %http.addr, console = config.console.enabled, "HTTP listening (/metrics, /health, /ready)");
         }
         for l in &state.listeners {
             tracing::info!(listener = %l.name, bound = %l.bound, advertised = %format!("{}:{}", l.advertised.0, l.advertised.1), "listening");

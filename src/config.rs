@@ -65,6 +65,7 @@ pub struct Config {
     pub group: GroupSection,
     pub offsets: OffsetsSection,
     pub transaction: TransactionSection,
+    pub console: ConsoleSection,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,6 +81,16 @@ pub struct TransactionSection {
     pub id_expiration_ms: i64,
     /// transaction.remove.expired.transaction.cleanup.interval.ms
     pub remove_expired_transaction_cleanup_interval_ms: u64,
+}
+
+/// The web console on the HTTP listener (`/`, `/api/`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSection {
+    /// Serve the console pages and the JSON API.
+    pub enabled: bool,
+    /// Every mutating API call answers 403 and the pages show no forms.
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -459,6 +470,8 @@ mod tests {
         assert_eq!(c.log.retention_bytes, -1);
         assert_eq!(c.log.retention_check_interval_ms, 300000);
         assert_eq!(c.log.cleaner_backoff_ms, 15000);
+        assert!(c.console.enabled);
+        assert!(!c.console.read_only);
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! The HTTP listener: `/metrics` (Prometheus text format), `/health` and
-//! `/ready`. It starts before the topics are loaded, so both probes answer 503
-//! while the broker starts and again once it begins to shut down.
+//! The HTTP listener: `/metrics` (Prometheus text format), `/health`, `/ready`
+//! and the web console (`crate::console`). It starts before the topics are
+//! loaded, so both probes answer 503 while the broker starts and again once it
+//! begins to shut down.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,6 +33,11 @@ impl HttpState {
         self.stopping.store(true, Ordering::SeqCst);
     }
 
+    /// The broker once it serves (also while it stops).
+    pub fn broker(&self) -> Option<&Arc<BrokerState>> {
+        self.broker.get()
+    }
+
     fn ready(&self) -> Option<&Arc<BrokerState>> {
         if self.stopping.load(Ordering::SeqCst) {
             return None;
@@ -44,12 +50,18 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-/// Serves until `stop` turns true.
-pub async fn serve(listener: TcpListener, state: Arc<HttpState>, mut stop: watch::Receiver<bool>) {
+/// Serves until `stop` turns true. `console`: also the web console (`/`, `/api/`).
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<HttpState>,
+    console: bool,
+    mut stop: watch::Receiver<bool>,
+) {
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/ready", get(health))
+        .merge(crate::console::routes(console, state.clone()))
         .with_state(state);
     let shutdown = async move {
         let _ = stop.wait_for(|s| *s).await;

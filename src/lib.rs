@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod config_report;
+pub mod console;
 mod data_dir;
 pub mod group;
 pub mod health_probe;

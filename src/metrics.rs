@@ -62,7 +62,7 @@ pub struct LagLabels {
 }
 
 /// Kafka's name of an error code (NOT_LEADER_OR_FOLLOWER), or the number.
-fn error_name(code: i16) -> String {
+pub fn error_name(code: i16) -> String {
     let Some(error) = ResponseError::try_from_code(code) else {
         return code.to_string();
     };
@@ -315,6 +315,24 @@ impl Metrics {
             };
             self.fetched_bytes.get_or_create(&labels).inc_by(bytes);
         }
+    }
+
+    /// (bytes produced, bytes fetched) of `topic` since the broker started: the
+    /// counters /metrics exports, read without creating them.
+    pub fn topic_bytes(&self, topic: &str) -> (u64, u64) {
+        let labels = TopicLabels {
+            topic: topic.to_string(),
+        };
+        let read = |f: &Family<TopicLabels, Counter>| f.get(&labels).map_or(0, |c| c.get());
+        (read(&self.produced_bytes), read(&self.fetched_bytes))
+    }
+
+    /// Requests handled since the broker started, over every API.
+    pub fn requests_total(&self) -> u64 {
+        self.api_labels
+            .values()
+            .filter_map(|l| self.requests.get(l).map(|c| c.get()))
+            .sum()
     }
 
     pub fn retention_pass(&self, stats: &RetentionStats) {

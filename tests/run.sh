@@ -3,7 +3,9 @@
 # tests (kafka-python, confluent-kafka, aiokafka, kcat) against the release
 # binary and the docker image, then librdkafka's own integration tests
 # (tests/compat/librdkafka.txt).
-# Installs what it needs: kcat with apt-get, the Python clients into .venv.
+# Installs what it needs: kcat, chromium and chromium-driver with apt-get, the
+# Python clients and selenium into .venv. Console screenshots land in
+# test-artifacts/console (TEST_ARTIFACTS overrides the first part).
 #
 #   tests/run.sh                 everything
 #   SKIP_COMPAT=1 tests/run.sh   leave out the librdkafka suite
@@ -13,10 +15,15 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n=== %s\n' "$*"; }
 
-if ! command -v kcat >/dev/null 2>&1; then
-  step "installing kcat"
+# kcat, and chromium with its driver for the console's browser tests.
+missing=""
+command -v kcat >/dev/null 2>&1 || missing="$missing kcat"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
+if [ -n "$missing" ]; then
+  step "installing$missing"
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
-  $sudo apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq kcat >/dev/null
+  $sudo apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
 fi
 
 step "python clients (.venv)"

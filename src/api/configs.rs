@@ -231,6 +231,33 @@ fn alter_one(broker: &BrokerState, a: Alteration, validate_only: bool) -> Result
     }
 }
 
+/// IncrementalAlterConfigs of one topic, for the web console: the same checks,
+/// errors and messages as the Kafka API.
+pub fn incremental_alter_topic(
+    broker: &BrokerState,
+    name: &str,
+    changes: Vec<ConfigChange>,
+    validate_only: bool,
+) -> Result<(), Failure> {
+    let keys = changes
+        .iter()
+        .map(|c| match c {
+            ConfigChange::Set(k, _)
+            | ConfigChange::Delete(k)
+            | ConfigChange::Append(k, _)
+            | ConfigChange::Subtract(k, _) => k.clone(),
+        })
+        .collect();
+    let a = Alteration {
+        resource_type: TOPIC,
+        name: name.to_string(),
+        keys,
+        changes: Ok(changes),
+        replace: false,
+    };
+    alter_one(broker, a, validate_only)
+}
+
 fn null_values(names: &[String]) -> Failure {
     (
         ResponseError::InvalidRequest,

@@ -7,7 +7,7 @@ mod cluster;
 mod configs;
 mod consumer_groups;
 mod delete_records;
-mod error;
+pub(crate) mod error;
 mod error_counts;
 mod fetch;
 mod groups;
@@ -32,7 +32,9 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use crate::broker::BrokerState;
 
 pub use api_versions::unsupported_version_response;
+pub use configs::incremental_alter_topic;
 pub use error_counts::for_each_error;
+pub use produce::append_records;
 
 /// Every API runnel serves and the versions it accepts: the source of the
 /// ApiVersions response and of the README's table.

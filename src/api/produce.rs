@@ -6,7 +6,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::FutureExt;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::produce_request::PartitionProduceData;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
@@ -51,10 +50,12 @@ pub async fn handle(broker: &Arc<BrokerState>, request: ProduceRequest, version:
                     Err(ResponseError::InvalidRequiredAcks.into())
                 } else {
                     match &topic {
-                        Some(t) => append(broker, t, data).map(|(partition, offsets)| {
-                            to_flush.push((partition, topic_slot, slot));
-                            offsets
-                        }),
+                        Some(t) => append(broker, t, data.index, data.records).map(
+                            |(partition, offsets)| {
+                                to_flush.push((partition, topic_slot, slot));
+                                offsets
+                            },
+                        ),
                         None => Err(unknown.into()),
                     }
                 };
@@ -303,19 +304,33 @@ struct Accepted {
     log_append_time: i64,
 }
 
+/// Appends record batches to one partition through the Produce path (the web
+/// console's test records): the base offset, or Kafka's error and message.
+pub fn append_records(
+    broker: &BrokerState,
+    topic: &Topic,
+    index: i32,
+    records: Bytes,
+) -> Result<i64, (ResponseError, Option<String>)> {
+    append(broker, topic, index, Some(records))
+        .map(|(_, a)| a.base_offset)
+        .map_err(|r| (r.error, r.message))
+}
+
 /// Appends one partition's batches; returns the partition and what to answer.
 fn append(
     broker: &BrokerState,
     topic: &Topic,
-    data: PartitionProduceData,
+    index: i32,
+    records: Option<Bytes>,
 ) -> Result<(Arc<Partition>, Accepted), Refused> {
     let partition = topic
-        .partition(data.index)
+        .partition(index)
         .ok_or(ResponseError::UnknownTopicOrPartition)?;
     if is_internal_topic(&topic.name) {
         return Err(ResponseError::InvalidTopicException.into());
     }
-    let records = data.records.ok_or(ResponseError::CorruptMessage)?;
+    let records = records.ok_or(ResponseError::CorruptMessage)?;
     let batches = validate_batches(&records).map_err(|e| batch_error(&e))?;
     let max_message_bytes = topic.config.max_message_bytes(&broker.config);
     if batches.iter().any(|b| b.size as i64 > max_message_bytes) {
@@ -326,7 +341,7 @@ fn append(
         return Err(ResponseError::InvalidRecord.into());
     }
     if topic.config.is_compacted() {
-        check_keys(topic, data.index, &records, &batches)?;
+        check_keys(topic, index, &records, &batches)?;
     }
     let now = now_ms();
     check_timestamps(topic, &records, &batches, now)?;
@@ -356,18 +371,17 @@ fn append(
         Some(b) => broker.txn.with_verified(
             b.producer_id,
             b.producer_epoch,
-            &(topic.name.clone(), data.index),
+            &(topic.name.clone(), index),
             || partition.append(records, &batches, now),
         ),
         None => partition.append(records, &batches, now),
     };
-    let appended = appended
-        .map_err(|e| {
-            if matches!(e, AppendError::Log(_)) {
-                tracing::error!(topic = %topic.name, partition = data.index, error = %e, "append failed");
-            }
-            Refused::from(append_error(&e))
-        })?;
+    let appended = appended.map_err(|e| {
+        if matches!(e, AppendError::Log(_)) {
+            tracing::error!(topic = %topic.name, partition = index, error = %e, "append failed");
+        }
+        Refused::from(append_error(&e))
+    })?;
     let record_count: i64 = batches.iter().map(|b| b.offset_count()).sum();
     broker.metrics.produced(
         &topic.name,

@@ -86,51 +86,67 @@ pub fn encode(records: &[OutRecord], compression: Compression) -> Result<Bytes> 
 /// was there). A partial batch at the end (cut by the fetch size) is left for
 /// the next fetch.
 pub fn decode(mut data: Bytes, from_offset: i64) -> Result<(Vec<InRecord>, Option<i64>)> {
-    const HEADER: usize = 61;
     let mut out = Vec::new();
     let mut next = None;
-    while data.len() >= 12 {
-        let base_offset = i64::from_be_bytes(slice8(&data[0..8]));
-        let length = i32::from_be_bytes(slice4(&data[8..12]));
-        let total = 12 + usize::try_from(length).unwrap_or(0);
-        if length < 0 || data.len() < total {
-            break;
-        }
-        let mut batch = data.split_to(total);
-        if total < HEADER || batch[16] != 2 {
-            return Err(ClientError::Protocol(format!(
-                "unsupported record batch at offset {base_offset}"
-            )));
-        }
-        let attributes = i16::from_be_bytes([batch[21], batch[22]]);
-        let last_delta = i32::from_be_bytes(slice4(&batch[23..27]));
-        next = Some(base_offset + last_delta as i64 + 1);
-        if attributes & 0x20 != 0 {
-            continue; // a control batch (transaction marker)
-        }
-        // LogAppendTime batches carry the append time as their max timestamp.
-        let append_time =
-            (attributes & 0x08 != 0).then(|| i64::from_be_bytes(slice8(&batch[35..43])));
-        let set = RecordBatchDecoder::decode(&mut batch)
-            .map_err(|e| ClientError::Protocol(format!("bad batch at {base_offset}: {e}")))?;
-        for r in set.records {
-            if r.control || r.offset < from_offset {
-                continue;
-            }
-            out.push(InRecord {
-                offset: r.offset,
-                timestamp: append_time.unwrap_or(r.timestamp),
-                key: r.key,
-                value: r.value,
-                headers: r
-                    .headers
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect(),
-            });
-        }
+    while let Some(batch) = split_batch(&mut data) {
+        next = Some(decode_batch(batch, from_offset, &mut out)?);
     }
     Ok((out, next))
+}
+
+/// Takes the first whole batch off `data`; None when no whole batch is left.
+pub fn split_batch(data: &mut Bytes) -> Option<Bytes> {
+    if data.len() < 12 {
+        return None;
+    }
+    let length = i32::from_be_bytes(slice4(&data[8..12]));
+    let total = 12 + usize::try_from(length).ok()?;
+    if data.len() < total {
+        return None;
+    }
+    Some(data.split_to(total))
+}
+
+/// Appends the records of one batch at or after `from_offset` (none of a
+/// control batch) to `out`; returns the offset after the batch.
+pub fn decode_batch(mut batch: Bytes, from_offset: i64, out: &mut Vec<InRecord>) -> Result<i64> {
+    const HEADER: usize = 61;
+    if batch.len() < HEADER || batch[16] != 2 {
+        let at = batch
+            .get(0..8)
+            .map_or(-1, |b| i64::from_be_bytes(slice8(b)));
+        return Err(ClientError::Protocol(format!(
+            "unsupported record batch at offset {at}"
+        )));
+    }
+    let base_offset = i64::from_be_bytes(slice8(&batch[0..8]));
+    let attributes = i16::from_be_bytes([batch[21], batch[22]]);
+    let last_delta = i32::from_be_bytes(slice4(&batch[23..27]));
+    let next = base_offset.saturating_add(i64::from(last_delta) + 1);
+    if attributes & 0x20 != 0 {
+        return Ok(next); // a control batch (transaction marker)
+    }
+    // LogAppendTime batches carry the append time as their max timestamp.
+    let append_time = (attributes & 0x08 != 0).then(|| i64::from_be_bytes(slice8(&batch[35..43])));
+    let set = RecordBatchDecoder::decode(&mut batch)
+        .map_err(|e| ClientError::Protocol(format!("bad batch at {base_offset}: {e}")))?;
+    for r in set.records {
+        if r.control || r.offset < from_offset {
+            continue;
+        }
+        out.push(InRecord {
+            offset: r.offset,
+            timestamp: append_time.unwrap_or(r.timestamp),
+            key: r.key,
+            value: r.value,
+            headers: r
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        });
+    }
+    Ok(next)
 }
 
 fn slice8(b: &[u8]) -> [u8; 8] {

@@ -62,7 +62,7 @@ fn append_read_and_roll_across_segments() {
     }
     assert_eq!(
         log.size_bytes(),
-        log.segments().map(|s| s.size() as u64).sum()
+        log.segments().map(|s| s.size() as u64).sum::<u64>()
     );
 }
 

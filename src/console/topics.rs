@@ -1,0 +1,228 @@
+//! Topics for the console: the list, one topic's detail, create, delete and
+//! config changes, each through the code path its Kafka API uses.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, ApiResult};
+use crate::broker::BrokerState;
+use crate::config_report::{ConfigSource, topic_entries};
+use crate::topic::{ConfigChange, NewTopic, Topic, is_internal_topic, validate_topic_name};
+
+#[derive(Serialize)]
+pub struct TopicSummary {
+    pub name: String,
+    pub internal: bool,
+    pub partitions: usize,
+    /// Records between each partition's log start and end, summed.
+    pub records: i64,
+    pub log_start_offsets: Vec<i64>,
+    pub log_end_offsets: Vec<i64>,
+    pub size_bytes: u64,
+    pub cleanup_policy: String,
+    pub retention_ms: String,
+    /// Bytes produced to and fetched from the topic since the broker started.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+#[derive(Serialize)]
+pub struct PartitionDetail {
+    pub partition: i32,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+    pub records: i64,
+    pub size_bytes: u64,
+    /// Newest record timestamp, when the log has one.
+    pub max_timestamp: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct ConfigValue {
+    pub name: String,
+    pub value: Option<String>,
+    /// Kafka's ConfigSource name: DYNAMIC_TOPIC_CONFIG, STATIC_BROKER_CONFIG, DEFAULT_CONFIG.
+    pub source: &'static str,
+    pub read_only: bool,
+}
+
+#[derive(Serialize)]
+pub struct TopicDetail {
+    #[serde(flatten)]
+    pub summary: TopicSummary,
+    pub id: String,
+    pub partition_detail: Vec<PartitionDetail>,
+    pub configs: Vec<ConfigValue>,
+}
+
+#[derive(Deserialize)]
+pub struct CreateTopic {
+    pub name: String,
+    #[serde(default = "minus_one")]
+    pub partitions: i32,
+    #[serde(default = "minus_one_i16")]
+    pub replication_factor: i16,
+    #[serde(default)]
+    pub configs: BTreeMap<String, String>,
+}
+
+fn minus_one() -> i32 {
+    -1
+}
+
+fn minus_one_i16() -> i16 {
+    -1
+}
+
+/// An IncrementalAlterConfigs of one topic: values to set, names to delete.
+#[derive(Deserialize, Default)]
+pub struct AlterConfigs {
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    #[serde(default)]
+    pub delete: Vec<String>,
+    #[serde(default)]
+    pub validate_only: bool,
+}
+
+fn source_name(s: ConfigSource) -> &'static str {
+    match s {
+        ConfigSource::DynamicTopic => "DYNAMIC_TOPIC_CONFIG",
+        ConfigSource::StaticBroker => "STATIC_BROKER_CONFIG",
+        ConfigSource::Default => "DEFAULT_CONFIG",
+    }
+}
+
+/// The topic named `name`: 400 for a name Kafka refuses, 404 when there is none.
+pub fn find(broker: &BrokerState, name: &str) -> ApiResult<std::sync::Arc<Topic>> {
+    validate_topic_name(name)
+        .map_err(|m| ApiError::kafka(kafka_protocol::ResponseError::InvalidTopicException, m))?;
+    broker
+        .topics
+        .get(name)
+        .ok_or_else(|| ApiError::topic(name, &crate::topic::TopicError::UnknownTopic))
+}
+
+fn config_value(broker: &BrokerState, topic: &Topic, name: &str) -> String {
+    topic_entries(&topic.config, &broker.config)
+        .into_iter()
+        .find(|e| e.name == name)
+        .and_then(|e| e.value)
+        .unwrap_or_default()
+}
+
+pub fn summary(broker: &BrokerState, topic: &Topic) -> TopicSummary {
+    let mut starts = Vec::with_capacity(topic.partitions.len());
+    let mut ends = Vec::with_capacity(topic.partitions.len());
+    let mut size_bytes = 0;
+    for p in &topic.partitions {
+        let (start, end) = p.offsets();
+        starts.push(start);
+        ends.push(end);
+        size_bytes += p.size_bytes();
+    }
+    let (bytes_in, bytes_out) = broker.metrics.topic_bytes(&topic.name);
+    TopicSummary {
+        name: topic.name.clone(),
+        internal: is_internal_topic(&topic.name),
+        partitions: topic.partitions.len(),
+        records: ends.iter().zip(&starts).map(|(e, s)| e - s).sum(),
+        log_start_offsets: starts,
+        log_end_offsets: ends,
+        size_bytes,
+        cleanup_policy: config_value(broker, topic, "cleanup.policy"),
+        retention_ms: config_value(broker, topic, "retention.ms"),
+        bytes_in,
+        bytes_out,
+    }
+}
+
+pub fn list(broker: &BrokerState) -> Vec<TopicSummary> {
+    broker
+        .topics
+        .all()
+        .iter()
+        .map(|t| summary(broker, t))
+        .collect()
+}
+
+pub fn detail(broker: &BrokerState, name: &str) -> ApiResult<TopicDetail> {
+    let topic = find(broker, name)?;
+    let partition_detail = topic
+        .partitions
+        .iter()
+        .map(|p| {
+            let (start, end) = p.offsets();
+            PartitionDetail {
+                partition: p.index,
+                log_start_offset: start,
+                log_end_offset: end,
+                records: end - start,
+                size_bytes: p.size_bytes(),
+                max_timestamp: p.max_timestamp().map(|(ts, _)| ts),
+            }
+        })
+        .collect();
+    let configs = topic_entries(&topic.config, &broker.config)
+        .into_iter()
+        .map(|e| ConfigValue {
+            name: e.name,
+            value: e.value,
+            source: source_name(e.source),
+            read_only: e.read_only,
+        })
+        .collect();
+    Ok(TopicDetail {
+        summary: summary(broker, &topic),
+        id: topic.id.to_string(),
+        partition_detail,
+        configs,
+    })
+}
+
+/// CreateTopics for one topic.
+pub fn create(broker: &BrokerState, new: CreateTopic) -> ApiResult<TopicDetail> {
+    let name = new.name.clone();
+    broker
+        .topics
+        .create(NewTopic {
+            name: new.name,
+            partitions: new.partitions,
+            replication_factor: new.replication_factor,
+            configs: new.configs.into_iter().collect(),
+        })
+        .map_err(|e| ApiError::topic(&name, &e))?;
+    detail(broker, &name)
+}
+
+/// DeleteTopics for one topic.
+pub fn delete(broker: &BrokerState, name: &str) -> ApiResult<()> {
+    find(broker, name)?;
+    broker
+        .topics
+        .delete(name)
+        .map(|_| ())
+        .map_err(|e| ApiError::topic(name, &e))
+}
+
+/// IncrementalAlterConfigs for one topic; answers the configs after the change.
+pub fn alter_configs(
+    broker: &BrokerState,
+    name: &str,
+    alter: AlterConfigs,
+) -> ApiResult<TopicDetail> {
+    find(broker, name)?;
+    let changes: Vec<ConfigChange> = alter
+        .set
+        .into_iter()
+        .map(|(k, v)| ConfigChange::Set(k, v))
+        .chain(alter.delete.into_iter().map(ConfigChange::Delete))
+        .collect();
+    if changes.is_empty() {
+        return Err(ApiError::bad_request("no config to set or delete"));
+    }
+    crate::api::incremental_alter_topic(broker, name, changes, alter.validate_only)
+        .map_err(|(e, m)| ApiError::kafka(e, m))?;
+    detail(broker, name)
+}
