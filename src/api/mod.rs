@@ -36,8 +36,9 @@ pub use configs::incremental_alter_topic;
 pub use error_counts::for_each_error;
 pub use produce::append_records;
 
-/// Every API runnel serves and the versions it accepts: the source of the
-/// ApiVersions response and of the README's table.
+/// Every API runnel serves and the versions it accepts, in key order: the
+/// source of the ApiVersions response and of the README's table (a test
+/// checks that table against this one).
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 13),
     (ApiKey::Fetch, 4, 18),
@@ -58,6 +59,10 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::AddPartitionsToTxn, 0, 5),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 5),
+    (ApiKey::TxnOffsetCommit, 0, 5),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::DescribeLogDirs, 1, 4),
@@ -71,15 +76,11 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeClientQuotas, 0, 1),
     (ApiKey::AlterClientQuotas, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),
-    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
-    (ApiKey::ConsumerGroupDescribe, 0, 1),
-    (ApiKey::AddPartitionsToTxn, 0, 5),
-    (ApiKey::AddOffsetsToTxn, 0, 4),
-    (ApiKey::EndTxn, 0, 5),
-    (ApiKey::TxnOffsetCommit, 0, 5),
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 2),
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// Who sent a request: JoinGroup records it, DescribeGroups shows it.
@@ -226,5 +227,38 @@ pub async fn handle(
         )),
         // The connection only decodes requests of the APIs in SUPPORTED_APIS.
         _ => Reply::None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SUPPORTED_APIS;
+
+    /// The README's "Supported APIs" table is this table, row for row.
+    #[test]
+    fn the_readme_table_is_supported_apis() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("## Supported APIs")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .expect("a Supported APIs section");
+        let rows: Vec<String> = section
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| API") && !l.starts_with("| ---"))
+            .map(str::to_string)
+            .collect();
+        let expected: Vec<String> = SUPPORTED_APIS
+            .iter()
+            .map(|(key, min, max)| {
+                let versions = if min == max {
+                    min.to_string()
+                } else {
+                    format!("{min}–{max}")
+                };
+                format!("| {key:?} | {} | {versions} |", *key as i16)
+            })
+            .collect();
+        assert_eq!(rows, expected);
     }
 }
