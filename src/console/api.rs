@@ -1,5 +1,5 @@
 //! The console's JSON API under /api/: thin handlers over the modules that
-//! do the work (overview, topics, records, groups).
+//! do the work (overview, topics, records, groups, transactions).
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::error::{ApiError, ApiResult};
-use super::{Broker, groups, overview, records, topics};
+use super::{Broker, groups, overview, records, topics, transactions};
 use crate::http::HttpState;
 
 pub fn routes() -> Router<Arc<HttpState>> {
@@ -36,6 +36,7 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .route("/api/groups", get(list_groups))
         .route("/api/groups/{id}", get(get_group))
         .route("/api/groups/{id}/reset-offsets", post(reset_offsets))
+        .route("/api/transactions", get(list_transactions))
 }
 
 /// A JSON body, or 400 with serde's reason.
@@ -139,4 +140,8 @@ async fn reset_offsets(
     json: Result<Json<groups::ResetOffsets>, JsonRejection>,
 ) -> ApiResult<Json<groups::GroupDetail>> {
     groups::reset_offsets(&b, &id, body(json)?).map(Json)
+}
+
+async fn list_transactions(Broker(b): Broker) -> Json<transactions::Transactions> {
+    Json(transactions::list(&b))
 }

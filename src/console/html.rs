@@ -66,10 +66,11 @@ pub fn table(id: &str, headers: &[&str], rows: impl IntoIterator<Item = Vec<Stri
     out
 }
 
-const NAV: [(&str, &str); 3] = [
+const NAV: [(&str, &str); 4] = [
     ("/", "Overview"),
     ("/topics", "Topics"),
     ("/groups", "Consumer groups"),
+    ("/transactions", "Transactions"),
 ];
 
 /// A whole page: head, navigation (`active` is the section's path), body.

@@ -13,6 +13,7 @@ mod overview;
 mod pages;
 mod records;
 mod topics;
+mod transactions;
 
 use std::sync::Arc;
 

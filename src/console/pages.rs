@@ -13,7 +13,7 @@ use axum::routing::get;
 
 use super::error::ApiError;
 use super::html::{bytes, esc, page, table, url};
-use super::{Broker, groups, overview, topics};
+use super::{Broker, groups, overview, topics, transactions};
 use crate::http::HttpState;
 
 const JS: &str = include_str!("assets/console.js");
@@ -27,6 +27,7 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .route("/topics/{name}/messages", get(super::messages::page))
         .route("/groups", get(groups_page))
         .route("/groups/{id}", get(group_page))
+        .route("/transactions", get(transactions_page))
         .route(
             "/assets/console.js",
             get(|| asset(JS, "text/javascript; charset=utf-8")),
@@ -265,6 +266,72 @@ async fn groups_page(Broker(b): Broker) -> Response {
         }),
     );
     html("Consumer groups", "/groups", read_only, &body)
+}
+
+async fn transactions_page(Broker(b): Broker) -> Response {
+    let read_only = b.config.console.read_only;
+    let t = transactions::list(&b);
+    let dash = |v: i64| {
+        if v < 0 {
+            "-".to_string()
+        } else {
+            v.to_string()
+        }
+    };
+    let mut body = String::from("<h2>Transactional ids</h2>");
+    body.push_str(&table(
+        "transactions",
+        &[
+            "Transactional id",
+            "State",
+            "Producer id",
+            "Epoch",
+            "Timeout (ms)",
+            "Started (ms)",
+            "Partitions",
+        ],
+        t.transactions.iter().map(|x| {
+            vec![
+                esc(&x.transactional_id),
+                esc(x.state),
+                x.producer_id.to_string(),
+                x.producer_epoch.to_string(),
+                x.timeout_ms.to_string(),
+                dash(x.start_time_ms),
+                esc(&x.partitions.join(", ")),
+            ]
+        }),
+    ));
+    body.push_str("<h2>Producers</h2>");
+    body.push_str(&table(
+        "producers",
+        &[
+            "Topic",
+            "Partition",
+            "Producer id",
+            "Epoch",
+            "Last sequence",
+            "Last timestamp",
+            "Open transaction from",
+        ],
+        t.producers.iter().map(|p| {
+            vec![
+                format!(
+                    "<a href=\"/topics/{}\">{}</a>",
+                    url(&p.topic),
+                    esc(&p.topic)
+                ),
+                p.partition.to_string(),
+                p.producer_id.to_string(),
+                p.producer_epoch.to_string(),
+                p.last_sequence.to_string(),
+                dash(p.last_timestamp),
+                p.current_txn_start_offset
+                    .map_or("-".to_string(), |o| o.to_string()),
+            ]
+        }),
+    ));
+    html("Transactions", "/transactions", read_only, &body)
 }
 
 async fn group_page(Broker(b): Broker, Path(id): Path<String>) -> Response {

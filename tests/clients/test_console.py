@@ -121,3 +121,33 @@ def test_read_only_mode(make_broker):
     status, err = call(ro, "POST", "/api/topics", {"name": "nope"})
     assert status == 403 and err["error"] == "READ_ONLY"
     assert call(ro, "GET", "/api/overview")[1]["read_only"] is True
+
+
+def test_open_transaction_and_its_producer_are_shown(broker):
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "console-txn"})
+    p.init_transactions(10)
+    p.begin_transaction()
+    for i in range(3):
+        p.produce("txn-shown", value=f"v{i}".encode(), partition=0)
+    p.flush(10)
+
+    status, t = call(broker, "GET", "/api/transactions")
+    assert status == 200
+    [txn] = [x for x in t["transactions"] if x["transactional_id"] == "console-txn"]
+    assert txn["state"] == "Ongoing" and txn["partitions"] == ["txn-shown-0"], txn
+    assert txn["start_time_ms"] > 0
+    [producer] = [x for x in t["producers"] if x["topic"] == "txn-shown"]
+    assert producer["producer_id"] == txn["producer_id"]
+    assert producer["current_txn_start_offset"] == 0 and producer["last_sequence"] == 2, producer
+    with urllib.request.urlopen(f"http://{broker.http_listen}/transactions", timeout=10) as r:
+        page = r.read().decode()
+    assert "console-txn" in page and "Ongoing" in page
+
+    p.commit_transaction(10)
+    status, t = call(broker, "GET", "/api/transactions")
+    [txn] = [x for x in t["transactions"] if x["transactional_id"] == "console-txn"]
+    assert txn["state"] == "CompleteCommit" and txn["partitions"] == [] and txn["start_time_ms"] == -1, txn
+    [producer] = [x for x in t["producers"] if x["topic"] == "txn-shown"]
+    assert producer["current_txn_start_offset"] is None

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
@@ -119,6 +120,18 @@ def test_pages_show_topics_records_and_lag(broker, browser):
     assert read == 2
     visit(browser, broker, "/groups/readers")
     assert browser.find_element(By.ID, "total-lag").text == "0"
+
+    # An open transaction and its producer.
+    txn = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "browser-txn"})
+    txn.init_transactions(10)
+    txn.begin_transaction()
+    txn.produce("events", value=b"in a transaction", partition=0)
+    txn.flush(10)
+    visit(browser, broker, "/transactions", "transactions")
+    row = browser.find_element(By.CSS_SELECTOR, "#transactions tbody tr").text
+    assert "browser-txn" in row and "Ongoing" in row and "events-0" in row, row
+    assert browser.find_elements(By.CSS_SELECTOR, "#producers tbody tr")
+    txn.abort_transaction(10)
 
 
 def test_create_and_delete_a_topic_in_the_ui(broker, browser):
