@@ -201,6 +201,10 @@ fn check_timestamps(
 ) -> Result<(), Refused> {
     let log_append_time = topic.config.is_log_append_time();
     let (before, after) = topic.config.timestamp_bounds();
+    let unbounded = before == i64::MAX && after == i64::MAX;
+    if !log_append_time && unbounded {
+        return Ok(());
+    }
     let mut record_errors = Vec::new();
     for b in batches {
         let batch = records
@@ -216,9 +220,6 @@ fn check_timestamps(
                     ))
                 }));
             }
-            continue;
-        }
-        if before == i64::MAX && after == i64::MAX {
             continue;
         }
         let timestamps = record_timestamps(batch).map_err(|e| Refused::from(records_error(&e)))?;
