@@ -91,6 +91,13 @@ pub struct GroupListing {
 
 pub(super) type PartitionKey = (String, i32);
 
+/// What [`GroupCoordinator::checked_offsets`] makes of an offset commit.
+type CheckedOffsets = (
+    Vec<Result<(), GroupError>>,
+    Vec<OffsetsRecord>,
+    Vec<(PartitionKey, CommittedOffset)>,
+);
+
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -408,6 +415,23 @@ impl GroupCoordinator {
             group.check_commit(member_id, instance_id, generation, Instant::now())?;
             &mut group.offsets
         };
+        let (results, records, accepted) = self.checked_offsets(group_id, offsets);
+        if let Err(e) = self.log.append(&records, now_ms()) {
+            tracing::error!(group = group_id, error = %e, "cannot write committed offsets");
+            return Err(GroupError::Storage);
+        }
+        committed.extend(accepted);
+        Ok(results)
+    }
+
+    /// An offset commit split up: each partition's answer (metadata over
+    /// offset.metadata.max.bytes is refused), the records to write, and the
+    /// offsets to apply once they are written.
+    pub(super) fn checked_offsets(
+        &self,
+        group_id: &str,
+        offsets: Vec<(PartitionKey, CommittedOffset)>,
+    ) -> CheckedOffsets {
         let mut results = Vec::with_capacity(offsets.len());
         let mut records = Vec::new();
         let mut accepted = Vec::new();
@@ -425,12 +449,7 @@ impl GroupCoordinator {
             });
             accepted.push(((topic, partition), value));
         }
-        if let Err(e) = self.log.append(&records, now_ms()) {
-            tracing::error!(group = group_id, error = %e, "cannot write committed offsets");
-            return Err(GroupError::Storage);
-        }
-        committed.extend(accepted);
-        Ok(results)
+        (results, records, accepted)
     }
 
     /// OffsetFetch: the committed offset of each asked partition (None: none

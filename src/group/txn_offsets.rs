@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::GroupError;
 use super::classic_group::Group;
 use super::coordinator::{GroupCoordinator, Groups, PartitionKey};
-use super::records::{CommittedOffset, OffsetsRecord};
+use super::records::CommittedOffset;
 use crate::broker::now_ms;
 
 impl GroupCoordinator {
@@ -46,28 +46,16 @@ impl GroupCoordinator {
                 group.check_commit(member_id, instance_id, generation, Instant::now())?;
             }
         }
-        let mut results = Vec::with_capacity(offsets.len());
-        let mut records = Vec::new();
-        let mut accepted = Vec::new();
-        for ((topic, partition), value) in offsets {
-            if value.metadata.len() > self.metadata_max_bytes {
-                results.push(Err(GroupError::OffsetMetadataTooLarge));
-                continue;
-            }
-            results.push(Ok(()));
-            records.push(OffsetsRecord::Offset {
-                group: group_id.to_string(),
-                topic: topic.clone(),
-                partition,
-                value: Some(value.clone()),
-            });
-            accepted.push((group_id.to_string(), (topic, partition), value));
-        }
+        let (results, records, accepted) = self.checked_offsets(group_id, offsets);
         if let Err(e) = self.log.append_txn(&records, producer, now_ms()) {
             tracing::error!(group = group_id, error = %e, "cannot write transactional offsets");
             return Err(GroupError::Storage);
         }
-        pending_txn.entry(producer.0).or_default().extend(accepted);
+        pending_txn.entry(producer.0).or_default().extend(
+            accepted
+                .into_iter()
+                .map(|(key, value)| (group_id.to_string(), key, value)),
+        );
         Ok(results)
     }
 
