@@ -111,3 +111,33 @@ def make_broker(tmp_path):
 @pytest.fixture
 def broker(make_broker):
     return make_broker()
+
+
+def partition_values(bootstrap, topic, isolation="read_uncommitted", timeout=30):
+    """Every value of partition 0 of `topic` up to its end, read with confluent-kafka
+    at `isolation` (no group membership, no commits)."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "reader",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": isolation,
+        }
+    )
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    out = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = consumer.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                break
+            raise AssertionError(m.error())
+        out.append(m.value())
+    consumer.close()
+    return out

@@ -3,37 +3,12 @@ broker is restarted twice mid-stream (kill -9 or SIGTERM) with requests in
 flight; the producer sends them again, and each message lands once, in order,
 with no gap."""
 
-import time
-
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Producer
+
+from conftest import partition_values
 
 COUNT = 100_000
-
-
-def read_values(bootstrap, topic, timeout=60):
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "unused",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
-    )
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    out = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        m = consumer.poll(1.0)
-        if m is None:
-            continue
-        if m.error():
-            if m.error().code() == KafkaError._PARTITION_EOF:
-                break
-            raise AssertionError(m.error())
-        out.append(m.value())
-    consumer.close()
-    return out
 
 
 @pytest.mark.parametrize("restart", ["kill", "stop"])
@@ -81,6 +56,6 @@ def test_retries_across_broker_restarts_write_each_message_once(broker, restart)
     assert p.flush(120) == 0
     assert failed == []
     assert acked[0] == COUNT
-    got = read_values(broker.bootstrap, "idem-restart")
+    got = partition_values(broker.bootstrap, "idem-restart", timeout=60)
     assert len(got) == COUNT, f"{len(got) - COUNT:+d} messages"
     assert got == [b"%d" % i for i in range(COUNT)]

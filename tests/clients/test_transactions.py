@@ -8,34 +8,9 @@ import textwrap
 import time
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-
-def consume_all(bootstrap, topic, isolation, timeout=30):
-    """Every value of partition 0 up to its end, as a consumer of `isolation` sees it."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "reader",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "isolation.level": isolation,
-        }
-    )
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    out = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        m = consumer.poll(0.5)
-        if m is None:
-            continue
-        if m.error():
-            if m.error().code() == KafkaError._PARTITION_EOF:
-                break
-            raise AssertionError(m.error())
-        out.append(m.value())
-    consumer.close()
-    return out
+from conftest import partition_values
 
 
 def txn_producer(bootstrap, txn_id, **extra):
@@ -63,8 +38,8 @@ def test_read_committed_sees_only_committed(broker):
     p.abort_transaction(30)
     committed = [f"commit-{i}".encode() for i in range(10)]
     aborted = [f"abort-{i}".encode() for i in range(10)]
-    assert consume_all(broker.bootstrap, "txn", "read_committed") == committed
-    assert consume_all(broker.bootstrap, "txn", "read_uncommitted") == committed + aborted
+    assert partition_values(broker.bootstrap, "txn", "read_committed") == committed
+    assert partition_values(broker.bootstrap, "txn", "read_uncommitted") == committed + aborted
 
 
 def test_send_offsets_moves_committed_offsets_only_on_commit(broker):
@@ -110,7 +85,7 @@ def test_send_offsets_moves_committed_offsets_only_on_commit(broker):
     p.commit_transaction(30)
     assert committed() == 10
     consumer.close()
-    out = consume_all(broker.bootstrap, "ctp-out", "read_committed")
+    out = partition_values(broker.bootstrap, "ctp-out", "read_committed")
     assert out == [b"-"] + [f"IN-{i}".encode() for i in range(10)]
 
 
@@ -126,7 +101,7 @@ def test_a_second_producer_fences_the_first(broker):
     second.begin_transaction()
     second.produce("fence", value=b"live")
     second.commit_transaction(30)
-    assert consume_all(broker.bootstrap, "fence", "read_committed") == [b"live"]
+    assert partition_values(broker.bootstrap, "fence", "read_committed") == [b"live"]
 
 
 def test_a_killed_producers_transaction_is_aborted_after_its_timeout(make_broker):
@@ -160,12 +135,12 @@ def test_a_killed_producers_transaction_is_aborted_after_its_timeout(make_broker
     deadline = time.monotonic() + 30
     seen = []
     while time.monotonic() < deadline:
-        seen = consume_all(broker.bootstrap, "abandoned", "read_committed", timeout=5)
+        seen = partition_values(broker.bootstrap, "abandoned", "read_committed", timeout=5)
         if seen:
             break
         time.sleep(0.5)
     assert seen == [b"after"]
-    assert len(consume_all(broker.bootstrap, "abandoned", "read_uncommitted")) == 6
+    assert len(partition_values(broker.bootstrap, "abandoned", "read_uncommitted")) == 6
 
 
 @pytest.mark.parametrize("restart", ["kill", "stop"])
@@ -187,5 +162,5 @@ def test_an_open_transaction_survives_a_broker_restart(broker, restart, outcome)
     else:
         p.abort_transaction(60)
         want = []
-    assert consume_all(broker.bootstrap, "restart", "read_committed") == want
-    assert len(consume_all(broker.bootstrap, "restart", "read_uncommitted")) == 5
+    assert partition_values(broker.bootstrap, "restart", "read_committed") == want
+    assert len(partition_values(broker.bootstrap, "restart", "read_uncommitted")) == 5
