@@ -12,10 +12,11 @@ use kafka_protocol::messages::ProduceRequest;
 use kafka_protocol::records::Compression;
 use tokio::time::Instant;
 
+use super::ClientArgs;
 use super::consume::{Positions, fetch, start_positions};
 use super::histogram::Histogram;
 use super::produce::{partition_results, produce_request};
-use super::{ClientArgs, now_ms};
+use crate::broker::now_ms;
 use crate::client::batch::{self, OutRecord, parse_compression};
 use crate::client::{Cluster, Connection};
 

@@ -13,7 +13,8 @@ use kafka_protocol::records::Compression;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::time::Instant;
 
-use super::{ClientArgs, key_value, now_ms};
+use super::{ClientArgs, key_value};
+use crate::broker::now_ms;
 use crate::client::batch::{self, OutRecord, parse_compression};
 use crate::client::cluster::topic_name;
 use crate::client::partitioner::partition_for_key;
