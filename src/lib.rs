@@ -20,6 +20,7 @@ pub mod log;
 pub mod metrics;
 pub mod producer;
 pub mod quota;
+pub mod security;
 pub mod server;
 pub mod topic;
 pub mod txn;

@@ -30,6 +30,7 @@ use futures::future::BoxFuture;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 use crate::broker::BrokerState;
+use crate::security::KafkaPrincipal;
 
 pub use api_versions::unsupported_version_response;
 pub use configs::incremental_alter_topic;
@@ -90,6 +91,8 @@ pub struct RequestContext {
     pub client_host: String,
     /// Which of the broker's listeners the connection came through.
     pub listener: usize,
+    /// Who the connection authenticated as (User:ANONYMOUS without authentication).
+    pub principal: KafkaPrincipal,
 }
 
 /// The version range runnel accepts for `key`, if it serves that API.

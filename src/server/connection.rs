@@ -22,6 +22,7 @@ use super::frame::{FrameError, FrameReader};
 use super::outbox::Outbox;
 use crate::api::{self, Reply, RequestContext};
 use crate::broker::BrokerState;
+use crate::security::KafkaPrincipal;
 
 /// Replies queued behind one that is still waiting.
 const MAX_QUEUED_REPLIES: usize = 64;
@@ -138,6 +139,7 @@ async fn run(
         client_id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
         client_host: format!("/{}", peer.ip()),
         listener,
+        principal: KafkaPrincipal::anonymous(),
     };
     let reply = api::handle(state, &ctx, request, version)
         .instrument(span)
