@@ -46,6 +46,10 @@ pub struct Config {
     /// host:port given to clients in Metadata, or `NAME://HOST:PORT,...` per named
     /// listener (Kafka's advertised.listeners); empty means derived from `listen`.
     pub advertised_listener: String,
+    /// Kafka's listener.security.protocol.map: `NAME:PROTOCOL,...`; empty means
+    /// each protocol name (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL) is a
+    /// listener name for itself.
+    pub listener_security_protocol_map: String,
     /// Address of the HTTP listener (/metrics, /health, /ready), or "off".
     pub http_listen: String,
     pub data_dir: PathBuf,
@@ -233,7 +237,19 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.listeners()?;
+        if let Some(l) = self
+            .listeners()?
+            .iter()
+            .find(|l| l.protocol != crate::security::SecurityProtocol::Plaintext)
+        {
+            return Err(invalid(
+                "listener_security_protocol_map",
+                format!(
+                    "listener {} asks for {}, which runnel does not serve yet",
+                    l.name, l.protocol
+                ),
+            ));
+        }
         self.http_addr()?;
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
@@ -366,7 +382,11 @@ impl Config {
 
     /// The listeners `listen` and `advertised_listener` describe.
     pub fn listeners(&self) -> Result<Vec<ListenerSpec>, ConfigError> {
-        crate::listener::parse(&self.listen, &self.advertised_listener)
+        crate::listener::parse(
+            &self.listen,
+            &self.advertised_listener,
+            &self.listener_security_protocol_map,
+        )
     }
 
     pub fn retention_check_interval(&self) -> Duration {
@@ -516,10 +536,19 @@ mod tests {
             "RUNNEL_LISTEN",
             "INTERNAL://0.0.0.0:19092,EXTERNAL://127.0.0.1:9092",
         );
-        let c = Config::load(None, env(&[listen]), &[]).unwrap();
+        let err = Config::load(None, env(&[listen]), &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("listener_security_protocol_map"),
+            "{err}"
+        );
+        let map = (
+            "RUNNEL_LISTENER_SECURITY_PROTOCOL_MAP",
+            "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT",
+        );
+        let c = Config::load(None, env(&[listen, map]), &[]).unwrap();
         assert_eq!(c.listeners().unwrap().len(), 2);
         let advertised = ("RUNNEL_ADVERTISED_LISTENER", "OTHER://h:1");
-        let err = Config::load(None, env(&[listen, advertised]), &[]).unwrap_err();
+        let err = Config::load(None, env(&[listen, map, advertised]), &[]).unwrap_err();
         assert!(err.to_string().contains("advertised_listener"), "{err}");
     }
 }

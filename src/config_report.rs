@@ -132,6 +132,11 @@ pub fn broker_entries(broker: &Config, listeners: &[Listener]) -> Vec<ConfigEntr
             .iter()
             .map(|l| (l.name.as_str(), l.advertised.0.clone(), l.advertised.1)),
     );
+    let protocol_map = listeners
+        .iter()
+        .map(|l| format!("{}:{}", l.name, l.protocol))
+        .collect::<Vec<_>>()
+        .join(",");
     let own: Vec<(&str, ConfigType, Option<String>, Option<&str>)> = vec![
         ("node.id", ConfigType::Int, Some(node_id.clone()), None),
         ("broker.id", ConfigType::Int, Some(node_id), Some("-1")),
@@ -146,6 +151,12 @@ pub fn broker_entries(broker: &Config, listeners: &[Listener]) -> Vec<ConfigEntr
             ConfigType::String,
             Some(advertised),
             None,
+        ),
+        (
+            "listener.security.protocol.map",
+            ConfigType::String,
+            Some(protocol_map),
+            Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"),
         ),
         (
             "log.dirs",
@@ -238,6 +249,7 @@ mod tests {
         broker.log.segment_bytes = 1000;
         let listener = Listener {
             name: "PLAINTEXT".into(),
+            protocol: crate::security::SecurityProtocol::Plaintext,
             bound: "127.0.0.1:9092".parse().unwrap(),
             advertised: ("h".into(), 1),
         };
@@ -249,6 +261,11 @@ mod tests {
         assert_eq!(s.value.as_deref(), Some("1000"));
         assert_eq!(s.source, ConfigSource::StaticBroker);
         assert!(s.read_only);
+        let map = entries
+            .iter()
+            .find(|e| e.name == "listener.security.protocol.map")
+            .unwrap();
+        assert_eq!(map.value.as_deref(), Some("PLAINTEXT:PLAINTEXT"));
         let topic = topic_entries(&TopicConfig::default(), &broker);
         let t = topic.iter().find(|e| e.name == "segment.bytes").unwrap();
         assert_eq!(t.source, ConfigSource::StaticBroker);

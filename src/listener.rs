@@ -10,6 +10,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use crate::config::ConfigError;
+use crate::security::{SecurityProtocol, parse_protocol_map};
 
 /// The name of the listener `listen = "HOST:PORT"` defines.
 pub const DEFAULT_NAME: &str = "PLAINTEXT";
@@ -18,6 +19,7 @@ pub const DEFAULT_NAME: &str = "PLAINTEXT";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerSpec {
     pub name: String,
+    pub protocol: SecurityProtocol,
     pub bind: SocketAddr,
     /// Host and port for Metadata; None derives them from the bound address.
     pub advertised: Option<(String, i32)>,
@@ -27,6 +29,7 @@ pub struct ListenerSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     pub name: String,
+    pub protocol: SecurityProtocol,
     pub bound: SocketAddr,
     pub advertised: (String, i32),
 }
@@ -45,6 +48,7 @@ impl ListenerSpec {
         });
         Listener {
             name: self.name.clone(),
+            protocol: self.protocol,
             bound,
             advertised,
         }
@@ -73,8 +77,15 @@ fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Parses the `listen` and `advertised_listener` settings.
-pub fn parse(listen: &str, advertised: &str) -> Result<Vec<ListenerSpec>, ConfigError> {
+/// Parses the `listen`, `advertised_listener` and
+/// `listener_security_protocol_map` settings.
+pub fn parse(
+    listen: &str,
+    advertised: &str,
+    protocol_map: &str,
+) -> Result<Vec<ListenerSpec>, ConfigError> {
+    const MAP_KEY: &str = "listener_security_protocol_map";
+    let protocols = parse_protocol_map(protocol_map).map_err(|e| invalid(MAP_KEY, e))?;
     let mut specs = Vec::new();
     for (name, address) in entries("listen", listen)? {
         if specs.iter().any(|s: &ListenerSpec| s.name == name) {
@@ -82,8 +93,19 @@ pub fn parse(listen: &str, advertised: &str) -> Result<Vec<ListenerSpec>, Config
         }
         let bind = resolve(&address)
             .ok_or_else(|| invalid("listen", format!("`{address}` is not HOST:PORT")))?;
+        let protocol = protocols
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, p)| p)
+            .ok_or_else(|| {
+                invalid(
+                    MAP_KEY,
+                    format!("listener {name} has no security protocol: add {name}:PLAINTEXT (or SSL, SASL_PLAINTEXT, SASL_SSL)"),
+                )
+            })?;
         specs.push(ListenerSpec {
             name,
+            protocol,
             bind,
             advertised: None,
         });
@@ -188,16 +210,17 @@ mod tests {
 
     #[test]
     fn one_address_is_one_plaintext_listener() {
-        let specs = parse("127.0.0.1:9092", "").unwrap();
+        let specs = parse("127.0.0.1:9092", "", "").unwrap();
         assert_eq!(
             specs,
             vec![ListenerSpec {
                 name: "PLAINTEXT".into(),
+                protocol: SecurityProtocol::Plaintext,
                 bind: addr("127.0.0.1:9092"),
                 advertised: None
             }]
         );
-        let specs = parse("127.0.0.1:9092", "broker.example:19092").unwrap();
+        let specs = parse("127.0.0.1:9092", "broker.example:19092", "").unwrap();
         assert_eq!(
             specs[0].advertised,
             Some(("broker.example".to_string(), 19092))
@@ -209,6 +232,7 @@ mod tests {
         let specs = parse(
             "INTERNAL://0.0.0.0:19092, EXTERNAL://:9092",
             "INTERNAL://runnel:19092,EXTERNAL://127.0.0.1:9092",
+            "INTERNAL:PLAINTEXT,EXTERNAL:SASL_SSL",
         )
         .unwrap();
         assert_eq!(specs.len(), 2);
@@ -216,13 +240,19 @@ mod tests {
         assert_eq!(specs[0].bind, addr("0.0.0.0:19092"));
         assert_eq!(specs[0].advertised, Some(("runnel".to_string(), 19092)));
         assert_eq!(specs[1].name, "EXTERNAL");
+        assert_eq!(specs[1].protocol, SecurityProtocol::SaslSsl);
         assert_eq!(specs[1].bind, addr("0.0.0.0:9092"));
         assert_eq!(specs[1].advertised, Some(("127.0.0.1".to_string(), 9092)));
     }
 
     #[test]
     fn an_unadvertised_listener_advertises_its_bound_address() {
-        let specs = parse("A://127.0.0.1:0,B://127.0.0.2:0", "A://a.example:1").unwrap();
+        let specs = parse(
+            "A://127.0.0.1:0,B://127.0.0.2:0",
+            "A://a.example:1",
+            "A:SSL,B:SSL",
+        )
+        .unwrap();
         let b = specs[1].bound(addr("127.0.0.2:4567"));
         assert_eq!(b.advertised, ("127.0.0.2".to_string(), 4567));
         let a = specs[0].bound(addr("127.0.0.1:4568"));
@@ -242,8 +272,11 @@ mod tests {
             ),
             ("A://127.0.0.1:1", "C://host:1", "advertised_listener"),
             ("A://127.0.0.1:1", "A://host", "advertised_listener"),
+            ("C://127.0.0.1:1", "", "listener_security_protocol_map"),
         ] {
-            let err = parse(listen, advertised).unwrap_err().to_string();
+            let err = parse(listen, advertised, "A:PLAINTEXT,B:PLAINTEXT")
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(key), "{listen} / {advertised}: {err}");
         }
     }

@@ -42,6 +42,7 @@ async fn each_listener_advertises_its_own_address() {
     let broker = TestBroker::start_with(|c| {
         c.listen = "INTERNAL://127.0.0.1:0,EXTERNAL://127.0.0.1:0".into();
         c.advertised_listener = "INTERNAL://runnel-internal:19092".into();
+        c.listener_security_protocol_map = "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT".into();
     })
     .await;
     let b = broker.broker.as_ref().unwrap();

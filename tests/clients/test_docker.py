@@ -162,6 +162,7 @@ def test_second_container_reaches_the_internal_listener(image, names):
         "-p", f"127.0.0.1:{port}:9092",
         "-e", "RUNNEL_LISTEN=EXTERNAL://0.0.0.0:9092,INTERNAL://0.0.0.0:19092",
         "-e", f"RUNNEL_ADVERTISED_LISTENER=EXTERNAL://127.0.0.1:{port},INTERNAL://{broker}:19092",
+        "-e", "RUNNEL_LISTENER_SECURITY_PROTOCOL_MAP=EXTERNAL:PLAINTEXT,INTERNAL:PLAINTEXT",
         image,
     )
     wait_healthy(broker)
