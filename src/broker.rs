@@ -17,7 +17,8 @@ use crate::listener::Listener;
 use crate::metrics::Metrics;
 use crate::producer::ProducerIdManager;
 use crate::quota::QuotaStore;
-use crate::server;
+use crate::quota_manager::ClientQuotaManager;
+use crate::server::{self, ConnectionQuotas, MemoryPool};
 use crate::topic::{
     Flusher, TopicError, TopicManager, clean_periodically, enforce_retention_periodically,
     flush_periodically,
@@ -34,8 +35,14 @@ pub struct BrokerState {
     pub metrics: Arc<Metrics>,
     pub producer_ids: Arc<ProducerIdManager>,
     pub txn: Arc<TransactionCoordinator>,
-    /// Client quotas: stored and reported, not enforced yet.
+    /// Client quotas as stored (DescribeClientQuotas, AlterClientQuotas) ...
     pub quotas: QuotaStore,
+    /// ... and as enforced: each client's byte rates.
+    pub client_quotas: ClientQuotaManager,
+    /// max.connections and max.connections.per.ip.
+    pub connection_quotas: Arc<ConnectionQuotas>,
+    /// queued.max.request.bytes: memory for requests in flight.
+    pub request_memory: Arc<MemoryPool>,
     /// The bound listeners; a connection knows the index of the one it came through.
     pub listeners: Vec<Listener>,
     /// Flips to true when shutdown starts: long polls answer, connections stop reading.
@@ -192,6 +199,9 @@ impl Broker {
             producer_ids,
             txn: txn.clone(),
             quotas: QuotaStore::open(&config.data_dir).map_err(StartError::DataDir)?,
+            client_quotas: ClientQuotaManager::new(&config.quota),
+            connection_quotas: Arc::new(ConnectionQuotas::new(&config.socket)),
+            request_memory: Arc::new(MemoryPool::new(config.socket.queued_max_request_bytes)),
             listeners,
             shutdown: shutdown.clone(),
             started_ms: now_ms(),

@@ -70,6 +70,7 @@ pub struct Config {
     pub offsets: OffsetsSection,
     pub transaction: TransactionSection,
     pub console: ConsoleSection,
+    pub quota: QuotaSection,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -139,6 +140,26 @@ pub struct OffsetsSection {
 pub struct SocketConfig {
     /// socket.request.max.bytes: larger frames close the connection.
     pub request_max_bytes: i32,
+    /// max.connections: at this many open connections the broker stops accepting.
+    pub max_connections: i32,
+    /// max.connections.per.ip: a new connection beyond this is closed at once.
+    pub max_connections_per_ip: i32,
+    /// connections.max.idle.ms: a connection silent this long is closed.
+    pub connections_max_idle_ms: u64,
+    /// queued.max.request.bytes: request bytes in flight across the broker.
+    pub queued_max_request_bytes: u64,
+    /// Request bytes in flight on one connection (runnel's own; Kafka reads one
+    /// request at a time per connection).
+    pub queued_max_request_bytes_per_connection: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSection {
+    /// quota.window.num: samples a client's byte rate is measured over.
+    pub window_num: u32,
+    /// quota.window.size.seconds: the length of one sample.
+    pub window_size_seconds: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,6 +283,32 @@ impl Config {
         }
         if self.socket.request_max_bytes < 1024 {
             return Err(invalid("socket.request_max_bytes", "must be at least 1024"));
+        }
+        if self.socket.max_connections < 1 || self.socket.max_connections_per_ip < 1 {
+            return Err(invalid(
+                "socket.max_connections",
+                "max_connections and max_connections_per_ip must be at least 1",
+            ));
+        }
+        if self.socket.connections_max_idle_ms < 1 {
+            return Err(invalid(
+                "socket.connections_max_idle_ms",
+                "must be at least 1",
+            ));
+        }
+        if self.socket.queued_max_request_bytes < 1024
+            || self.socket.queued_max_request_bytes_per_connection < 1024
+        {
+            return Err(invalid(
+                "socket.queued_max_request_bytes",
+                "queued_max_request_bytes and queued_max_request_bytes_per_connection must be at least 1024",
+            ));
+        }
+        if self.quota.window_num < 2 || self.quota.window_size_seconds < 1 {
+            return Err(invalid(
+                "quota.window_num",
+                "window_num must be at least 2 and window_size_seconds at least 1",
+            ));
         }
         if self.log.segment_bytes < 14 || self.log.segment_bytes > i32::MAX as i64 {
             return Err(invalid("log.segment_bytes", "must be in 14..=2147483647"));
@@ -483,6 +530,10 @@ mod tests {
         assert!(c.auto_create_topics_enable);
         assert_eq!(c.message_max_bytes, 1048588);
         assert_eq!(c.socket.request_max_bytes, 104857600);
+        assert_eq!(c.socket.max_connections, i32::MAX);
+        assert_eq!(c.socket.max_connections_per_ip, i32::MAX);
+        assert_eq!(c.socket.connections_max_idle_ms, 600000);
+        assert_eq!((c.quota.window_num, c.quota.window_size_seconds), (11, 1));
         assert_eq!(c.log.segment_bytes, 1 << 30);
         assert_eq!(c.log.index_interval_bytes, 4096);
         assert_eq!(c.log.flush, FlushMode::Never);

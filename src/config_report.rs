@@ -183,6 +183,42 @@ pub fn broker_entries(broker: &Config, listeners: &[Listener]) -> Vec<ConfigEntr
             Some("104857600"),
         ),
         (
+            "max.connections",
+            ConfigType::Int,
+            Some(broker.socket.max_connections.to_string()),
+            Some("2147483647"),
+        ),
+        (
+            "max.connections.per.ip",
+            ConfigType::Int,
+            Some(broker.socket.max_connections_per_ip.to_string()),
+            Some("2147483647"),
+        ),
+        (
+            "connections.max.idle.ms",
+            ConfigType::Long,
+            Some(broker.socket.connections_max_idle_ms.to_string()),
+            Some("600000"),
+        ),
+        (
+            "queued.max.request.bytes",
+            ConfigType::Long,
+            Some(broker.socket.queued_max_request_bytes.to_string()),
+            Some("-1"),
+        ),
+        (
+            "quota.window.num",
+            ConfigType::Int,
+            Some(broker.quota.window_num.to_string()),
+            Some("11"),
+        ),
+        (
+            "quota.window.size.seconds",
+            ConfigType::Int,
+            Some(broker.quota.window_size_seconds.to_string()),
+            Some("1"),
+        ),
+        (
             "default.replication.factor",
             ConfigType::Int,
             Some("1".into()),

@@ -20,6 +20,7 @@ pub mod log;
 pub mod metrics;
 pub mod producer;
 pub mod quota;
+pub mod quota_manager;
 pub mod security;
 pub mod server;
 pub mod topic;

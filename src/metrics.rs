@@ -45,6 +45,17 @@ pub struct PartitionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QuotaLabels {
+    /// Produce or Fetch, as Kafka's quota types.
+    pub quota_type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
     pub state: String,
 }
@@ -90,6 +101,10 @@ pub struct Metrics {
     pub request_seconds: Family<ApiLabels, Histogram, fn() -> Histogram>,
     request_errors: Family<ErrorLabels, Counter>,
     pub connections: Gauge,
+    pub connections_refused: Family<ReasonLabels, Counter>,
+    pub connections_idle_closed: Counter,
+    pub throttled_requests: Family<QuotaLabels, Counter>,
+    pub throttle_seconds: Family<QuotaLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     pub produced_bytes: Family<TopicLabels, Counter>,
     pub produced_records: Family<TopicLabels, Counter>,
     pub fetched_bytes: Family<TopicLabels, Counter>,
@@ -133,6 +148,10 @@ impl Metrics {
             request_seconds: Family::new_with_constructor(latency_buckets),
             request_errors: Family::default(),
             connections: Gauge::default(),
+            connections_refused: Family::default(),
+            connections_idle_closed: Counter::default(),
+            throttled_requests: Family::default(),
+            throttle_seconds: Family::default(),
             produced_bytes: Family::default(),
             produced_records: Family::default(),
             fetched_bytes: Family::default(),
@@ -171,6 +190,27 @@ impl Metrics {
             "connections",
             "Open client connections",
             m.connections.clone(),
+        );
+        r.register(
+            "connections_refused",
+            "Connections closed at once on arrival, by reason (max_connections_per_ip)",
+            m.connections_refused.clone(),
+        );
+        r.register(
+            "connections_idle_closed",
+            "Connections closed after connections.max.idle.ms without a request",
+            m.connections_idle_closed.clone(),
+        );
+        r.register(
+            "throttled_requests",
+            "Responses that carried a throttle time for a client over its quota, by quota type",
+            m.throttled_requests.clone(),
+        );
+        r.register_with_unit(
+            "throttle_time",
+            "Throttle time given to clients over their quota, by quota type",
+            Unit::Seconds,
+            m.throttle_seconds.clone(),
         );
         r.register_with_unit(
             "produced",

@@ -1,4 +1,5 @@
-//! Client quotas (KIP-546): stored and reported, not enforced yet.
+//! Client quotas (KIP-546): the table DescribeClientQuotas and
+//! AlterClientQuotas read and change. `crate::quota_manager` enforces it.
 //!
 //! A quota belongs to an entity: a `user`, a `client-id`, both, or an `ip`, each
 //! named or the default (no name). Values are kept by Kafka's key names
@@ -181,6 +182,63 @@ impl QuotaStore {
             }
         }
         outcomes
+    }
+}
+
+/// The quota that applies to one client, and the client it is measured for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientQuota {
+    /// The quota's value (bytes per second for the byte rates).
+    pub bound: f64,
+    /// Whose traffic counts against it, as Kafka's quota metric tags: an empty
+    /// user or client id is shared by every user or client id.
+    pub user: String,
+    pub client_id: String,
+}
+
+impl QuotaStore {
+    /// The `key` quota (producer_byte_rate, ...) of `user` using `client_id`:
+    /// the first entity that sets it, in Kafka's order of precedence:
+    /// user and client-id, user and default client-id, user, default user and
+    /// client-id, default user and default client-id, default user, client-id,
+    /// default client-id.
+    pub fn client_quota(&self, user: &str, client_id: &str, key: &str) -> Option<ClientQuota> {
+        let quotas = self.lock();
+        if quotas.is_empty() {
+            return None;
+        }
+        let entity = |u: Option<Option<&str>>, c: Option<Option<&str>>| {
+            let mut e = Entity::new();
+            if let Some(u) = u {
+                e.insert(USER.to_string(), u.map(str::to_string));
+            }
+            if let Some(c) = c {
+                e.insert(CLIENT_ID.to_string(), c.map(str::to_string));
+            }
+            e
+        };
+        let (u, c) = (Some(user), Some(client_id));
+        // (user part, client-id part, counted per user, counted per client id)
+        let order = [
+            (Some(u), Some(c), true, true),
+            (Some(u), Some(None), true, true),
+            (Some(u), None, true, false),
+            (Some(None), Some(c), true, true),
+            (Some(None), Some(None), true, true),
+            (Some(None), None, true, false),
+            (None, Some(c), false, true),
+            (None, Some(None), false, true),
+        ];
+        order
+            .into_iter()
+            .find_map(|(eu, ec, per_user, per_client)| {
+                let bound = *quotas.get(&entity(eu, ec))?.get(key)?;
+                Some(ClientQuota {
+                    bound,
+                    user: if per_user { user } else { "" }.to_string(),
+                    client_id: if per_client { client_id } else { "" }.to_string(),
+                })
+            })
     }
 }
 
@@ -396,6 +454,56 @@ mod tests {
         );
         assert!(out[0].is_ok());
         assert_eq!(reopened.describe(&[], false).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn client_quota_follows_kafkas_precedence() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = QuotaStore::open(dir.path()).unwrap();
+        let key = "producer_byte_rate";
+        assert_eq!(store.client_quota("alice", "app", key), None);
+        let set = |entity: Vec<(&str, Option<&str>)>, v: f64| {
+            let entity = entity
+                .into_iter()
+                .map(|(k, n)| (k.to_string(), n.map(str::to_string)))
+                .collect();
+            let out = store.alter(vec![(entity, vec![QuotaOp::Set(key.into(), v)])], false);
+            assert!(out[0].is_ok());
+        };
+        let bound = |user: &str, client: &str| {
+            store
+                .client_quota(user, client, key)
+                .map(|q| (q.bound, q.user, q.client_id))
+        };
+        set(vec![(CLIENT_ID, None)], 8.0);
+        assert_eq!(bound("alice", "app"), Some((8.0, "".into(), "app".into())));
+        set(vec![(CLIENT_ID, Some("app"))], 7.0);
+        assert_eq!(bound("alice", "app").unwrap().0, 7.0);
+        set(vec![(USER, None)], 6.0);
+        assert_eq!(
+            bound("alice", "app"),
+            Some((6.0, "alice".into(), "".into()))
+        );
+        set(vec![(USER, None), (CLIENT_ID, None)], 5.0);
+        assert_eq!(bound("alice", "app").unwrap().0, 5.0);
+        set(vec![(USER, None), (CLIENT_ID, Some("app"))], 4.0);
+        assert_eq!(bound("alice", "app").unwrap().0, 4.0);
+        set(vec![(USER, Some("alice"))], 3.0);
+        assert_eq!(
+            bound("alice", "app"),
+            Some((3.0, "alice".into(), "".into()))
+        );
+        set(vec![(USER, Some("alice")), (CLIENT_ID, None)], 2.0);
+        assert_eq!(bound("alice", "app").unwrap().0, 2.0);
+        set(vec![(USER, Some("alice")), (CLIENT_ID, Some("app"))], 1.0);
+        assert_eq!(
+            bound("alice", "app"),
+            Some((1.0, "alice".into(), "app".into()))
+        );
+        // Another user falls back to the default user and client id entities.
+        assert_eq!(bound("bob", "app").unwrap().0, 4.0);
+        assert_eq!(bound("bob", "other").unwrap().0, 5.0);
+        assert_eq!(store.client_quota("bob", "app", "consumer_byte_rate"), None);
     }
 
     #[test]

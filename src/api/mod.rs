@@ -20,6 +20,7 @@ mod partitions;
 mod produce;
 mod quotas;
 mod reassign;
+pub mod throttle;
 mod topics;
 mod txn;
 mod txn_describe;

@@ -1,5 +1,6 @@
 //! DescribeClientQuotas and AlterClientQuotas: quotas are validated, stored and
-//! reported (see `crate::quota`), not enforced yet.
+//! reported (see `crate::quota`); the byte rates are enforced by
+//! `crate::api::throttle` from the next request on.
 
 use std::sync::Arc;
 

@@ -20,6 +20,8 @@ use tracing::Instrument;
 
 use super::frame::{FrameError, FrameReader};
 use super::outbox::Outbox;
+use super::request_memory::{RequestMemory, RequestReader};
+use crate::api::throttle::{self, Mute};
 use crate::api::{self, Reply, RequestContext};
 use crate::broker::BrokerState;
 use crate::security::KafkaPrincipal;
@@ -36,6 +38,8 @@ struct Outgoing {
     api_key: ApiKey,
     version: i16,
     reply: Reply,
+    /// The request's bytes, held until its response is encoded.
+    memory: Option<RequestMemory>,
 }
 
 /// Why a connection is closed instead of answered, as Kafka does for input it
@@ -58,14 +62,23 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, listener: usize, state: 
     let (queue, replies) = mpsc::channel(MAX_QUEUED_REPLIES);
     let write_task = tokio::spawn(write_replies(writer, replies, peer, state.clone()));
     state.metrics.connections.inc();
-    let mut frames = FrameReader::new(reader, state.config.socket.request_max_bytes as usize);
+    let socket = &state.config.socket;
+    let mute = Arc::new(Mute::default());
+    let mut requests = RequestReader::new(
+        FrameReader::new(reader, socket.request_max_bytes as usize),
+        socket.queued_max_request_bytes_per_connection,
+        state.request_memory.clone(),
+        std::time::Duration::from_millis(socket.connections_max_idle_ms),
+        mute.clone(),
+        state.metrics.clone(),
+    );
     let mut stop = state.shutdown.clone();
     loop {
         let frame = tokio::select! {
-            f = frames.next() => f,
+            f = requests.next() => f,
             _ = stop.changed() => break,
         };
-        let frame = match frame {
+        let (frame, memory) = match frame {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             Err(FrameError::Io(e)) => {
@@ -77,8 +90,9 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, listener: usize, state: 
                 break;
             }
         };
-        match run(&state, peer, listener, frame).await {
-            Ok(outgoing) => {
+        match run(&state, peer, listener, frame, &mute).await {
+            Ok(mut outgoing) => {
+                outgoing.memory = Some(memory);
                 if queue.send(outgoing).await.is_err() {
                     break; // the writer failed: the socket is gone
                 }
@@ -100,8 +114,10 @@ async fn run(
     peer: SocketAddr,
     listener: usize,
     mut frame: Bytes,
+    mute: &Arc<Mute>,
 ) -> Result<Outgoing, Malformed> {
     let started = Instant::now();
+    let size = frame.len();
     if frame.len() < 8 {
         return Err(Malformed::Short);
     }
@@ -120,13 +136,14 @@ async fn run(
                 reply: Reply::now(ResponseKind::ApiVersions(
                     api::unsupported_version_response(),
                 )),
+                memory: None,
             });
         }
         return Err(Malformed::Unsupported(api_key, version));
     }
     let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
         .map_err(|e| Malformed::Decode(api_key, version, e.to_string()))?;
-    let request = RequestKind::decode(api_key, &mut frame, version)
+    let mut request = RequestKind::decode(api_key, &mut frame, version)
         .map_err(|e| Malformed::Decode(api_key, version, e.to_string()))?;
     let span = tracing::debug_span!(
         "request",
@@ -141,15 +158,18 @@ async fn run(
         listener,
         principal: KafkaPrincipal::anonymous(),
     };
+    throttle::bound_fetch(state, &ctx, &mut request);
     let reply = api::handle(state, &ctx, request, version)
         .instrument(span)
         .await;
+    let reply = throttle::apply(state, &ctx, api_key, version, size, reply, mute);
     Ok(Outgoing {
         started,
         correlation_id,
         api_key,
         version,
         reply,
+        memory: None,
     })
 }
 

@@ -8,6 +8,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Most bytes reserved for one read.
 const READ_CHUNK: usize = 256 * 1024;
+/// What a connection's read buffer is kept at between requests.
+const IDLE_BUFFER: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
@@ -29,29 +31,16 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(reader: R, max_frame: usize) -> Self {
         FrameReader {
             reader,
-            buf: BytesMut::with_capacity(8 * 1024),
+            buf: BytesMut::new(),
             max_frame,
         }
     }
 
-    /// The next whole frame (without its length prefix); `None` at a clean EOF.
-    pub async fn next(&mut self) -> Result<Option<Bytes>, FrameError> {
-        loop {
-            let mut wanted = 4;
-            if self.buf.len() >= 4 {
-                let len = i32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
-                if len < 0 || len as usize > self.max_frame {
-                    return Err(FrameError::TooLarge(len as i64));
-                }
-                wanted = 4 + len as usize;
-                if self.buf.len() >= wanted {
-                    self.buf.advance(4);
-                    return Ok(Some(self.buf.split_to(len as usize).freeze()));
-                }
-            }
-            let missing = wanted - self.buf.len();
-            self.buf.reserve(missing.clamp(4096, READ_CHUNK));
-            if self.reader.read_buf(&mut self.buf).await? == 0 {
+    /// The length of the next frame, once its prefix has arrived; `None` at a
+    /// clean EOF. The frame's body is not read yet.
+    pub async fn next_len(&mut self) -> Result<Option<usize>, FrameError> {
+        while self.buf.len() < 4 {
+            if !self.fill(4).await? {
                 return if self.buf.is_empty() {
                     Ok(None)
                 } else {
@@ -59,6 +48,37 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 };
             }
         }
+        let len = i32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
+        if len < 0 || len as usize > self.max_frame {
+            return Err(FrameError::TooLarge(len as i64));
+        }
+        Ok(Some(len as usize))
+    }
+
+    /// The next whole frame (without its length prefix); `None` at a clean EOF.
+    pub async fn next(&mut self) -> Result<Option<Bytes>, FrameError> {
+        let Some(len) = self.next_len().await? else {
+            return Ok(None);
+        };
+        while self.buf.len() < 4 + len {
+            if !self.fill(4 + len).await? {
+                return Err(FrameError::Truncated);
+            }
+        }
+        self.buf.advance(4);
+        Ok(Some(self.buf.split_to(len).freeze()))
+    }
+
+    /// Reads more towards `wanted` buffered bytes; false at EOF.
+    async fn fill(&mut self, wanted: usize) -> Result<bool, FrameError> {
+        if self.buf.is_empty() && self.buf.capacity() > IDLE_BUFFER {
+            // Between requests: let go of what a large one left behind, so an
+            // idle connection holds little.
+            self.buf = BytesMut::new();
+        }
+        let missing = wanted - self.buf.len();
+        self.buf.reserve(missing.clamp(IDLE_BUFFER, READ_CHUNK));
+        Ok(self.reader.read_buf(&mut self.buf).await? != 0)
     }
 }
 

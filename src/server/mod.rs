@@ -1,18 +1,34 @@
 //! The TCP front end: the accept loop, one task per connection.
 
 mod connection;
+mod connection_quotas;
 mod frame;
 mod outbox;
+mod request_memory;
 mod response_buf;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use crate::broker::BrokerState;
+use crate::metrics::ReasonLabels;
 
+pub use connection_quotas::ConnectionQuotas;
+use connection_quotas::Slot;
 pub use frame::{FrameError, FrameReader};
+pub use request_memory::MemoryPool;
+
+/// Waits for a free connection slot (max.connections), then accepts.
+async fn accept(
+    listener: &TcpListener,
+    quotas: &ConnectionQuotas,
+) -> Option<(Slot, std::io::Result<(TcpStream, SocketAddr)>)> {
+    let slot = quotas.wait_for_slot().await?;
+    Some((slot, listener.accept().await))
+}
 
 /// Accepts connections on listener number `index` until shutdown, then waits
 /// for them to finish.
@@ -21,12 +37,24 @@ pub async fn accept_loop(listener: TcpListener, index: usize, state: Arc<BrokerS
     let mut stop = state.shutdown.clone();
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
+            accepted = accept(&listener, &state.connection_quotas) => match accepted {
+                None => break,
+                Some((slot, Ok((stream, peer)))) => {
+                    let Some(counted) = state.connection_quotas.inc(slot, peer.ip()) else {
+                        tracing::info!(%peer, "closing a connection: its address has max.connections.per.ip open");
+                        state.metrics.connections_refused.get_or_create(&ReasonLabels {
+                            reason: "max_connections_per_ip".into(),
+                        }).inc();
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(connection::serve(stream, peer, index, state.clone()));
+                    let serve = connection::serve(stream, peer, index, state.clone());
+                    connections.spawn(async move {
+                        serve.await;
+                        drop(counted);
+                    });
                 }
-                Err(e) => {
+                Some((_, Err(e))) => {
                     // Out of file descriptors and the like: back off, keep serving.
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -14,6 +14,9 @@ use super::response_buf::ResponseBuf;
 
 /// Most pieces handed to one writev call.
 const MAX_IOVECS: usize = 64;
+/// Room kept for small responses between writes; more is let go once written,
+/// so an idle connection holds little.
+const IDLE_TAIL: usize = 4096;
 
 #[derive(Default)]
 pub struct Outbox {
@@ -101,6 +104,9 @@ impl Outbox {
                     written = 0;
                 }
             }
+        }
+        if self.tail.capacity() > IDLE_TAIL {
+            self.tail = BytesMut::new();
         }
         writer.flush().await
     }

@@ -1,0 +1,230 @@
+//! Client byte-rate quotas enforced, as Kafka's `ClientQuotaManager`: each
+//! client's rate is measured over quota.window.num samples of
+//! quota.window.size.seconds, and a client over its quota gets a throttle
+//! time: how long it must stay silent to be back within it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::config::QuotaSection;
+use crate::quota::{ClientQuota, QuotaStore};
+
+/// Sensors unused this long are dropped (Kafka's inactive sensor expiry).
+const SENSOR_EXPIRY: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QuotaType {
+    Produce,
+    Fetch,
+}
+
+impl QuotaType {
+    /// The quota's key in the quota table.
+    pub fn key(self) -> &'static str {
+        match self {
+            QuotaType::Produce => "producer_byte_rate",
+            QuotaType::Fetch => "consumer_byte_rate",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            QuotaType::Produce => "Produce",
+            QuotaType::Fetch => "Fetch",
+        }
+    }
+}
+
+pub struct ClientQuotaManager {
+    samples: usize,
+    window_ms: u64,
+    started: Instant,
+    sensors: Mutex<Sensors>,
+}
+
+#[derive(Default)]
+struct Sensors {
+    rates: HashMap<(QuotaType, String, String), Rate>,
+    swept_ms: u64,
+}
+
+impl ClientQuotaManager {
+    pub fn new(config: &QuotaSection) -> ClientQuotaManager {
+        ClientQuotaManager {
+            samples: config.window_num.max(2) as usize,
+            window_ms: u64::from(config.window_size_seconds.max(1)) * 1000,
+            started: Instant::now(),
+            sensors: Mutex::new(Sensors::default()),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// The quota of `quota_type` that applies to `user` using `client_id`.
+    pub fn quota(
+        &self,
+        store: &QuotaStore,
+        quota_type: QuotaType,
+        user: &str,
+        client_id: &str,
+    ) -> Option<ClientQuota> {
+        store.client_quota(user, client_id, quota_type.key())
+    }
+
+    /// The most bytes a client may take in one quota window (Kafka's
+    /// getMaxValueInQuotaWindow): a bound for one fetch response.
+    pub fn max_value_in_window(&self, quota: &ClientQuota) -> f64 {
+        quota.bound * (self.samples - 1) as f64 * (self.window_ms / 1000) as f64
+    }
+
+    /// Counts `bytes` against `quota` and answers the throttle time in ms
+    /// (0 while the client is within its quota).
+    pub fn record(&self, quota_type: QuotaType, quota: &ClientQuota, bytes: f64) -> u64 {
+        let now = self.now_ms();
+        let mut sensors = self.sensors.lock().unwrap_or_else(|p| p.into_inner());
+        if now.saturating_sub(sensors.swept_ms) > SENSOR_EXPIRY.as_millis() as u64 / 60 {
+            let expiry = SENSOR_EXPIRY.as_millis() as u64;
+            sensors
+                .rates
+                .retain(|_, r| now.saturating_sub(r.last_ms) < expiry);
+            sensors.swept_ms = now;
+        }
+        let key = (quota_type, quota.user.clone(), quota.client_id.clone());
+        let rate = sensors.rates.entry(key).or_insert_with(|| Rate::new(now));
+        rate.record(bytes, now, self.samples, self.window_ms);
+        let window = rate.window_ms(now, self.samples, self.window_ms);
+        let observed = rate.total() * 1000.0 / window as f64;
+        if observed <= quota.bound {
+            return 0;
+        }
+        // Kafka's QuotaUtils.throttleTime: the silence that brings the rate
+        // over the window back down to the bound.
+        ((observed - quota.bound) / quota.bound * window as f64).round() as u64
+    }
+
+    /// Takes back what `record` counted (a fetch answered empty because it was throttled).
+    pub fn unrecord(&self, quota_type: QuotaType, quota: &ClientQuota, bytes: f64) {
+        let now = self.now_ms();
+        let mut sensors = self.sensors.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (quota_type, quota.user.clone(), quota.client_id.clone());
+        if let Some(rate) = sensors.rates.get_mut(&key) {
+            rate.record(-bytes, now, self.samples, self.window_ms);
+        }
+    }
+}
+
+/// Kafka's `Rate` over a `SampledStat`: up to `samples` windows, the current
+/// one advanced when it is `window_ms` old, windows older than all of them
+/// forgotten.
+struct Rate {
+    /// (start of the window in ms, bytes counted in it)
+    windows: Vec<(u64, f64)>,
+    current: usize,
+    last_ms: u64,
+}
+
+impl Rate {
+    fn new(now: u64) -> Rate {
+        Rate {
+            windows: vec![(now, 0.0)],
+            current: 0,
+            last_ms: now,
+        }
+    }
+
+    fn record(&mut self, value: f64, now: u64, samples: usize, window_ms: u64) {
+        self.purge(now, samples, window_ms);
+        if now.saturating_sub(self.windows[self.current].0) >= window_ms {
+            self.current = (self.current + 1) % samples;
+            if self.current >= self.windows.len() {
+                self.windows.push((now, 0.0));
+            } else {
+                self.windows[self.current] = (now, 0.0);
+            }
+        }
+        self.windows[self.current].1 += value;
+        self.last_ms = now;
+    }
+
+    fn purge(&mut self, now: u64, samples: usize, window_ms: u64) {
+        let expire = samples as u64 * window_ms;
+        for w in &mut self.windows {
+            if now.saturating_sub(w.0) >= expire {
+                *w = (now, 0.0);
+            }
+        }
+    }
+
+    fn total(&self) -> f64 {
+        self.windows.iter().map(|w| w.1).sum()
+    }
+
+    /// The span the rate is measured over: from the oldest window to now, and
+    /// never less than `samples - 1` whole windows, so a new client's first
+    /// burst is not taken for a rate.
+    fn window_ms(&mut self, now: u64, samples: usize, window_ms: u64) -> u64 {
+        self.purge(now, samples, window_ms);
+        let oldest = self.windows.iter().map(|w| w.0).min().unwrap_or(now);
+        let elapsed = now.saturating_sub(oldest);
+        let full = elapsed / window_ms;
+        let min_full = samples as u64 - 1;
+        if full < min_full {
+            elapsed + (min_full - full) * window_ms
+        } else {
+            elapsed
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quota(bound: f64) -> ClientQuota {
+        ClientQuota {
+            bound,
+            user: String::new(),
+            client_id: "app".into(),
+        }
+    }
+
+    #[test]
+    fn rate_is_measured_over_the_sampled_window() {
+        let mut r = Rate::new(0);
+        r.record(1000.0, 0, 11, 1000);
+        // One window old: the rate is still taken over 10 whole windows.
+        assert_eq!(r.window_ms(0, 11, 1000), 10_000);
+        for s in 1..=20u64 {
+            r.record(1000.0, s * 1000, 11, 1000);
+        }
+        // 11 windows of 1000 bytes, the oldest started 10 s ago.
+        assert_eq!(r.total(), 11_000.0);
+        assert_eq!(r.window_ms(20_000, 11, 1000), 10_000);
+        // Silence longer than every window forgets them.
+        assert_eq!(r.window_ms(40_000, 11, 1000), 10_000);
+        assert_eq!(r.total(), 0.0);
+    }
+
+    #[test]
+    fn throttle_time_brings_the_rate_back_to_the_quota() {
+        let config = QuotaSection {
+            window_num: 11,
+            window_size_seconds: 1,
+        };
+        let m = ClientQuotaManager::new(&config);
+        let q = quota(1000.0);
+        // 10 s worth at once is exactly the quota over the minimum window.
+        assert_eq!(m.record(QuotaType::Produce, &q, 10_000.0), 0);
+        // Another 5000 bytes: 15000 over 10 s is 1500/s; 5 s of silence
+        // brings it back to 1000/s.
+        assert_eq!(m.record(QuotaType::Produce, &q, 5000.0), 5000);
+        m.unrecord(QuotaType::Produce, &q, 5000.0);
+        assert_eq!(m.record(QuotaType::Produce, &q, 1.0), 1);
+        // Fetch is measured apart from produce.
+        assert_eq!(m.record(QuotaType::Fetch, &q, 100.0), 0);
+        assert_eq!(m.max_value_in_window(&q), 10_000.0);
+    }
+}
