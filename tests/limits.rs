@@ -1,12 +1,19 @@
 //! Limits that keep the broker up: max.connections, max.connections.per.ip,
-//! connections.max.idle.ms and queued.max.request.bytes, over real sockets.
+//! connections.max.idle.ms and queued.max.request.bytes, over real sockets;
+//! and a client over its byte-rate quota throttled as Kafka throttles it.
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Client, TestBroker};
-use kafka_protocol::messages::ApiVersionsRequest;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    AlterClientQuotasRequest, ApiVersionsRequest, ProduceRequest, TopicName,
+    alter_client_quotas_request,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::Compression;
 use tokio::io::AsyncWriteExt;
 use tokio::time::timeout;
 
@@ -120,4 +127,81 @@ async fn at_queued_max_request_bytes_the_broker_stops_reading() {
         "reading resumed once memory was freed"
     );
     assert!(second.is_closed_by_broker().await);
+}
+
+fn produce(records: bytes::Bytes) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str("q")))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(records)),
+                ]),
+        ])
+}
+
+#[tokio::test]
+async fn a_producer_over_its_quota_is_told_and_muted() {
+    let b = TestBroker::start().await;
+    let mut admin = b.client().await;
+    admin.create_topic("q", 1, &[]).await;
+    // 1000 bytes/s for the harness's client id: 11 KB at once is 1100 bytes/s
+    // over the 10 s window, so about one second of throttle.
+    let entry = alter_client_quotas_request::EntryData::default()
+        .with_entity(vec![
+            alter_client_quotas_request::EntityData::default()
+                .with_entity_type(StrBytes::from_static_str("client-id"))
+                .with_entity_name(Some(StrBytes::from_static_str("runnel-test"))),
+        ])
+        .with_ops(vec![
+            alter_client_quotas_request::OpData::default()
+                .with_key(StrBytes::from_static_str("producer_byte_rate"))
+                .with_value(1000.0),
+        ]);
+    let r = admin
+        .send(
+            &AlterClientQuotasRequest::default().with_entries(vec![entry]),
+            1,
+        )
+        .await;
+    assert_eq!(r.entries[0].error_code, 0);
+    let value = vec![b'v'; 10_900];
+    let records = common::batch(&[&value], Compression::None);
+
+    // A client that throttles itself (v9) is answered at once, then not read
+    // from for the throttle time.
+    let mut c = b.client().await;
+    let start = Instant::now();
+    let r = c.send(&produce(records.clone()), 9).await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    assert!(start.elapsed() < Duration::from_millis(800));
+    assert!(
+        (900..1500).contains(&r.throttle_time_ms),
+        "throttle_time_ms {}",
+        r.throttle_time_ms
+    );
+    let muted = Instant::now();
+    assert!(answers_within(&mut c, Duration::from_secs(5)).await);
+    assert!(
+        muted.elapsed() >= Duration::from_millis(700),
+        "muted for {:?}",
+        muted.elapsed()
+    );
+
+    // An older one (v5) gets its response only after the throttle time.
+    let mut old = b.client().await;
+    let start = Instant::now();
+    let r = old.send(&produce(records), 5).await;
+    assert!(r.throttle_time_ms > 0);
+    assert!(start.elapsed() >= Duration::from_millis(r.throttle_time_ms as u64 - 100));
+}
+
+async fn answers_within(c: &mut Client, within: Duration) -> bool {
+    let frame = c.encode(&ApiVersionsRequest::default(), 0);
+    c.stream.write_all(&frame).await.unwrap();
+    matches!(timeout(within, c.read_frame()).await, Ok(Some(_)))
 }
