@@ -126,6 +126,7 @@ def test_producer_is_throttled_to_its_byte_rate_quota(broker):
         p.poll(0)
         samples.append((now, delivered[0]))
     rate = quota_rate(samples)
+    print(f"{rate:.0f} B/s against a quota of {QUOTA}, throttled up to {max(throttles, default=0):.1f} s")
     assert QUOTA * 0.8 <= rate <= QUOTA * 1.2, f"{rate:.0f} B/s against a quota of {QUOTA}"
     assert throttles and max(throttles) > 0, "throttle_time_ms reached the client"
     assert metric(broker, "runnel_throttled_requests_total") > 0
@@ -171,6 +172,7 @@ def test_consumer_is_throttled_to_its_byte_rate_quota(broker):
     c.close()
     assert received < 16_000_000, "the consumer did not read everything at once"
     rate = quota_rate(samples)
+    print(f"{rate:.0f} B/s against a quota of {QUOTA}, throttled up to {max(throttles, default=0):.1f} s")
     assert QUOTA * 0.8 <= rate <= QUOTA * 1.2, f"{rate:.0f} B/s against a quota of {QUOTA}"
     assert throttles and max(throttles) > 0
 
