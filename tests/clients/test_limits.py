@@ -136,7 +136,8 @@ def test_producer_is_throttled_to_its_byte_rate_quota(broker):
 @pytest.mark.timeout(120)
 def test_consumer_is_throttled_to_its_byte_rate_quota(broker):
     create_topic(broker.bootstrap, "quota-c")
-    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20})
+    # Small batches: a fetch returns whole batches, so they set its size.
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20, "batch.size": CHUNK})
     value = b"y" * 1000
     for _ in range(16_000):
         while True:
