@@ -17,6 +17,7 @@ use crate::listener::Listener;
 use crate::metrics::Metrics;
 use crate::producer::ProducerIdManager;
 use crate::quota::QuotaStore;
+use crate::security::Authorizer;
 use crate::server;
 use crate::topic::{
     Flusher, TopicError, TopicManager, clean_periodically, enforce_retention_periodically,
@@ -36,6 +37,8 @@ pub struct BrokerState {
     pub txn: Arc<TransactionCoordinator>,
     /// Client quotas: stored and reported, not enforced yet.
     pub quotas: QuotaStore,
+    /// ACL checks; None when `[authorizer] enabled` is false.
+    pub authorizer: Option<Authorizer>,
     /// The bound listeners; a connection knows the index of the one it came through.
     pub listeners: Vec<Listener>,
     /// Flips to true when shutdown starts: long polls answer, connections stop reading.
@@ -192,6 +195,17 @@ impl Broker {
             producer_ids,
             txn: txn.clone(),
             quotas: QuotaStore::open(&config.data_dir).map_err(StartError::DataDir)?,
+            authorizer: match &config.authorizer {
+                a if a.enabled => Some(
+                    Authorizer::open(
+                        &config.data_dir,
+                        &a.super_users,
+                        a.allow_everyone_if_no_acl_found,
+                    )
+                    .map_err(StartError::DataDir)?,
+                ),
+                _ => None,
+            },
             listeners,
             shutdown: shutdown.clone(),
             started_ms: now_ms(),
