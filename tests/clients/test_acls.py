@@ -73,7 +73,7 @@ def test_kafka_python_create_describe_delete_acls(make_broker):
     deleted = admin.delete_acls([only_bob])
     (_, matching, error) = deleted[0]
     assert error.errno == 0
-    assert [a.principal for a, _ in matching] == ["User:bob"]
+    assert [a.principal for a in matching] == ["User:bob"]
     acls, _ = admin.describe_acls(match)
     assert [a.principal for a in acls] == ["User:alice"]
     admin.close()
