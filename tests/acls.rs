@@ -57,6 +57,8 @@ async fn describe_acls(c: &mut Client, rt: i8, name: Option<&str>, pt: i8) -> De
         .with_resource_type_filter(rt)
         .with_resource_name_filter(name.map(s))
         .with_pattern_type_filter(pt)
+        .with_principal_filter(None)
+        .with_host_filter(None)
         .with_operation(ANY)
         .with_permission_type(ANY);
     c.send(&req, 3).await
@@ -230,7 +232,8 @@ async fn acls_decide_what_a_principal_may_do_and_survive_a_restart() {
     .await;
     assert_eq!(codes, vec![code(ResponseError::ClusterAuthorizationFailed)]);
     // An idempotent producer may start: WRITE on some topic (KIP-679).
-    let r = c.send(&InitProducerIdRequest::default(), 4).await;
+    let idempotent = InitProducerIdRequest::default().with_transactional_id(None);
+    let r = c.send(&idempotent, 4).await;
     assert_eq!(r.error_code, 0);
     let r = c
         .send(
@@ -283,7 +286,9 @@ async fn acl_apis_filter_validate_and_delete() {
     let filter = DeleteAclsFilter::default()
         .with_resource_type_filter(TOPIC)
         .with_pattern_type_filter(ANY)
+        .with_resource_name_filter(None)
         .with_principal_filter(Some(s("User:b")))
+        .with_host_filter(None)
         .with_operation(ANY)
         .with_permission_type(ANY);
     let r = c
