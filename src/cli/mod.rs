@@ -38,7 +38,7 @@ pub enum Command {
     Txn(txn::TxnCommand),
     /// Add, list or remove ACLs (like kafka-acls.sh).
     #[command(subcommand)]
-    Acl(acl::AclCommand),
+    Acl(Box<acl::AclCommand>),
 }
 
 /// Where to connect; every client command takes these.
@@ -79,7 +79,7 @@ pub fn run(command: Command) -> ExitCode {
             Command::Group(c) => group::run(c).await,
             Command::Perf(c) => perf::run(c).await,
             Command::Txn(c) => txn::run(c).await,
-            Command::Acl(c) => acl::run(c).await,
+            Command::Acl(c) => acl::run(*c).await,
         }
     });
     match result {
