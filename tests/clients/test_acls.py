@@ -137,3 +137,32 @@ def test_read_without_write_consumes_and_cannot_produce(make_broker, tmp_path):
     p.produce("ro", b"nope", on_delivery=lambda err, msg: errors.append(err))
     p.flush(15)
     assert [e.code() for e in errors] == [KafkaError.TOPIC_AUTHORIZATION_FAILED]
+
+
+def test_runnel_acl_cli_adds_lists_and_removes(make_broker):
+    import subprocess
+
+    from conftest import BIN
+
+    b = make_broker(extra=ON + SUPER)
+
+    def acl(*args):
+        return subprocess.run([str(BIN), "acl", *args, "-b", b.bootstrap],
+                              capture_output=True, text=True, timeout=30)
+
+    added = acl("add", "--allow-principal", "User:billing", "--operation", "Read",
+                "--topic", "orders", "--group", "billing")
+    assert added.returncode == 0, added.stderr
+    added = acl("add", "--deny-principal", "User:shop", "--operation", "Write",
+                "--topic", "ord", "--resource-pattern-type", "prefixed")
+    assert added.returncode == 0, added.stderr
+    listed = acl("list", "--topic", "orders", "--resource-pattern-type", "match")
+    assert "name=orders, patternType=LITERAL" in listed.stdout
+    assert "(principal=User:shop, host=*, operation=WRITE, permissionType=DENY)" in listed.stdout
+    removed = acl("remove", "--topic", "orders")
+    assert removed.stdout.strip() == "Removed 1 ACLs."
+    listed = acl("list")
+    assert "resourceType=GROUP, name=billing" in listed.stdout
+    assert "name=orders," not in listed.stdout
+    bad = acl("add", "--allow-principal", "alice", "--topic", "x")
+    assert bad.returncode == 1 and "INVALID_REQUEST" in bad.stderr
