@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::producer::ProducerIdManager;
 use crate::quota::QuotaStore;
 use crate::quota_manager::ClientQuotaManager;
+use crate::security::Authorizer;
 use crate::server::{self, ConnectionQuotas, MemoryPool};
 use crate::topic::{
     Flusher, TopicError, TopicManager, clean_periodically, enforce_retention_periodically,
@@ -43,6 +44,8 @@ pub struct BrokerState {
     pub connection_quotas: Arc<ConnectionQuotas>,
     /// queued.max.request.bytes: memory for requests in flight.
     pub request_memory: Arc<MemoryPool>,
+    /// ACL checks; None when `[authorizer] enabled` is false.
+    pub authorizer: Option<Authorizer>,
     /// The bound listeners; a connection knows the index of the one it came through.
     pub listeners: Vec<Listener>,
     /// Flips to true when shutdown starts: long polls answer, connections stop reading.
@@ -202,6 +205,17 @@ impl Broker {
             client_quotas: ClientQuotaManager::new(&config.quota),
             connection_quotas: Arc::new(ConnectionQuotas::new(&config.socket)),
             request_memory: Arc::new(MemoryPool::new(config.socket.queued_max_request_bytes)),
+            authorizer: match &config.authorizer {
+                a if a.enabled => Some(
+                    Authorizer::open(
+                        &config.data_dir,
+                        &a.super_users,
+                        a.allow_everyone_if_no_acl_found,
+                    )
+                    .map_err(StartError::DataDir)?,
+                ),
+                _ => None,
+            },
             listeners,
             shutdown: shutdown.clone(),
             started_ms: now_ms(),

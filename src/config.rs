@@ -71,6 +71,19 @@ pub struct Config {
     pub transaction: TransactionSection,
     pub console: ConsoleSection,
     pub quota: QuotaSection,
+    pub authorizer: AuthorizerSection,
+}
+
+/// ACL checks (Kafka's authorizer).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizerSection {
+    /// authorizer.class.name set (StandardAuthorizer) or not.
+    pub enabled: bool,
+    /// super.users: `User:a;User:b`.
+    pub super_users: String,
+    /// allow.everyone.if.no.acl.found
+    pub allow_everyone_if_no_acl_found: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -272,6 +285,8 @@ impl Config {
             ));
         }
         self.http_addr()?;
+        crate::security::parse_super_users(&self.authorizer.super_users)
+            .map_err(|e| invalid("authorizer.super_users", e))?;
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
         }
@@ -543,6 +558,8 @@ mod tests {
         assert_eq!(c.log.cleaner_backoff_ms, 15000);
         assert!(c.console.enabled);
         assert!(!c.console.read_only);
+        assert!(!c.authorizer.enabled);
+        assert!(!c.authorizer.allow_everyone_if_no_acl_found);
     }
 
     #[test]

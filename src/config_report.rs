@@ -225,6 +225,28 @@ pub fn broker_entries(broker: &Config, listeners: &[Listener]) -> Vec<ConfigEntr
             Some("1"),
         ),
         (
+            "authorizer.class.name",
+            ConfigType::String,
+            Some(if broker.authorizer.enabled {
+                crate::security::Authorizer::KAFKA_CLASS.to_string()
+            } else {
+                String::new()
+            }),
+            Some(""),
+        ),
+        (
+            "super.users",
+            ConfigType::String,
+            Some(broker.authorizer.super_users.clone()),
+            Some(""),
+        ),
+        (
+            "allow.everyone.if.no.acl.found",
+            ConfigType::Boolean,
+            Some(broker.authorizer.allow_everyone_if_no_acl_found.to_string()),
+            Some("false"),
+        ),
+        (
             "log.flush.scheduler.interval.ms",
             ConfigType::Long,
             Some(match broker.log.flush {

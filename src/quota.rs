@@ -55,6 +55,9 @@ pub enum QuotaError {
     /// UNSUPPORTED_VERSION: Kafka's answer for an entity type it does not know.
     #[error("{0}")]
     Unsupported(String),
+    /// CLUSTER_AUTHORIZATION_FAILED: no ALTER_CONFIGS on the cluster.
+    #[error("Cluster authorization failed.")]
+    Unauthorized,
     #[error("storing quotas: {0}")]
     Io(#[from] io::Error),
 }

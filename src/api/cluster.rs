@@ -18,24 +18,13 @@ use kafka_protocol::protocol::StrBytes;
 use super::RequestContext;
 use crate::broker::BrokerState;
 use crate::data_dir::disk_space;
+use crate::security::acl::{AclOperation, CLUSTER_NAME, ResourceType};
 
 /// KIP-919's endpoint types: runnel's one listener serves brokers' requests.
 const ENDPOINT_BROKERS: i8 = 1;
 
 /// Kafka's "authorized operations not requested" marker.
 pub(super) const OPERATIONS_OMITTED: i32 = i32::MIN;
-
-/// With no authorizer every client may do everything the cluster resource
-/// supports: CREATE (5), ALTER (7), DESCRIBE (8), CLUSTER_ACTION (9),
-/// DESCRIBE_CONFIGS (10), ALTER_CONFIGS (11), IDEMPOTENT_WRITE (12); one bit per
-/// AclOperation code, as Kafka encodes them.
-pub(super) const CLUSTER_OPERATIONS: i32 =
-    1 << 5 | 1 << 7 | 1 << 8 | 1 << 9 | 1 << 10 | 1 << 11 | 1 << 12;
-
-/// Likewise for a topic: READ (3), WRITE (4), CREATE (5), DELETE (6), ALTER (7),
-/// DESCRIBE (8), DESCRIBE_CONFIGS (10), ALTER_CONFIGS (11).
-pub(super) const TOPIC_OPERATIONS: i32 =
-    1 << 3 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 10 | 1 << 11;
 
 pub fn describe_cluster(
     broker: &Arc<BrokerState>,
@@ -57,7 +46,7 @@ pub fn describe_cluster(
     }
     let (host, port) = broker.advertised(ctx.listener);
     let operations = if request.include_cluster_authorized_operations {
-        CLUSTER_OPERATIONS
+        broker.authorized_operations(ctx, ResourceType::Cluster, CLUSTER_NAME)
     } else {
         OPERATIONS_OMITTED
     };
@@ -73,9 +62,14 @@ pub fn describe_cluster(
 
 pub fn describe_log_dirs(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: DescribeLogDirsRequest,
     version: i16,
 ) -> DescribeLogDirsResponse {
+    if !broker.authorize_cluster(ctx, AclOperation::Describe) {
+        return DescribeLogDirsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
     // None: every partition; else only those named (unknown ones are left out).
     let wanted: Option<BTreeMap<String, Vec<i32>>> = request.topics.map(|topics| {
         topics

@@ -15,13 +15,16 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::RequestContext;
 use super::error::topic_error;
 use crate::broker::BrokerState;
 use crate::config_report::{ConfigEntry, broker_entries, topic_entries};
+use crate::security::acl::AclOperation;
 use crate::topic::{ConfigChange, TopicConfig, TopicError, validate_topic_name};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
+const GROUP: i8 = 32;
 
 /// A resource's failure: Kafka's error code and message.
 type Failure = (ResponseError, String);
@@ -67,8 +70,38 @@ fn check_broker_name(broker: &BrokerState, name: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// DESCRIBE_CONFIGS or ALTER_CONFIGS on the resource: the topic, the group,
+/// or the cluster for broker-wide resources.
+fn authorize(
+    broker: &BrokerState,
+    ctx: &RequestContext,
+    operation: AclOperation,
+    resource_type: i8,
+    name: &str,
+) -> Result<(), Failure> {
+    let (allowed, error) = match resource_type {
+        TOPIC => (
+            broker.authorize_topic(ctx, operation, name),
+            ResponseError::TopicAuthorizationFailed,
+        ),
+        GROUP => (
+            broker.authorize_group(ctx, operation, name),
+            ResponseError::GroupAuthorizationFailed,
+        ),
+        _ => (
+            broker.authorize_cluster(ctx, operation),
+            ResponseError::ClusterAuthorizationFailed,
+        ),
+    };
+    match allowed {
+        true => Ok(()),
+        false => Err((error, error.to_string())),
+    }
+}
+
 pub fn describe(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: DescribeConfigsRequest,
     version: i16,
 ) -> DescribeConfigsResponse {
@@ -87,7 +120,15 @@ pub fn describe(
                 .configuration_keys
                 .filter(|k| !k.is_empty())
                 .map(|k| k.iter().map(|k| k.to_string()).collect());
-            match entries(broker, r.resource_type, &name) {
+            let found = authorize(
+                broker,
+                ctx,
+                AclOperation::DescribeConfigs,
+                r.resource_type,
+                &name,
+            )
+            .and_then(|()| entries(broker, r.resource_type, &name));
+            match found {
                 Ok(entries) => result.with_configs(
                     entries
                         .into_iter()
@@ -267,6 +308,7 @@ fn null_values(names: &[String]) -> Failure {
 
 pub fn alter(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: AlterConfigsRequest,
     _version: i16,
 ) -> AlterConfigsResponse {
@@ -303,7 +345,15 @@ pub fn alter(
             let response = alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name);
-            match alter_one(broker, a, request.validate_only) {
+            let done = authorize(
+                broker,
+                ctx,
+                AclOperation::AlterConfigs,
+                a.resource_type,
+                &a.name,
+            )
+            .and_then(|()| alter_one(broker, a, request.validate_only));
+            match done {
                 Ok(()) => response.with_error_message(None),
                 Err((e, m)) => response
                     .with_error_code(e.code())
@@ -316,6 +366,7 @@ pub fn alter(
 
 pub fn incremental_alter(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: IncrementalAlterConfigsRequest,
     _version: i16,
 ) -> IncrementalAlterConfigsResponse {
@@ -334,7 +385,15 @@ pub fn incremental_alter(
                 incremental_alter_configs_response::AlterConfigsResourceResponse::default()
                     .with_resource_type(r.resource_type)
                     .with_resource_name(r.resource_name);
-            match alter_one(broker, a, request.validate_only) {
+            let done = authorize(
+                broker,
+                ctx,
+                AclOperation::AlterConfigs,
+                a.resource_type,
+                &a.name,
+            )
+            .and_then(|()| alter_one(broker, a, request.validate_only));
+            match done {
                 Ok(()) => response.with_error_message(None),
                 Err((e, m)) => response
                     .with_error_code(e.code())

@@ -20,6 +20,7 @@ use super::RequestContext;
 use super::error::group_error;
 use crate::broker::BrokerState;
 use crate::group::{Assignment, HeartbeatParams};
+use crate::security::acl::{AclOperation, ResourceType};
 use crate::topic::is_internal_topic;
 
 /// DescribeGroups' authorized_operations when the client did not ask for them.
@@ -61,6 +62,12 @@ pub fn heartbeat(
     ctx: &RequestContext,
     request: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
+    if !broker.authorize_group(ctx, AclOperation::Read, &request.group_id) {
+        let e = kafka_protocol::ResponseError::GroupAuthorizationFailed;
+        return ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(e.code())
+            .with_error_message(Some(s(e.to_string())));
+    }
     let view = topics_view(broker);
     let owned = request.topic_partitions.map(|tps| {
         let mut owned = Assignment::new();
@@ -118,6 +125,7 @@ pub fn heartbeat(
 
 pub fn describe(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: ConsumerGroupDescribeRequest,
 ) -> ConsumerGroupDescribeResponse {
     let view = topics_view(broker);
@@ -139,7 +147,18 @@ pub fn describe(
         .map(|group_id| {
             let described = DescribedGroup::default()
                 .with_group_id(group_id.clone())
-                .with_authorized_operations(OPERATIONS_NOT_ASKED);
+                .with_authorized_operations(if request.include_authorized_operations {
+                    broker.authorized_operations(ctx, ResourceType::Group, &group_id)
+                } else {
+                    OPERATIONS_NOT_ASKED
+                });
+            if !broker.authorize_group(ctx, AclOperation::Describe, &group_id) {
+                return described
+                    .with_authorized_operations(OPERATIONS_NOT_ASKED)
+                    .with_error_code(
+                        kafka_protocol::ResponseError::GroupAuthorizationFailed.code(),
+                    );
+            }
             match broker.groups.consumer_describe(&group_id) {
                 Err(e) => described
                     .with_error_code(group_error(e).code())

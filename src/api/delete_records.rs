@@ -12,15 +12,27 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse, ResponseKind};
 
-use super::Reply;
 use super::error::topic_error;
+use super::{Reply, RequestContext};
 use crate::broker::BrokerState;
+use crate::security::acl::AclOperation;
 
-pub fn handle(broker: &Arc<BrokerState>, request: DeleteRecordsRequest) -> Reply {
+pub fn handle(
+    broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
+    request: DeleteRecordsRequest,
+) -> Reply {
+    let denied: Vec<bool> = request
+        .topics
+        .iter()
+        .map(|t| !broker.authorize_topic(ctx, AclOperation::Delete, &t.name))
+        .collect();
     let asked: Vec<(String, i32, i64)> = request
         .topics
         .iter()
-        .flat_map(|t| {
+        .zip(&denied)
+        .filter(|(_, denied)| !**denied)
+        .flat_map(|(t, _)| {
             t.partitions
                 .iter()
                 .map(|p| (t.name.to_string(), p.partition_index, p.offset))
@@ -37,13 +49,19 @@ pub fn handle(broker: &Arc<BrokerState>, request: DeleteRecordsRequest) -> Reply
             let topics = request
                 .topics
                 .into_iter()
-                .map(|t| {
+                .zip(denied)
+                .map(|(t, denied)| {
                     let partitions = t
                         .partitions
                         .iter()
                         .map(|p| {
                             let answer = DeleteRecordsPartitionResult::default()
                                 .with_partition_index(p.partition_index);
+                            if denied {
+                                return answer.with_low_watermark(-1).with_error_code(
+                                    ResponseError::TopicAuthorizationFailed.code(),
+                                );
+                            }
                             match results.next() {
                                 Some(Ok(low_watermark)) => answer.with_low_watermark(low_watermark),
                                 Some(Err(e)) => answer

@@ -92,6 +92,7 @@ pub fn quota_error(e: &QuotaError) -> ResponseError {
     match e {
         QuotaError::Invalid(_) => ResponseError::InvalidRequest,
         QuotaError::Unsupported(_) => ResponseError::UnsupportedVersion,
+        QuotaError::Unauthorized => ResponseError::ClusterAuthorizationFailed,
         QuotaError::Io(_) => ResponseError::UnknownServerError,
     }
 }

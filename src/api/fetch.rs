@@ -14,13 +14,19 @@ use kafka_protocol::messages::fetch_response::{
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, ResponseKind};
 use tokio::sync::watch;
 
-use super::Reply;
 use super::error::log_error;
+use super::{Reply, RequestContext};
 use crate::broker::BrokerState;
 use crate::log::LogError;
+use crate::security::acl::AclOperation;
 use crate::topic::Isolation;
 
-pub fn handle(broker: &Arc<BrokerState>, request: FetchRequest, version: i16) -> Reply {
+pub fn handle(
+    broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
+    request: FetchRequest,
+    version: i16,
+) -> Reply {
     if request.session_id != 0 || request.session_epoch > 0 {
         // runnel never hands out fetch sessions, so an incremental fetch names
         // a session that does not exist.
@@ -28,7 +34,20 @@ pub fn handle(broker: &Arc<BrokerState>, request: FetchRequest, version: i16) ->
             FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code()),
         ));
     }
-    let (response, bytes) = read_all(broker, &request, version);
+    // READ on each topic, decided once for the whole long poll.
+    let denied: Vec<bool> = request
+        .topics
+        .iter()
+        .map(|t| {
+            let name = if version >= 13 {
+                broker.topics.get_by_id(t.topic_id).map(|t| t.name.clone())
+            } else {
+                Some(t.topic.to_string())
+            };
+            name.is_some_and(|n| !broker.authorize_topic(ctx, AclOperation::Read, &n))
+        })
+        .collect();
+    let (response, bytes) = read_all(broker, &request, version, &denied);
     let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
     if bytes >= request.min_bytes.max(1) as usize || max_wait.is_zero() {
         return Reply::now(ResponseKind::Fetch(response));
@@ -55,7 +74,7 @@ pub fn handle(broker: &Arc<BrokerState>, request: FetchRequest, version: i16) ->
                     _ = tokio::time::sleep_until(deadline) => return ResponseKind::Fetch(response),
                     _ = stop.changed() => return ResponseKind::Fetch(response),
                 }
-                let (again, bytes) = read_all(&broker, &request, version);
+                let (again, bytes) = read_all(&broker, &request, version, &denied);
                 response = again;
                 if bytes >= request.min_bytes.max(1) as usize {
                     return ResponseKind::Fetch(response);
@@ -92,7 +111,12 @@ fn watch_partitions(
 }
 
 /// Reads every requested partition once; returns the response and its record bytes.
-fn read_all(broker: &BrokerState, request: &FetchRequest, version: i16) -> (FetchResponse, usize) {
+fn read_all(
+    broker: &BrokerState,
+    request: &FetchRequest,
+    version: i16,
+    denied: &[bool],
+) -> (FetchResponse, usize) {
     let isolation = if request.isolation_level == 1 {
         Isolation::ReadCommitted
     } else {
@@ -101,13 +125,17 @@ fn read_all(broker: &BrokerState, request: &FetchRequest, version: i16) -> (Fetc
     let mut remaining = request.max_bytes.max(0) as usize;
     let mut total = 0usize;
     let mut responses = Vec::with_capacity(request.topics.len());
-    for t in &request.topics {
-        let topic = if version >= 13 {
+    for (t, &denied) in request.topics.iter().zip(denied) {
+        let topic = if denied {
+            None
+        } else if version >= 13 {
             broker.topics.get_by_id(t.topic_id)
         } else {
             broker.topics.get(&t.topic)
         };
-        let unknown = if version >= 13 {
+        let unknown = if denied {
+            ResponseError::TopicAuthorizationFailed
+        } else if version >= 13 {
             ResponseError::UnknownTopicId
         } else {
             ResponseError::UnknownTopicOrPartition

@@ -25,6 +25,7 @@ use super::error::group_error;
 use super::{Reply, RequestContext};
 use crate::broker::BrokerState;
 use crate::group::{GroupError, JoinParams, JoinResult, Protocol, SyncParams, SyncResult};
+use crate::security::acl::{AclOperation, ResourceType};
 
 const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;
@@ -49,8 +50,16 @@ pub fn find_coordinator(
     let answer = |key: StrBytes| {
         let error = match request.key_type {
             GROUP_KEY if key.is_empty() => Some(ResponseError::InvalidRequest),
+            GROUP_KEY if !broker.authorize_group(ctx, AclOperation::Describe, &key) => {
+                Some(ResponseError::GroupAuthorizationFailed)
+            }
             GROUP_KEY => None,
             TRANSACTION_KEY if key.is_empty() => Some(ResponseError::InvalidRequest),
+            TRANSACTION_KEY
+                if !broker.authorize_transactional_id(ctx, AclOperation::Describe, &key) =>
+            {
+                Some(ResponseError::TransactionalIdAuthorizationFailed)
+            }
             TRANSACTION_KEY => None,
             _ => Some(ResponseError::InvalidRequest),
         };
@@ -93,6 +102,14 @@ pub fn join(
     request: JoinGroupRequest,
     version: i16,
 ) -> Reply {
+    if !broker.authorize_group(ctx, AclOperation::Read, &request.group_id) {
+        return Reply::now(ResponseKind::JoinGroup(
+            JoinGroupResponse::default()
+                .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+                .with_generation_id(-1)
+                .with_member_id(request.member_id),
+        ));
+    }
     let params = JoinParams {
         member_id: request.member_id.to_string(),
         instance_id: request.group_instance_id.map(|i| i.to_string()),
@@ -150,7 +167,13 @@ fn join_response(r: JoinResult) -> JoinGroupResponse {
         )
 }
 
-pub fn sync(broker: &Arc<BrokerState>, request: SyncGroupRequest) -> Reply {
+pub fn sync(broker: &Arc<BrokerState>, ctx: &RequestContext, request: SyncGroupRequest) -> Reply {
+    if !broker.authorize_group(ctx, AclOperation::Read, &request.group_id) {
+        return Reply::now(ResponseKind::SyncGroup(
+            SyncGroupResponse::default()
+                .with_error_code(ResponseError::GroupAuthorizationFailed.code()),
+        ));
+    }
     let params = SyncParams {
         member_id: request.member_id.to_string(),
         instance_id: request.group_instance_id.map(|i| i.to_string()),
@@ -181,7 +204,15 @@ pub fn sync(broker: &Arc<BrokerState>, request: SyncGroupRequest) -> Reply {
     )
 }
 
-pub fn heartbeat(broker: &Arc<BrokerState>, request: HeartbeatRequest) -> HeartbeatResponse {
+pub fn heartbeat(
+    broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
+    request: HeartbeatRequest,
+) -> HeartbeatResponse {
+    if !broker.authorize_group(ctx, AclOperation::Read, &request.group_id) {
+        return HeartbeatResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     let result = broker.groups.heartbeat(
         &request.group_id,
         &request.member_id,
@@ -193,9 +224,14 @@ pub fn heartbeat(broker: &Arc<BrokerState>, request: HeartbeatRequest) -> Heartb
 
 pub fn leave(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: LeaveGroupRequest,
     version: i16,
 ) -> LeaveGroupResponse {
+    if !broker.authorize_group(ctx, AclOperation::Read, &request.group_id) {
+        return LeaveGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     // v0-2 name one member; v3+ a batch, each with its own result.
     let members: Vec<(String, Option<String>)> = if version >= 3 {
         request
@@ -232,16 +268,29 @@ pub fn leave(
 
 pub fn describe(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: DescribeGroupsRequest,
     version: i16,
 ) -> DescribeGroupsResponse {
+    let operations = |group: &str| {
+        if request.include_authorized_operations {
+            broker.authorized_operations(ctx, ResourceType::Group, group)
+        } else {
+            OPERATIONS_NOT_ASKED
+        }
+    };
     let groups = request
         .groups
         .into_iter()
         .map(|group_id| {
             let described = DescribedGroup::default()
                 .with_group_id(group_id.clone())
-                .with_authorized_operations(OPERATIONS_NOT_ASKED);
+                .with_authorized_operations(operations(&group_id));
+            if !broker.authorize_group(ctx, AclOperation::Describe, &group_id) {
+                return described
+                    .with_authorized_operations(OPERATIONS_NOT_ASKED)
+                    .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+            }
             match broker.groups.describe(&group_id) {
                 // v6 (KIP-1043) says so; older versions describe a Dead group.
                 None if version >= 6 => described
@@ -273,7 +322,14 @@ pub fn describe(
     DescribeGroupsResponse::default().with_groups(groups)
 }
 
-pub fn list(broker: &Arc<BrokerState>, request: ListGroupsRequest) -> ListGroupsResponse {
+/// Every group when the principal may describe the cluster, else the groups
+/// it may describe.
+pub fn list(
+    broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
+    request: ListGroupsRequest,
+) -> ListGroupsResponse {
+    let all = broker.authorize_cluster(ctx, AclOperation::Describe);
     let states: Vec<String> = request
         .states_filter
         .iter()
@@ -290,6 +346,7 @@ pub fn list(broker: &Arc<BrokerState>, request: ListGroupsRequest) -> ListGroups
         .into_iter()
         .filter(|g| states.is_empty() || states.contains(&g.state.to_lowercase()))
         .filter(|g| types.is_empty() || types.iter().any(|t| t == g.group_type))
+        .filter(|g| all || broker.authorize_group(ctx, AclOperation::Describe, &g.group_id))
         .map(|g| {
             ListedGroup::default()
                 .with_group_id(GroupId(s(g.group_id)))
@@ -301,11 +358,20 @@ pub fn list(broker: &Arc<BrokerState>, request: ListGroupsRequest) -> ListGroups
     ListGroupsResponse::default().with_groups(groups)
 }
 
-pub fn delete(broker: &Arc<BrokerState>, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+pub fn delete(
+    broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
+    request: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
     let results = request
         .groups_names
         .into_iter()
         .map(|group_id| {
+            if !broker.authorize_group(ctx, AclOperation::Delete, &group_id) {
+                return DeletableGroupResult::default()
+                    .with_group_id(group_id)
+                    .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+            }
             let result = broker.groups.delete_group(&group_id);
             DeletableGroupResult::default()
                 .with_group_id(group_id)

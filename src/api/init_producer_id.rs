@@ -8,14 +8,34 @@ use kafka_protocol::messages::{
     InitProducerIdRequest, InitProducerIdResponse, ProducerId, ResponseKind,
 };
 
-use super::Reply;
 use super::error::txn_error;
+use super::{Reply, RequestContext};
 use crate::broker::BrokerState;
+use crate::security::acl::{AclOperation, ResourceType};
 
-pub fn handle(broker: &Arc<BrokerState>, request: InitProducerIdRequest, version: i16) -> Reply {
+pub fn handle(
+    broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
+    request: InitProducerIdRequest,
+    version: i16,
+) -> Reply {
     let response = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
+    // WRITE on the transactional id; an idempotent producer needs
+    // IDEMPOTENT_WRITE on the cluster or WRITE on some topic (KIP-679).
+    let denied = match &request.transactional_id {
+        Some(id) => (!broker.authorize_transactional_id(ctx, AclOperation::Write, id))
+            .then_some(ResponseError::TransactionalIdAuthorizationFailed),
+        None => (!broker.authorize_cluster(ctx, AclOperation::IdempotentWrite)
+            && !broker.authorize_any(ctx, AclOperation::Write, ResourceType::Topic))
+        .then_some(ResponseError::ClusterAuthorizationFailed),
+    };
+    if let Some(e) = denied {
+        return Reply::now(ResponseKind::InitProducerId(
+            response.with_error_code(e.code()),
+        ));
+    }
     if let Some(id) = &request.transactional_id {
         let expected = (request.producer_id.0, request.producer_epoch);
         let failed = response

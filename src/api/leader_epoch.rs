@@ -16,7 +16,9 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
+use super::RequestContext;
 use crate::broker::BrokerState;
+use crate::security::acl::AclOperation;
 use crate::topic::Partition;
 
 /// The leader epoch of every partition (Metadata reports it too).
@@ -26,6 +28,7 @@ const UNDEFINED: i32 = -1;
 
 pub fn handle(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: OffsetForLeaderEpochRequest,
     _version: i16,
 ) -> OffsetForLeaderEpochResponse {
@@ -33,7 +36,13 @@ pub fn handle(
         .topics
         .into_iter()
         .map(|t| {
-            let topic = broker.topics.get(&t.topic);
+            let describable = broker.authorize_topic(ctx, AclOperation::Describe, &t.topic);
+            let topic = broker.topics.get(&t.topic).filter(|_| describable);
+            let missing = if describable {
+                ResponseError::UnknownTopicOrPartition
+            } else {
+                ResponseError::TopicAuthorizationFailed
+            };
             let partitions = t
                 .partitions
                 .iter()
@@ -42,7 +51,7 @@ pub fn handle(
                         Some(partition) => end_offset(partition, p),
                         None => EpochEndOffset::default()
                             .with_partition(p.partition)
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code()),
+                            .with_error_code(missing.code()),
                     },
                 )
                 .collect();

@@ -9,8 +9,10 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use super::RequestContext;
 use super::error::log_error;
 use crate::broker::BrokerState;
+use crate::security::acl::AclOperation;
 use crate::topic::Partition;
 
 const LATEST: i64 = -1;
@@ -23,6 +25,7 @@ const LATEST_TIERED: i64 = -5;
 
 pub fn handle(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: ListOffsetsRequest,
     version: i16,
 ) -> ListOffsetsResponse {
@@ -32,7 +35,15 @@ pub fn handle(
         .topics
         .into_iter()
         .map(|t| {
-            let topic = broker.topics.get(&t.name);
+            let authorized = broker.authorize_topic(ctx, AclOperation::Describe, &t.name);
+            let (topic, missing) = if authorized {
+                (
+                    broker.topics.get(&t.name),
+                    ResponseError::UnknownTopicOrPartition,
+                )
+            } else {
+                (None, ResponseError::TopicAuthorizationFailed)
+            };
             let partitions = t
                 .partitions
                 .into_iter()
@@ -41,7 +52,7 @@ pub fn handle(
                         .with_partition_index(p.partition_index);
                     match topic.as_ref().and_then(|t| t.partition(p.partition_index)) {
                         None => response
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                            .with_error_code(missing.code())
                             .with_offset(-1)
                             .with_timestamp(-1),
                         Some(partition) => match lookup(partition, p.timestamp, read_committed) {

@@ -11,9 +11,11 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
-use super::cluster::{CLUSTER_OPERATIONS, OPERATIONS_OMITTED, TOPIC_OPERATIONS};
+use super::cluster::OPERATIONS_OMITTED;
 use super::error::topic_error;
 use crate::broker::BrokerState;
+use crate::security::acl::AclOperation::{Create, Describe};
+use crate::security::acl::{CLUSTER_NAME, ResourceType};
 use crate::topic::{Topic, TopicError, is_internal_topic, validate_topic_name};
 
 pub fn handle(
@@ -27,23 +29,29 @@ pub fn handle(
     let topic_operations = version >= 8 && request.include_topic_authorized_operations;
     let cluster_operations =
         if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
-            CLUSTER_OPERATIONS
+            broker.authorized_operations(ctx, ResourceType::Cluster, CLUSTER_NAME)
         } else {
             OPERATIONS_OMITTED
         };
     let mut topics = match request.topics {
         // v0 uses an empty list for "all topics"; v1+ uses null.
-        None => all_topics(broker),
-        Some(t) if t.is_empty() && version == 0 => all_topics(broker),
+        None => all_topics(broker, ctx),
+        Some(t) if t.is_empty() && version == 0 => all_topics(broker, ctx),
         Some(requested) => {
             // v4+ lets the client forbid auto-creation; earlier versions always allow it.
             let allow_create = version < 4 || request.allow_auto_topic_creation;
             requested
                 .into_iter()
                 .map(|t| match t.name {
-                    Some(name) => requested_topic(broker, &name, allow_create),
+                    Some(name) => requested_topic(broker, ctx, &name, allow_create),
                     None => match broker.topics.get_by_id(t.topic_id) {
-                        Some(topic) => describe(&topic, node),
+                        Some(topic) if broker.authorize_topic(ctx, Describe, &topic.name) => {
+                            describe(&topic, node)
+                        }
+                        Some(_) => MetadataResponseTopic::default()
+                            .with_topic_id(t.topic_id)
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                            .with_topic_authorized_operations(OPERATIONS_OMITTED),
                         None => MetadataResponseTopic::default()
                             .with_topic_id(t.topic_id)
                             .with_error_code(ResponseError::UnknownTopicId.code())
@@ -55,7 +63,9 @@ pub fn handle(
     };
     if topic_operations {
         for t in topics.iter_mut().filter(|t| t.error_code == 0) {
-            t.topic_authorized_operations = TOPIC_OPERATIONS;
+            let name = t.name.as_deref().map_or("", |n| n.as_str());
+            t.topic_authorized_operations =
+                broker.authorized_operations(ctx, ResourceType::Topic, name);
         }
     }
     let (host, port) = broker.advertised(ctx.listener);
@@ -72,19 +82,21 @@ pub fn handle(
         .with_cluster_authorized_operations(cluster_operations)
 }
 
-fn all_topics(broker: &Arc<BrokerState>) -> Vec<MetadataResponseTopic> {
+/// Every topic the principal may describe.
+fn all_topics(broker: &Arc<BrokerState>, ctx: &RequestContext) -> Vec<MetadataResponseTopic> {
     let node = BrokerId(broker.config.node_id);
     broker
         .topics
         .all()
         .iter()
-        .filter(|t| !is_internal_topic(&t.name))
+        .filter(|t| !is_internal_topic(&t.name) && broker.authorize_topic(ctx, Describe, &t.name))
         .map(|t| describe(t, node))
         .collect()
 }
 
 fn requested_topic(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     name: &TopicName,
     allow_create: bool,
 ) -> MetadataResponseTopic {
@@ -95,6 +107,9 @@ fn requested_topic(
             .with_topic_authorized_operations(OPERATIONS_OMITTED)
     };
     let node = BrokerId(broker.config.node_id);
+    if !broker.authorize_topic(ctx, Describe, name) {
+        return error(ResponseError::TopicAuthorizationFailed);
+    }
     if let Some(topic) = broker.topics.get(name) {
         return describe(&topic, node);
     }
@@ -103,6 +118,9 @@ fn requested_topic(
     }
     if !(allow_create && broker.config.auto_create_topics_enable) {
         return error(ResponseError::UnknownTopicOrPartition);
+    }
+    if !broker.authorize_cluster(ctx, Create) && !broker.authorize_topic(ctx, Create, name) {
+        return error(ResponseError::TopicAuthorizationFailed);
     }
     match broker.topics.get_or_create(name) {
         Ok(topic) => describe(&topic, node),

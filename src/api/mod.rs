@@ -2,7 +2,9 @@
 //! API family. Handlers translate between the wire types of `kafka-protocol` and
 //! the broker's own types; the managers below them never see wire types.
 
+mod acls;
 mod api_versions;
+mod auth_helper;
 mod cluster;
 mod configs;
 mod consumer_groups;
@@ -65,6 +67,9 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AddOffsetsToTxn, 0, 4),
     (ApiKey::EndTxn, 0, 5),
     (ApiKey::TxnOffsetCommit, 0, 5),
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::DescribeLogDirs, 1, 4),
@@ -136,77 +141,83 @@ pub async fn handle(
         RequestKind::Metadata(r) => Reply::now(ResponseKind::Metadata(metadata::handle(
             broker, ctx, r, version,
         ))),
-        RequestKind::Produce(r) => produce::handle(broker, r, version).await,
-        RequestKind::Fetch(r) => fetch::handle(broker, r, version),
+        RequestKind::Produce(r) => produce::handle(broker, ctx, r, version).await,
+        RequestKind::Fetch(r) => fetch::handle(broker, ctx, r, version),
         RequestKind::ListOffsets(r) => Reply::now(ResponseKind::ListOffsets(list_offsets::handle(
-            broker, r, version,
+            broker, ctx, r, version,
         ))),
         RequestKind::CreateTopics(r) => Reply::now(ResponseKind::CreateTopics(topics::create(
-            broker, r, version,
+            broker, ctx, r, version,
         ))),
         RequestKind::DeleteTopics(r) => Reply::now(ResponseKind::DeleteTopics(topics::delete(
-            broker, r, version,
+            broker, ctx, r, version,
         ))),
-        RequestKind::DeleteRecords(r) => delete_records::handle(broker, r),
-        RequestKind::InitProducerId(r) => init_producer_id::handle(broker, r, version),
-        RequestKind::OffsetCommit(r) => offsets::commit(broker, r, version),
+        RequestKind::DeleteRecords(r) => delete_records::handle(broker, ctx, r),
+        RequestKind::InitProducerId(r) => init_producer_id::handle(broker, ctx, r, version),
+        RequestKind::OffsetCommit(r) => offsets::commit(broker, ctx, r, version),
         RequestKind::OffsetFetch(r) => Reply::now(ResponseKind::OffsetFetch(offsets::fetch(
-            broker, r, version,
+            broker, ctx, r, version,
         ))),
         RequestKind::OffsetDelete(r) => {
-            Reply::now(ResponseKind::OffsetDelete(offsets::delete(broker, r)))
+            Reply::now(ResponseKind::OffsetDelete(offsets::delete(broker, ctx, r)))
         }
         RequestKind::FindCoordinator(r) => Reply::now(ResponseKind::FindCoordinator(
             groups::find_coordinator(broker, ctx, r, version),
         )),
         RequestKind::JoinGroup(r) => groups::join(broker, ctx, r, version),
-        RequestKind::SyncGroup(r) => groups::sync(broker, r),
+        RequestKind::SyncGroup(r) => groups::sync(broker, ctx, r),
         RequestKind::Heartbeat(r) => {
-            Reply::now(ResponseKind::Heartbeat(groups::heartbeat(broker, r)))
+            Reply::now(ResponseKind::Heartbeat(groups::heartbeat(broker, ctx, r)))
         }
-        RequestKind::LeaveGroup(r) => {
-            Reply::now(ResponseKind::LeaveGroup(groups::leave(broker, r, version)))
-        }
+        RequestKind::LeaveGroup(r) => Reply::now(ResponseKind::LeaveGroup(groups::leave(
+            broker, ctx, r, version,
+        ))),
         RequestKind::DescribeGroups(r) => Reply::now(ResponseKind::DescribeGroups(
-            groups::describe(broker, r, version),
+            groups::describe(broker, ctx, r, version),
         )),
-        RequestKind::ListGroups(r) => Reply::now(ResponseKind::ListGroups(groups::list(broker, r))),
+        RequestKind::ListGroups(r) => {
+            Reply::now(ResponseKind::ListGroups(groups::list(broker, ctx, r)))
+        }
         RequestKind::DeleteGroups(r) => {
-            Reply::now(ResponseKind::DeleteGroups(groups::delete(broker, r)))
+            Reply::now(ResponseKind::DeleteGroups(groups::delete(broker, ctx, r)))
         }
         RequestKind::DescribeConfigs(r) => Reply::now(ResponseKind::DescribeConfigs(
-            configs::describe(broker, r, version),
+            configs::describe(broker, ctx, r, version),
         )),
         RequestKind::AlterConfigs(r) => Reply::now(ResponseKind::AlterConfigs(configs::alter(
-            broker, r, version,
+            broker, ctx, r, version,
         ))),
-        RequestKind::IncrementalAlterConfigs(r) => Reply::now(
-            ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(broker, r, version)),
-        ),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            Reply::now(ResponseKind::IncrementalAlterConfigs(
+                configs::incremental_alter(broker, ctx, r, version),
+            ))
+        }
         RequestKind::OffsetForLeaderEpoch(r) => Reply::now(ResponseKind::OffsetForLeaderEpoch(
-            leader_epoch::handle(broker, r, version),
+            leader_epoch::handle(broker, ctx, r, version),
         )),
         RequestKind::DescribeLogDirs(r) => Reply::now(ResponseKind::DescribeLogDirs(
-            cluster::describe_log_dirs(broker, r, version),
+            cluster::describe_log_dirs(broker, ctx, r, version),
         )),
         RequestKind::CreatePartitions(r) => Reply::now(ResponseKind::CreatePartitions(
-            partitions::create(broker, r, version),
+            partitions::create(broker, ctx, r, version),
         )),
         RequestKind::ElectLeaders(r) => Reply::now(ResponseKind::ElectLeaders(
-            reassign::elect_leaders(broker, r, version),
+            reassign::elect_leaders(broker, ctx, r, version),
         )),
-        RequestKind::AlterPartitionReassignments(r) => Reply::now(
-            ResponseKind::AlterPartitionReassignments(reassign::alter_reassignments(broker, r)),
-        ),
+        RequestKind::AlterPartitionReassignments(r) => {
+            Reply::now(ResponseKind::AlterPartitionReassignments(
+                reassign::alter_reassignments(broker, ctx, r),
+            ))
+        }
         RequestKind::ListPartitionReassignments(r) => Reply::now(
-            ResponseKind::ListPartitionReassignments(reassign::list_reassignments(broker, r)),
+            ResponseKind::ListPartitionReassignments(reassign::list_reassignments(broker, ctx, r)),
         ),
         RequestKind::DescribeClientQuotas(r) => Reply::now(ResponseKind::DescribeClientQuotas(
-            quotas::describe(broker, r),
+            quotas::describe(broker, ctx, r),
         )),
-        RequestKind::AlterClientQuotas(r) => {
-            Reply::now(ResponseKind::AlterClientQuotas(quotas::alter(broker, r)))
-        }
+        RequestKind::AlterClientQuotas(r) => Reply::now(ResponseKind::AlterClientQuotas(
+            quotas::alter(broker, ctx, r),
+        )),
         RequestKind::DescribeCluster(r) => Reply::now(ResponseKind::DescribeCluster(
             cluster::describe_cluster(broker, ctx, r, version),
         )),
@@ -214,21 +225,30 @@ pub async fn handle(
             consumer_groups::heartbeat(broker, ctx, r),
         )),
         RequestKind::ConsumerGroupDescribe(r) => Reply::now(ResponseKind::ConsumerGroupDescribe(
-            consumer_groups::describe(broker, r),
+            consumer_groups::describe(broker, ctx, r),
         )),
-        RequestKind::AddPartitionsToTxn(r) => txn::add_partitions(broker, r, version),
-        RequestKind::AddOffsetsToTxn(r) => txn::add_offsets(broker, r, version),
-        RequestKind::EndTxn(r) => txn::end_txn(broker, r, version),
-        RequestKind::TxnOffsetCommit(r) => txn::txn_offset_commit(broker, r, version),
+        RequestKind::AddPartitionsToTxn(r) => txn::add_partitions(broker, ctx, r, version),
+        RequestKind::AddOffsetsToTxn(r) => txn::add_offsets(broker, ctx, r, version),
+        RequestKind::EndTxn(r) => txn::end_txn(broker, ctx, r, version),
+        RequestKind::TxnOffsetCommit(r) => txn::txn_offset_commit(broker, ctx, r, version),
         RequestKind::ListTransactions(r) => Reply::now(ResponseKind::ListTransactions(
-            txn_describe::list_transactions(broker, r, version),
+            txn_describe::list_transactions(broker, ctx, r, version),
         )),
         RequestKind::DescribeProducers(r) => Reply::now(ResponseKind::DescribeProducers(
-            txn_describe::describe_producers(broker, r),
+            txn_describe::describe_producers(broker, ctx, r),
         )),
         RequestKind::DescribeTransactions(r) => Reply::now(ResponseKind::DescribeTransactions(
-            txn_describe::describe_transactions(broker, r),
+            txn_describe::describe_transactions(broker, ctx, r),
         )),
+        RequestKind::CreateAcls(r) => {
+            Reply::now(ResponseKind::CreateAcls(acls::create(broker, ctx, r)))
+        }
+        RequestKind::DescribeAcls(r) => {
+            Reply::now(ResponseKind::DescribeAcls(acls::describe(broker, ctx, r)))
+        }
+        RequestKind::DeleteAcls(r) => {
+            Reply::now(ResponseKind::DeleteAcls(acls::delete(broker, ctx, r)))
+        }
         // The connection only decodes requests of the APIs in SUPPORTED_APIS.
         _ => Reply::None,
     }

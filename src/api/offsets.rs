@@ -22,11 +22,12 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::Reply;
 use super::error::group_error;
+use super::{Reply, RequestContext};
 use crate::broker::{BrokerState, now_ms};
 use crate::config::FlushMode;
 use crate::group::{CommittedOffset, GroupError};
+use crate::security::acl::AclOperation;
 
 type PartitionKey = (String, i32);
 /// One topic's partitions with their committed offsets, as OffsetFetch lists them.
@@ -39,19 +40,35 @@ fn partition_exists(broker: &BrokerState, topic: &str, partition: i32) -> bool {
         .is_some_and(|t| t.partition(partition).is_some())
 }
 
-pub fn commit(broker: &Arc<BrokerState>, request: OffsetCommitRequest, version: i16) -> Reply {
+pub fn commit(
+    broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
+    request: OffsetCommitRequest,
+    version: i16,
+) -> Reply {
     let now = now_ms();
+    let group_denied = !broker.authorize_group(ctx, AclOperation::Read, &request.group_id);
     // Each partition's slot in the response, and what goes to the coordinator.
     let mut slots: Vec<(usize, usize, Option<ResponseError>)> = Vec::new();
     let mut offsets: Vec<(PartitionKey, CommittedOffset)> = Vec::new();
     let mut topics = Vec::with_capacity(request.topics.len());
     for (t, topic) in request.topics.iter().enumerate() {
+        let topic_denied =
+            !group_denied && !broker.authorize_topic(ctx, AclOperation::Read, &topic.name);
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for (p, partition) in topic.partitions.iter().enumerate() {
             partitions.push(
                 OffsetCommitResponsePartition::default()
                     .with_partition_index(partition.partition_index),
             );
+            if group_denied {
+                slots.push((t, p, Some(ResponseError::GroupAuthorizationFailed)));
+                continue;
+            }
+            if topic_denied {
+                slots.push((t, p, Some(ResponseError::TopicAuthorizationFailed)));
+                continue;
+            }
             if !partition_exists(broker, &topic.name, partition.partition_index) {
                 slots.push((t, p, Some(ResponseError::UnknownTopicOrPartition)));
                 continue;
@@ -144,9 +161,27 @@ pub fn commit(broker: &Arc<BrokerState>, request: OffsetCommitRequest, version: 
 
 pub fn fetch(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: OffsetFetchRequest,
     version: i16,
 ) -> OffsetFetchResponse {
+    // READ on the group; DESCRIBE on each topic: topics asked for by name
+    // answer TOPIC_AUTHORIZATION_FAILED, "all topics" leaves them out.
+    let group_denied = |group: &str| !broker.authorize_group(ctx, AclOperation::Read, group);
+    let visible = |fetched: Vec<(PartitionKey, Option<CommittedOffset>)>, all: bool| {
+        let mut denied = HashSet::new();
+        let fetched = fetched
+            .into_iter()
+            .filter(|((topic, _), _)| {
+                if broker.authorize_topic(ctx, AclOperation::Describe, topic) {
+                    return true;
+                }
+                denied.insert(topic.clone());
+                !all
+            })
+            .collect::<Vec<_>>();
+        (fetched, denied)
+    };
     // require_stable (v7+, KIP-447): a partition with transactional offsets not
     // yet committed or aborted answers UNSTABLE_OFFSET_COMMIT; the client retries.
     let unstable = |group: &str| {
@@ -161,22 +196,36 @@ pub fn fetch(
             .groups
             .iter()
             .map(|g| {
+                let response =
+                    OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
+                if group_denied(&g.group_id) {
+                    return response
+                        .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+                }
                 let asked = g.topics.clone().map(|topics| {
                     partition_keys(topics.into_iter().map(|t| (t.name, t.partition_indexes)))
                 });
-                let fetched = broker.groups.fetch_offsets(&g.group_id, asked);
-                OffsetFetchResponseGroup::default()
-                    .with_group_id(g.group_id.clone())
-                    .with_topics(group_topics(fetched, &unstable(&g.group_id)))
+                let all = asked.is_none();
+                let (fetched, denied) =
+                    visible(broker.groups.fetch_offsets(&g.group_id, asked), all);
+                let unstable = unstable(&g.group_id);
+                response.with_topics(group_topics(fetched, |key: &PartitionKey| {
+                    partition_error(key, &denied, &unstable)
+                }))
             })
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
+    }
+    if group_denied(&request.group_id) {
+        return OffsetFetchResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
     }
     let unstable = unstable(&request.group_id);
     let asked = request
         .topics
         .map(|topics| partition_keys(topics.into_iter().map(|t| (t.name, t.partition_indexes))));
-    let fetched = broker.groups.fetch_offsets(&request.group_id, asked);
+    let all = asked.is_none();
+    let (fetched, denied) = visible(broker.groups.fetch_offsets(&request.group_id, asked), all);
     let topics = by_topic(fetched)
         .into_iter()
         .map(|(name, partitions)| {
@@ -187,11 +236,12 @@ pub fn fetch(
                     partitions
                         .into_iter()
                         .map(|(index, offset)| {
-                            if unstable.contains(&(name_str.clone(), index)) {
+                            let key = (name_str.clone(), index);
+                            if let Some(e) = partition_error(&key, &denied, &unstable) {
                                 return OffsetFetchResponsePartition::default()
                                     .with_partition_index(index)
                                     .with_committed_offset(-1)
-                                    .with_error_code(ResponseError::UnstableOffsetCommit.code());
+                                    .with_error_code(e.code());
                             }
                             let (offset, epoch, metadata) = fields(offset);
                             OffsetFetchResponsePartition::default()
@@ -217,9 +267,25 @@ fn partition_keys(topics: impl Iterator<Item = (TopicName, Vec<i32>)>) -> Vec<Pa
         .collect()
 }
 
+/// A partition's OffsetFetch error: its topic is not describable, or it has
+/// transactional offsets pending.
+fn partition_error(
+    key: &PartitionKey,
+    denied: &HashSet<String>,
+    unstable: &HashSet<PartitionKey>,
+) -> Option<ResponseError> {
+    if denied.contains(&key.0) {
+        Some(ResponseError::TopicAuthorizationFailed)
+    } else if unstable.contains(key) {
+        Some(ResponseError::UnstableOffsetCommit)
+    } else {
+        None
+    }
+}
+
 fn group_topics(
     fetched: Vec<(PartitionKey, Option<CommittedOffset>)>,
-    unstable: &HashSet<PartitionKey>,
+    error_of: impl Fn(&PartitionKey) -> Option<ResponseError>,
 ) -> Vec<OffsetFetchResponseTopics> {
     by_topic(fetched)
         .into_iter()
@@ -231,11 +297,11 @@ fn group_topics(
                     partitions
                         .into_iter()
                         .map(|(index, offset)| {
-                            if unstable.contains(&(name_str.clone(), index)) {
+                            if let Some(e) = error_of(&(name_str.clone(), index)) {
                                 return OffsetFetchResponsePartitions::default()
                                     .with_partition_index(index)
                                     .with_committed_offset(-1)
-                                    .with_error_code(ResponseError::UnstableOffsetCommit.code());
+                                    .with_error_code(e.code());
                             }
                             let (offset, epoch, metadata) = fields(offset);
                             OffsetFetchResponsePartitions::default()
@@ -274,11 +340,20 @@ fn by_topic(fetched: Vec<(PartitionKey, Option<CommittedOffset>)>) -> Vec<TopicO
     out
 }
 
-pub fn delete(broker: &Arc<BrokerState>, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+pub fn delete(
+    broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
+    request: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
+    if !broker.authorize_group(ctx, AclOperation::Delete, &request.group_id) {
+        return OffsetDeleteResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
+    let readable = |topic: &str| broker.authorize_topic(ctx, AclOperation::Read, topic);
     let mut asked: Vec<PartitionKey> = Vec::new();
     for topic in &request.topics {
         for p in &topic.partitions {
-            if partition_exists(broker, &topic.name, p.partition_index) {
+            if readable(&topic.name) && partition_exists(broker, &topic.name, p.partition_index) {
                 asked.push((topic.name.to_string(), p.partition_index));
             }
         }
@@ -298,7 +373,9 @@ pub fn delete(broker: &Arc<BrokerState>, request: OffsetDeleteRequest) -> Offset
                 .partitions
                 .iter()
                 .map(|p| {
-                    let error = if partition_exists(broker, &topic.name, p.partition_index) {
+                    let error = if !readable(&topic.name) {
+                        Some(ResponseError::TopicAuthorizationFailed)
+                    } else if partition_exists(broker, &topic.name, p.partition_index) {
                         results.next().and_then(|(_, r)| r.err()).map(group_error)
                     } else {
                         Some(ResponseError::UnknownTopicOrPartition)

@@ -8,12 +8,15 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::RequestContext;
 use super::error::topic_error;
 use crate::broker::BrokerState;
+use crate::security::acl::AclOperation;
 use crate::topic::{NewPartitions, TopicError};
 
 pub fn create(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: CreatePartitionsRequest,
     _version: i16,
 ) -> CreatePartitionsResponse {
@@ -35,6 +38,13 @@ pub fn create(
                 return result
                     .with_error_code(ResponseError::InvalidRequest.code())
                     .with_error_message(Some(StrBytes::from_static_str("Duplicate topic name.")));
+            }
+            if !broker.authorize_topic(ctx, AclOperation::Alter, &t.name) {
+                return result
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                    .with_error_message(Some(StrBytes::from_static_str(
+                        "The topic authorization is failed.",
+                    )));
             }
             let new = NewPartitions {
                 count: t.count,

@@ -12,17 +12,28 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
-use super::Reply;
 use super::error::{append_error, batch_error, records_error};
+use super::{Reply, RequestContext};
 use crate::broker::{BrokerState, now_ms};
 use crate::config::FlushMode;
 use crate::log::batch::set_log_append_time;
 use crate::log::record::{keyless_records, record_timestamps};
 use crate::log::{BatchHeader, BatchInfo, RecompressError, recompress, validate_batches};
+use crate::security::acl::AclOperation;
 use crate::topic::{AppendError, Partition, Topic, is_internal_topic};
 
-pub async fn handle(broker: &Arc<BrokerState>, request: ProduceRequest, version: i16) -> Reply {
+pub async fn handle(
+    broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
+    request: ProduceRequest,
+    version: i16,
+) -> Reply {
     let acks = request.acks;
+    // Kafka answers every partition so when the transactional id is not writable.
+    let txn_denied = request
+        .transactional_id
+        .as_ref()
+        .is_some_and(|id| !broker.authorize_transactional_id(ctx, AclOperation::Write, id));
     let valid_acks = matches!(acks, -1..=1);
     // Appended partitions with their place in the response.
     let mut to_flush: Vec<(Arc<Partition>, usize, usize)> = Vec::new();
@@ -38,6 +49,18 @@ pub async fn handle(broker: &Arc<BrokerState>, request: ProduceRequest, version:
             ResponseError::UnknownTopicId
         } else {
             ResponseError::UnknownTopicOrPartition
+        };
+        let name = topic
+            .as_ref()
+            .map_or(topic_data.name.as_str(), |t| t.name.as_str());
+        let (topic, unknown) = if txn_denied {
+            (None, ResponseError::TransactionalIdAuthorizationFailed)
+        } else if (topic.is_some() || version < 13)
+            && !broker.authorize_topic(ctx, AclOperation::Write, name)
+        {
+            (None, ResponseError::TopicAuthorizationFailed)
+        } else {
+            (topic, unknown)
         };
         let topic_slot = responses.len();
         let partition_responses = topic_data

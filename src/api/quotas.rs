@@ -12,9 +12,13 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use kafka_protocol::ResponseError;
+
+use super::RequestContext;
 use super::error::quota_error;
 use crate::broker::BrokerState;
 use crate::quota::{Match, QuotaError, QuotaOp};
+use crate::security::acl::AclOperation;
 
 fn text(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
@@ -48,8 +52,16 @@ fn component(c: &ComponentData) -> Result<(String, Match), QuotaError> {
 
 pub fn describe(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: DescribeClientQuotasRequest,
 ) -> DescribeClientQuotasResponse {
+    if !broker.authorize_cluster(ctx, AclOperation::DescribeConfigs) {
+        let e = ResponseError::ClusterAuthorizationFailed;
+        return DescribeClientQuotasResponse::default()
+            .with_error_code(e.code())
+            .with_error_message(Some(text(&e.to_string())))
+            .with_entries(None);
+    }
     let found = request
         .components
         .iter()
@@ -95,8 +107,10 @@ pub fn describe(
 
 pub fn alter(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: AlterClientQuotasRequest,
 ) -> AlterClientQuotasResponse {
+    let authorized = broker.authorize_cluster(ctx, AclOperation::AlterConfigs);
     let entities: Vec<Vec<alter_resp::EntityData>> = request
         .entries
         .iter()
@@ -139,7 +153,14 @@ pub fn alter(
             (entity, ops)
         })
         .collect();
-    let outcomes = broker.quotas.alter(entries, request.validate_only);
+    let outcomes = if authorized {
+        broker.quotas.alter(entries, request.validate_only)
+    } else {
+        entries
+            .iter()
+            .map(|_| Err(QuotaError::Unauthorized))
+            .collect()
+    };
     let entries = outcomes
         .into_iter()
         .zip(entities)

@@ -17,8 +17,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::RequestContext;
 use super::error::topic_error;
 use crate::broker::BrokerState;
+use crate::security::acl::AclOperation;
 use crate::topic::check_replicas;
 
 /// ElectionType: 0 preferred, 1 unclean.
@@ -37,9 +39,11 @@ fn unknown_partition(topic: &TopicName, partition: i32) -> String {
 
 pub fn elect_leaders(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: ElectLeadersRequest,
     version: i16,
 ) -> ElectLeadersResponse {
+    let authorized = broker.authorize_cluster(ctx, AclOperation::Alter);
     if version >= 1 && !ELECTION_TYPES.contains(&request.election_type) {
         return ElectLeadersResponse::default()
             .with_error_code(ResponseError::InvalidRequest.code());
@@ -47,7 +51,11 @@ pub fn elect_leaders(
     // Null asks for every partition; Kafka lists only those it elected a new
     // leader for, which here is none.
     let Some(topics) = request.topic_partitions else {
-        return ElectLeadersResponse::default();
+        return match authorized {
+            true => ElectLeadersResponse::default(),
+            false => ElectLeadersResponse::default()
+                .with_error_code(ResponseError::ClusterAuthorizationFailed.code()),
+        };
     };
     let results = topics
         .into_iter()
@@ -56,7 +64,10 @@ pub fn elect_leaders(
                 .partitions
                 .iter()
                 .map(|&p| {
-                    let (error, message) = if known(broker, &t.topic, p) {
+                    let (error, message) = if !authorized {
+                        let e = ResponseError::ClusterAuthorizationFailed;
+                        (e, e.to_string())
+                    } else if known(broker, &t.topic, p) {
                         // Preferred: the leader is the preferred replica already.
                         // Unclean: the partition has a leader.
                         (
@@ -80,13 +91,24 @@ pub fn elect_leaders(
                 .with_partition_result(partitions)
         })
         .collect();
-    ElectLeadersResponse::default().with_replica_election_results(results)
+    let response = ElectLeadersResponse::default().with_replica_election_results(results);
+    match authorized {
+        true => response,
+        false => response.with_error_code(ResponseError::ClusterAuthorizationFailed.code()),
+    }
 }
 
 pub fn alter_reassignments(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
+    if !broker.authorize_cluster(ctx, AclOperation::Alter) {
+        let e = ResponseError::ClusterAuthorizationFailed;
+        return AlterPartitionReassignmentsResponse::default()
+            .with_error_code(e.code())
+            .with_error_message(Some(StrBytes::from_string(e.to_string())));
+    }
     let node = broker.config.node_id;
     let responses = request
         .topics
@@ -134,9 +156,16 @@ pub fn alter_reassignments(
 }
 
 pub fn list_reassignments(
-    _broker: &Arc<BrokerState>,
+    broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     _request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
+    if !broker.authorize_cluster(ctx, AclOperation::Describe) {
+        let e = ResponseError::ClusterAuthorizationFailed;
+        return ListPartitionReassignmentsResponse::default()
+            .with_error_code(e.code())
+            .with_error_message(Some(StrBytes::from_string(e.to_string())));
+    }
     // Nothing is ever being reassigned; Kafka also leaves unknown topics out.
     ListPartitionReassignmentsResponse::default()
 }

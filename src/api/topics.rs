@@ -11,15 +11,19 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use super::RequestContext;
 use super::error::topic_error;
 use crate::broker::BrokerState;
+use crate::security::acl::AclOperation;
 use crate::topic::{NewTopic, TopicError};
 
 pub fn create(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: CreateTopicsRequest,
     _version: i16,
 ) -> CreateTopicsResponse {
+    let cluster_create = broker.authorize_cluster(ctx, AclOperation::Create);
     let mut seen = std::collections::HashSet::new();
     let topics = request
         .topics
@@ -34,6 +38,11 @@ pub fn create(
                         "Create topics request from client contains multiple entries for topic {}",
                         name.as_str()
                     ))));
+            }
+            if !cluster_create && !broker.authorize_topic(ctx, AclOperation::Create, &name) {
+                return result
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                    .with_error_message(Some(StrBytes::from_static_str("Authorization failed.")));
             }
             if !t.assignments.is_empty() {
                 // Manual replica assignment is only meaningful with several brokers;
@@ -97,6 +106,7 @@ pub fn create(
 
 pub fn delete(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: DeleteTopicsRequest,
     version: i16,
 ) -> DeleteTopicsResponse {
@@ -127,6 +137,9 @@ pub fn delete(
             let Some(name) = name else {
                 return result.with_error_code(ResponseError::UnknownTopicId.code());
             };
+            if !broker.authorize_topic(ctx, AclOperation::Delete, &name) {
+                return result.with_error_code(ResponseError::TopicAuthorizationFailed.code());
+            }
             match broker.topics.delete(&name) {
                 Ok(id) => result.with_topic_id(id),
                 Err(e @ TopicError::UnknownTopic) => result.with_error_code(topic_error(&e).code()),

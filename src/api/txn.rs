@@ -21,11 +21,12 @@ use kafka_protocol::messages::{
     TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 
-use super::Reply;
 use super::error::{group_error, txn_error};
+use super::{Reply, RequestContext};
 use crate::broker::{BrokerState, now_ms};
 use crate::config::FlushMode;
 use crate::group::{CommittedOffset, GroupError, OFFSETS_TOPIC};
+use crate::security::acl::AclOperation;
 use crate::topic::Partition;
 use crate::txn::{TopicPartition, TxnError};
 
@@ -72,9 +73,14 @@ fn partition_exists(broker: &BrokerState, topic: &str, partition: i32) -> bool {
         .is_some_and(|t| t.partition(partition).is_some())
 }
 
-/// Per-partition results of adding `topics` to one transaction.
+/// Per-partition results of adding `topics` to one transaction. Clients'
+/// requests (`check_id`) need WRITE on the transactional id; every topic
+/// needs WRITE.
+#[allow(clippy::too_many_arguments)]
 fn add_to_txn(
     broker: &BrokerState,
+    ctx: &RequestContext,
+    check_id: bool,
     id: &str,
     producer_id: i64,
     epoch: i16,
@@ -86,9 +92,21 @@ fn add_to_txn(
         .iter()
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p)))
         .collect();
-    // Kafka adds nothing when a partition is unknown: the others are not attempted.
-    let any_unknown = wanted.iter().any(|(t, p)| !partition_exists(broker, t, *p));
-    let outcome: Result<Vec<bool>, TxnError> = if any_unknown {
+    let id_denied = check_id && !broker.authorize_transactional_id(ctx, AclOperation::Write, id);
+    let refused = |topic: &str, p: i32| {
+        if id_denied {
+            Some(ResponseError::TransactionalIdAuthorizationFailed)
+        } else if !broker.authorize_topic(ctx, AclOperation::Write, topic) {
+            Some(ResponseError::TopicAuthorizationFailed)
+        } else if !partition_exists(broker, topic, p) {
+            Some(ResponseError::UnknownTopicOrPartition)
+        } else {
+            None
+        }
+    };
+    // Kafka adds nothing when a partition is refused: the others are not attempted.
+    let any_refused = wanted.iter().any(|(t, p)| refused(t, *p).is_some());
+    let outcome: Result<Vec<bool>, TxnError> = if any_refused {
         Ok(Vec::new())
     } else if verify_only {
         broker
@@ -108,12 +126,10 @@ fn add_to_txn(
                 .partitions
                 .iter()
                 .map(|&p| {
-                    let code = if any_unknown {
-                        if partition_exists(broker, &t.name, p) {
-                            ResponseError::OperationNotAttempted.code()
-                        } else {
-                            ResponseError::UnknownTopicOrPartition.code()
-                        }
+                    let code = if any_refused {
+                        refused(&t.name, p)
+                            .unwrap_or(ResponseError::OperationNotAttempted)
+                            .code()
                     } else {
                         match (&outcome, results.as_mut().and_then(|r| r.next())) {
                             (Err(e), _) => txn_error(*e, fenced_as_epoch).code(),
@@ -135,10 +151,18 @@ fn add_to_txn(
 
 pub fn add_partitions(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: AddPartitionsToTxnRequest,
     version: i16,
 ) -> Reply {
-    let response = add_partitions_response(broker, request, version);
+    // v4+ batches come from brokers: Kafka wants CLUSTER_ACTION.
+    if version >= 4 && !broker.authorize_cluster(ctx, AclOperation::ClusterAction) {
+        return Reply::now(ResponseKind::AddPartitionsToTxn(
+            AddPartitionsToTxnResponse::default()
+                .with_error_code(ResponseError::ClusterAuthorizationFailed.code()),
+        ));
+    }
+    let response = add_partitions_response(broker, ctx, request, version);
     let mut failed = response.clone();
     for t in failed.results_by_topic_v3_and_below.iter_mut().chain(
         failed
@@ -160,6 +184,7 @@ pub fn add_partitions(
 
 fn add_partitions_response(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: AddPartitionsToTxnRequest,
     version: i16,
 ) -> AddPartitionsToTxnResponse {
@@ -167,6 +192,8 @@ fn add_partitions_response(
     if version < 4 {
         let results = add_to_txn(
             broker,
+            ctx,
+            true,
             &request.v3_and_below_transactional_id,
             request.v3_and_below_producer_id.0,
             request.v3_and_below_producer_epoch,
@@ -185,6 +212,8 @@ fn add_partitions_response(
                 .with_transactional_id(t.transactional_id.clone())
                 .with_topic_results(add_to_txn(
                     broker,
+                    ctx,
+                    false,
                     &t.transactional_id,
                     t.producer_id.0,
                     t.producer_epoch,
@@ -199,9 +228,26 @@ fn add_partitions_response(
 
 pub fn add_offsets(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: AddOffsetsToTxnRequest,
     version: i16,
 ) -> Reply {
+    let refused = if !broker.authorize_transactional_id(
+        ctx,
+        AclOperation::Write,
+        &request.transactional_id,
+    ) {
+        Some(ResponseError::TransactionalIdAuthorizationFailed)
+    } else if !broker.authorize_group(ctx, AclOperation::Read, &request.group_id) {
+        Some(ResponseError::GroupAuthorizationFailed)
+    } else {
+        None
+    };
+    if let Some(e) = refused {
+        return Reply::now(ResponseKind::AddOffsetsToTxn(
+            AddOffsetsToTxnResponse::default().with_error_code(e.code()),
+        ));
+    }
     let result = if request.group_id.is_empty() {
         Err(TxnError::InvalidRequest)
     } else {
@@ -225,7 +271,18 @@ pub fn add_offsets(
     )
 }
 
-pub fn end_txn(broker: &Arc<BrokerState>, request: EndTxnRequest, version: i16) -> Reply {
+pub fn end_txn(
+    broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
+    request: EndTxnRequest,
+    version: i16,
+) -> Reply {
+    if !broker.authorize_transactional_id(ctx, AclOperation::Write, &request.transactional_id) {
+        return Reply::now(ResponseKind::EndTxn(
+            EndTxnResponse::default()
+                .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code()),
+        ));
+    }
     let result = broker.txn.end_txn(
         &request.transactional_id,
         request.producer_id.0,
@@ -270,9 +327,56 @@ impl From<TxnError> for Refused {
 
 pub fn txn_offset_commit(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: TxnOffsetCommitRequest,
     version: i16,
 ) -> Reply {
+    // WRITE on the transactional id, READ on the group: refused as a whole;
+    // READ on each topic.
+    let whole = if !broker.authorize_transactional_id(
+        ctx,
+        AclOperation::Write,
+        &request.transactional_id,
+    ) {
+        Some(ResponseError::TransactionalIdAuthorizationFailed)
+    } else if !broker.authorize_group(ctx, AclOperation::Read, &request.group_id) {
+        Some(ResponseError::GroupAuthorizationFailed)
+    } else {
+        None
+    };
+    let denied: Vec<Option<ResponseError>> = request
+        .topics
+        .iter()
+        .map(|t| {
+            whole.or((!broker.authorize_topic(ctx, AclOperation::Read, &t.name))
+                .then_some(ResponseError::TopicAuthorizationFailed))
+        })
+        .collect();
+    if denied.iter().any(Option::is_some) {
+        let topics = request
+            .topics
+            .iter()
+            .zip(&denied)
+            .map(|(t, e)| {
+                let code = e.map_or(ResponseError::OperationNotAttempted.code(), |e| e.code());
+                TxnOffsetCommitResponseTopic::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(
+                        t.partitions
+                            .iter()
+                            .map(|p| {
+                                TxnOffsetCommitResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(code)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        return Reply::now(ResponseKind::TxnOffsetCommit(
+            TxnOffsetCommitResponse::default().with_topics(topics),
+        ));
+    }
     let response = txn_offset_commit_response(broker, request, version);
     let mut failed = response.clone();
     for p in failed

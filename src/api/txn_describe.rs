@@ -17,7 +17,9 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::RequestContext;
 use crate::broker::{BrokerState, now_ms};
+use crate::security::acl::AclOperation;
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
@@ -25,6 +27,7 @@ fn s(v: &str) -> StrBytes {
 
 pub fn list_transactions(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: ListTransactionsRequest,
     _version: i16,
 ) -> ListTransactionsResponse {
@@ -78,6 +81,9 @@ pub fn list_transactions(
                 .as_ref()
                 .is_none_or(|r| r.is_match(&d.transactional_id))
         })
+        .filter(|d| {
+            broker.authorize_transactional_id(ctx, AclOperation::Describe, &d.transactional_id)
+        })
         // KIP-994: only transactions running longer than the duration filter.
         .filter(|d| {
             request.duration_filter < 0
@@ -98,6 +104,7 @@ pub fn list_transactions(
 
 pub fn describe_transactions(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
     let all = broker.txn.describe_all();
@@ -107,11 +114,20 @@ pub fn describe_transactions(
         .map(|id| {
             let answer = describe_transactions_response::TransactionState::default()
                 .with_transactional_id(id.clone());
+            if !broker.authorize_transactional_id(ctx, AclOperation::Describe, id) {
+                return answer
+                    .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+            }
             let Some(d) = all.iter().find(|d| d.transactional_id == id.as_str()) else {
                 return answer.with_error_code(ResponseError::TransactionalIdNotFound.code());
             };
             let mut topics: Vec<TopicData> = Vec::new();
-            for (topic, p) in &d.partitions {
+            // Kafka leaves out the topics the principal may not describe.
+            for (topic, p) in d
+                .partitions
+                .iter()
+                .filter(|(t, _)| broker.authorize_topic(ctx, AclOperation::Describe, t))
+            {
                 match topics.last_mut() {
                     Some(last) if last.topic.as_str() == topic => last.partitions.push(*p),
                     _ => topics.push(
@@ -135,21 +151,27 @@ pub fn describe_transactions(
 
 pub fn describe_producers(
     broker: &Arc<BrokerState>,
+    ctx: &RequestContext,
     request: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
     let topics = request
         .topics
         .into_iter()
         .map(|t| {
-            let topic = broker.topics.get(&t.name);
+            let readable = broker.authorize_topic(ctx, AclOperation::Read, &t.name);
+            let topic = broker.topics.get(&t.name).filter(|_| readable);
             let partitions = t
                 .partition_indexes
                 .iter()
                 .map(|&index| {
                     let answer = PartitionResponse::default().with_partition_index(index);
                     let Some(partition) = topic.as_ref().and_then(|t| t.partition(index)) else {
-                        return answer
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                        let e = if readable {
+                            ResponseError::UnknownTopicOrPartition
+                        } else {
+                            ResponseError::TopicAuthorizationFailed
+                        };
+                        return answer.with_error_code(e.code());
                     };
                     let producers = partition
                         .producers()

@@ -1,7 +1,8 @@
 //! The client commands of the `runnel` binary (`runnel topic|produce|consume|
-//! group|perf|txn`). They speak the Kafka protocol through `crate::client`, so they
+//! group|perf|txn|acl`). They speak the Kafka protocol through `crate::client`, so they
 //! work against runnel and any Kafka broker, and never load the broker's config.
 
+mod acl;
 mod consume;
 mod format;
 mod group;
@@ -35,6 +36,9 @@ pub enum Command {
     /// List or describe transactions, or the producers of a partition.
     #[command(subcommand)]
     Txn(txn::TxnCommand),
+    /// Add, list or remove ACLs (like kafka-acls.sh).
+    #[command(subcommand)]
+    Acl(Box<acl::AclCommand>),
 }
 
 /// Where to connect; every client command takes these.
@@ -75,6 +79,7 @@ pub fn run(command: Command) -> ExitCode {
             Command::Group(c) => group::run(c).await,
             Command::Perf(c) => perf::run(c).await,
             Command::Txn(c) => txn::run(c).await,
+            Command::Acl(c) => acl::run(*c).await,
         }
     });
     match result {
