@@ -4,6 +4,7 @@ mod connection;
 mod frame;
 mod outbox;
 mod response_buf;
+mod ssl;
 
 use std::sync::Arc;
 
@@ -11,12 +12,18 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::broker::BrokerState;
+use crate::security::{KafkaPrincipal, SslFactory};
 
 pub use frame::{FrameError, FrameReader};
 
 /// Accepts connections on listener number `index` until shutdown, then waits
-/// for them to finish.
-pub async fn accept_loop(listener: TcpListener, index: usize, state: Arc<BrokerState>) {
+/// for them to finish. With `ssl`, each connection is TLS.
+pub async fn accept_loop(
+    listener: TcpListener,
+    index: usize,
+    ssl: Option<Arc<SslFactory>>,
+    state: Arc<BrokerState>,
+) {
     let mut connections = JoinSet::new();
     let mut stop = state.shutdown.clone();
     loop {
@@ -24,7 +31,17 @@ pub async fn accept_loop(listener: TcpListener, index: usize, state: Arc<BrokerS
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(connection::serve(stream, peer, index, state.clone()));
+                    let state = state.clone();
+                    match &ssl {
+                        Some(ssl) => connections.spawn(ssl::serve(stream, peer, index, ssl.clone(), state)),
+                        None => connections.spawn(connection::serve(
+                            stream.into_split(),
+                            peer,
+                            index,
+                            KafkaPrincipal::anonymous(),
+                            state,
+                        )),
+                    };
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off, keep serving.
