@@ -97,6 +97,9 @@ impl SslPrincipalMapper {
             r"^\s*(?:(DEFAULT)|RULE:((?:\\.|[^\\/])*)/((?:\\.|[^\\/])*)/([LU]?))\s*(?:,|$)",
         )
         .map_err(|e| e.to_string())?;
+        // Java writes group references as $1; the regex crate reads `$1x` as
+        // a group named "1x", so brace them.
+        let groups = Regex::new(r"\$(\d+)").map_err(|e| e.to_string())?;
         let mut parsed = Vec::new();
         let mut rest = rules.trim();
         while !rest.is_empty() {
@@ -109,9 +112,6 @@ impl SslPrincipalMapper {
                 let pattern = &caps[2];
                 let pattern = Regex::new(&format!("^(?:{pattern})$"))
                     .map_err(|e| format!("invalid pattern `{pattern}`: {e}"))?;
-                // Java writes group references as $1; the regex crate reads
-                // `$1x` as a group named "1x", so brace them.
-                let groups = Regex::new(r"\$(\d+)").map_err(|e| e.to_string())?;
                 let replacement = groups.replace_all(&caps[3], "$${$1}").into_owned();
                 parsed.push(Rule::Replace {
                     pattern,
