@@ -19,6 +19,7 @@ use crate::producer::ProducerIdManager;
 use crate::quota::QuotaStore;
 use crate::quota_manager::ClientQuotaManager;
 use crate::security::Authorizer;
+use crate::security::SslFactory;
 use crate::server::{self, ConnectionQuotas, MemoryPool};
 use crate::topic::{
     Flusher, TopicError, TopicManager, clean_periodically, enforce_retention_periodically,
@@ -116,6 +117,10 @@ impl Broker {
     /// starts listening.
     pub async fn start(config: Config) -> Result<Broker, StartError> {
         config.validate()?;
+        let ssl = match config.listeners()?.iter().any(|l| l.protocol.uses_tls()) {
+            true => Some(Arc::new(SslFactory::new(&config.ssl)?)),
+            false => None,
+        };
         let config = Arc::new(config);
         let data_dir = DataDir::open(&config.data_dir).map_err(StartError::DataDir)?;
         // HTTP first: /health answers 503 while the topics load.
@@ -244,10 +249,17 @@ impl Broker {
                 shutdown,
             )));
         }
+        if let Some(ssl) = &ssl {
+            background.push(tokio::spawn(ssl.clone().watch(stop.subscribe())));
+        }
         let accept = sockets
             .into_iter()
             .enumerate()
-            .map(|(index, socket)| tokio::spawn(server::accept_loop(socket, index, state.clone())))
+            .map(|(index, socket)| {
+                let tls = state.listeners[index].protocol.uses_tls();
+                let ssl = ssl.clone().filter(|_| tls);
+                tokio::spawn(server::accept_loop(socket, index, ssl, state.clone()))
+            })
             .collect();
         if let Some(http) = &http {
             http.state.serving(state.clone());

@@ -72,6 +72,7 @@ pub struct Config {
     pub console: ConsoleSection,
     pub quota: QuotaSection,
     pub authorizer: AuthorizerSection,
+    pub ssl: SslSection,
 }
 
 /// ACL checks (Kafka's authorizer).
@@ -84,6 +85,40 @@ pub struct AuthorizerSection {
     pub super_users: String,
     /// allow.everyone.if.no.acl.found
     pub allow_everyone_if_no_acl_found: bool,
+}
+
+/// TLS for SSL and SASL_SSL listeners (Kafka's ssl.* settings).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SslSection {
+    /// ssl.keystore.type: PEM, the only type runnel reads.
+    pub keystore_type: String,
+    /// ssl.keystore.location: one PEM file with the private key and the
+    /// certificate chain (the broker's certificate first).
+    pub keystore_location: String,
+    /// ssl.truststore.type: PEM.
+    pub truststore_type: String,
+    /// ssl.truststore.location: PEM CA certificates that client certificates
+    /// must chain to.
+    pub truststore_location: String,
+    /// ssl.client.auth
+    pub client_auth: ClientAuth,
+    /// ssl.principal.mapping.rules
+    pub principal_mapping_rules: String,
+    /// How long a TLS handshake may take (runnel's own).
+    pub handshake_timeout_ms: u64,
+}
+
+/// Kafka's ssl.client.auth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// No client certificate is asked for.
+    None,
+    /// A client certificate is asked for; a client may go without one.
+    Requested,
+    /// A client without a trusted certificate is refused at the handshake.
+    Required,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -271,11 +306,14 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(l) = self
-            .listeners()?
-            .iter()
-            .find(|l| l.protocol != crate::security::SecurityProtocol::Plaintext)
-        {
+        use crate::security::SecurityProtocol;
+        let listeners = self.listeners()?;
+        if let Some(l) = listeners.iter().find(|l| {
+            !matches!(
+                l.protocol,
+                SecurityProtocol::Plaintext | SecurityProtocol::Ssl
+            )
+        }) {
             return Err(invalid(
                 "listener_security_protocol_map",
                 format!(
@@ -283,6 +321,13 @@ impl Config {
                     l.name, l.protocol
                 ),
             ));
+        }
+        crate::security::principal_mapper(&self.ssl)?;
+        if self.ssl.handshake_timeout_ms < 1 {
+            return Err(invalid("ssl.handshake_timeout_ms", "must be at least 1"));
+        }
+        if listeners.iter().any(|l| l.protocol.uses_tls()) {
+            crate::security::SslFactory::new(&self.ssl)?;
         }
         self.http_addr()?;
         crate::security::parse_super_users(&self.authorizer.super_users)

@@ -1,7 +1,7 @@
 //! What DescribeConfigs reports for a topic or for the broker, in the broker's
 //! own terms: each config's value, where it comes from and its synonyms.
 
-use crate::config::{Config, FlushMode};
+use crate::config::{ClientAuth, Config, FlushMode};
 use crate::listener::{Listener, kafka_form};
 use crate::topic::TopicConfig;
 use crate::topic::config::{DEFS, Kind};
@@ -254,6 +254,49 @@ pub fn broker_entries(broker: &Config, listeners: &[Listener]) -> Vec<ConfigEntr
                 _ => "9223372036854775807".to_string(),
             }),
             Some("9223372036854775807"),
+        ),
+        (
+            "ssl.keystore.type",
+            ConfigType::String,
+            Some(broker.ssl.keystore_type.clone()),
+            Some("JKS"),
+        ),
+        (
+            "ssl.keystore.location",
+            ConfigType::String,
+            Some(broker.ssl.keystore_location.clone()).filter(|l| !l.is_empty()),
+            None,
+        ),
+        (
+            "ssl.truststore.type",
+            ConfigType::String,
+            Some(broker.ssl.truststore_type.clone()),
+            Some("JKS"),
+        ),
+        (
+            "ssl.truststore.location",
+            ConfigType::String,
+            Some(broker.ssl.truststore_location.clone()).filter(|l| !l.is_empty()),
+            None,
+        ),
+        (
+            "ssl.client.auth",
+            ConfigType::String,
+            Some(
+                match broker.ssl.client_auth {
+                    ClientAuth::None => "none",
+                    ClientAuth::Requested => "requested",
+                    ClientAuth::Required => "required",
+                }
+                .to_string(),
+            ),
+            Some("none"),
+        ),
+        (
+            "ssl.principal.mapping.rules",
+            ConfigType::String,
+            Some(broker.ssl.principal_mapping_rules.clone()),
+            Some("DEFAULT"),
         ),
     ];
     let mut entries: Vec<ConfigEntry> = own

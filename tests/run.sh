@@ -15,9 +15,11 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n=== %s\n' "$*"; }
 
-# kcat, and chromium with its driver for the console's browser tests.
+# kcat, openssl (test_tls.py makes its certificates with it), and chromium
+# with its driver for the console's browser tests.
 missing=""
 command -v kcat >/dev/null 2>&1 || missing="$missing kcat"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
 if [ -n "$missing" ]; then

@@ -6,7 +6,11 @@ mod acl_store;
 mod authorizer;
 mod principal;
 mod protocol;
+mod ssl_factory;
+mod ssl_principal;
 
 pub use authorizer::{AclError, Authorizer, parse_super_users};
 pub use principal::KafkaPrincipal;
 pub use protocol::{SecurityProtocol, parse_protocol_map};
+pub use ssl_factory::{SslFactory, principal_mapper};
+pub use ssl_principal::{SslPrincipalMapper, subject_dn};

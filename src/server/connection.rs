@@ -12,9 +12,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
 use kafka_protocol::protocol::Decodable;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -56,9 +54,19 @@ enum Malformed {
     Decode(ApiKey, i16, String),
 }
 
-/// Serves one connection that came in through listener number `listener`.
-pub async fn serve(stream: TcpStream, peer: SocketAddr, listener: usize, state: Arc<BrokerState>) {
-    let (reader, writer) = stream.into_split();
+/// Serves one connection that came in through listener number `listener`,
+/// whose client is `principal`: its two halves are those of a TCP stream or
+/// of a TLS stream over one.
+pub async fn serve<R, W>(
+    (reader, writer): (R, W),
+    peer: SocketAddr,
+    listener: usize,
+    principal: KafkaPrincipal,
+    state: Arc<BrokerState>,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let (queue, replies) = mpsc::channel(MAX_QUEUED_REPLIES);
     let write_task = tokio::spawn(write_replies(writer, replies, peer, state.clone()));
     state.metrics.connections.inc();
@@ -90,7 +98,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, listener: usize, state: 
                 break;
             }
         };
-        match run(&state, peer, listener, frame, &mute).await {
+        match run(&state, peer, listener, &principal, frame, &mute).await {
             Ok(mut outgoing) => {
                 outgoing.memory = Some(memory);
                 if queue.send(outgoing).await.is_err() {
@@ -113,6 +121,7 @@ async fn run(
     state: &Arc<BrokerState>,
     peer: SocketAddr,
     listener: usize,
+    principal: &KafkaPrincipal,
     mut frame: Bytes,
     mute: &Arc<Mute>,
 ) -> Result<Outgoing, Malformed> {
@@ -156,7 +165,7 @@ async fn run(
         client_id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
         client_host: format!("/{}", peer.ip()),
         listener,
-        principal: KafkaPrincipal::anonymous(),
+        principal: principal.clone(),
     };
     throttle::bound_fetch(state, &ctx, &mut request);
     let reply = api::handle(state, &ctx, request, version)
@@ -179,8 +188,8 @@ fn observe(state: &BrokerState, out: &Outgoing) {
         .observe_request(out.api_key, out.started.elapsed());
 }
 
-async fn write_replies(
-    mut writer: OwnedWriteHalf,
+async fn write_replies<W: AsyncWrite + Unpin>(
+    mut writer: W,
     mut replies: mpsc::Receiver<Outgoing>,
     peer: SocketAddr,
     state: Arc<BrokerState>,

@@ -6,6 +6,7 @@ mod frame;
 mod outbox;
 mod request_memory;
 mod response_buf;
+mod ssl;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::broker::BrokerState;
 use crate::metrics::ReasonLabels;
+use crate::security::{KafkaPrincipal, SslFactory};
 
 pub use connection_quotas::ConnectionQuotas;
 use connection_quotas::Slot;
@@ -31,8 +33,13 @@ async fn accept(
 }
 
 /// Accepts connections on listener number `index` until shutdown, then waits
-/// for them to finish.
-pub async fn accept_loop(listener: TcpListener, index: usize, state: Arc<BrokerState>) {
+/// for them to finish. With `ssl`, each connection is TLS.
+pub async fn accept_loop(
+    listener: TcpListener,
+    index: usize,
+    ssl: Option<Arc<SslFactory>>,
+    state: Arc<BrokerState>,
+) {
     let mut connections = JoinSet::new();
     let mut stop = state.shutdown.clone();
     loop {
@@ -48,9 +55,22 @@ pub async fn accept_loop(listener: TcpListener, index: usize, state: Arc<BrokerS
                         continue;
                     };
                     let _ = stream.set_nodelay(true);
-                    let serve = connection::serve(stream, peer, index, state.clone());
+                    let state = state.clone();
+                    let ssl = ssl.clone();
                     connections.spawn(async move {
-                        serve.await;
+                        match ssl {
+                            Some(ssl) => ssl::serve(stream, peer, index, ssl, state).await,
+                            None => {
+                                connection::serve(
+                                    stream.into_split(),
+                                    peer,
+                                    index,
+                                    KafkaPrincipal::anonymous(),
+                                    state,
+                                )
+                                .await
+                            }
+                        }
                         drop(counted);
                     });
                 }

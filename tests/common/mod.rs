@@ -67,8 +67,12 @@ impl TestBroker {
     }
 }
 
+/// A byte stream a client speaks Kafka over: TCP, or TLS over TCP.
+pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for S {}
+
 pub struct Client {
-    pub stream: TcpStream,
+    pub stream: Box<dyn Stream>,
     correlation_id: i32,
 }
 
@@ -76,8 +80,13 @@ impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect(addr).await.expect("connect");
         stream.set_nodelay(true).unwrap();
+        Client::over(stream)
+    }
+
+    /// A client over a stream already connected (a TLS stream, say).
+    pub fn over(stream: impl Stream + 'static) -> Client {
         Client {
-            stream,
+            stream: Box::new(stream),
             correlation_id: 0,
         }
     }
