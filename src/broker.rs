@@ -17,6 +17,7 @@ use crate::listener::Listener;
 use crate::metrics::Metrics;
 use crate::producer::ProducerIdManager;
 use crate::quota::QuotaStore;
+use crate::security::CredentialStore;
 use crate::server;
 use crate::topic::{
     Flusher, TopicError, TopicManager, clean_periodically, enforce_retention_periodically,
@@ -36,6 +37,8 @@ pub struct BrokerState {
     pub txn: Arc<TransactionCoordinator>,
     /// Client quotas: stored and reported, not enforced yet.
     pub quotas: QuotaStore,
+    /// Users' SCRAM credentials, which every SASL mechanism checks.
+    pub credentials: CredentialStore,
     /// The bound listeners; a connection knows the index of the one it came through.
     pub listeners: Vec<Listener>,
     /// Flips to true when shutdown starts: long polls answer, connections stop reading.
@@ -192,6 +195,7 @@ impl Broker {
             producer_ids,
             txn: txn.clone(),
             quotas: QuotaStore::open(&config.data_dir).map_err(StartError::DataDir)?,
+            credentials: CredentialStore::open(&config.data_dir).map_err(StartError::DataDir)?,
             listeners,
             shutdown: shutdown.clone(),
             started_ms: now_ms(),

@@ -70,6 +70,28 @@ pub struct Config {
     pub offsets: OffsetsSection,
     pub transaction: TransactionSection,
     pub console: ConsoleSection,
+    pub sasl: SaslSection,
+}
+
+/// SASL on the listeners whose protocol is SASL_PLAINTEXT or SASL_SSL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaslSection {
+    /// sasl.enabled.mechanisms: a comma list of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512.
+    pub enabled_mechanisms: String,
+    /// connections.max.reauth.ms: a session's lifetime (0: sessions never expire).
+    pub connections_max_reauth_ms: i64,
+}
+
+impl SaslSection {
+    /// The enabled mechanisms, in the order configured.
+    pub fn mechanisms(&self) -> Vec<String> {
+        self.enabled_mechanisms
+            .split(',')
+            .map(|m| m.trim().to_ascii_uppercase())
+            .filter(|m| !m.is_empty())
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -240,7 +262,7 @@ impl Config {
         if let Some(l) = self
             .listeners()?
             .iter()
-            .find(|l| l.protocol != crate::security::SecurityProtocol::Plaintext)
+            .find(|l| l.protocol.uses_tls())
         {
             return Err(invalid(
                 "listener_security_protocol_map",
@@ -251,6 +273,28 @@ impl Config {
             ));
         }
         self.http_addr()?;
+        let mechanisms = self.sasl.mechanisms();
+        if let Some(m) = mechanisms
+            .iter()
+            .find(|m| !crate::security::sasl::MECHANISMS.contains(&m.as_str()))
+        {
+            return Err(invalid(
+                "sasl.enabled_mechanisms",
+                format!("`{m}` is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+            ));
+        }
+        if mechanisms.is_empty() && self.listeners()?.iter().any(|l| l.protocol.uses_sasl()) {
+            return Err(invalid(
+                "sasl.enabled_mechanisms",
+                "a SASL listener needs at least one mechanism",
+            ));
+        }
+        if self.sasl.connections_max_reauth_ms < 0 {
+            return Err(invalid(
+                "sasl.connections_max_reauth_ms",
+                "must not be negative",
+            ));
+        }
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
         }

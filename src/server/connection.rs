@@ -18,11 +18,11 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use super::authenticator::{Authenticator, Verdict};
 use super::frame::{FrameError, FrameReader};
 use super::outbox::Outbox;
 use crate::api::{self, Reply, RequestContext};
 use crate::broker::BrokerState;
-use crate::security::KafkaPrincipal;
 
 /// Replies queued behind one that is still waiting.
 const MAX_QUEUED_REPLIES: usize = 64;
@@ -50,6 +50,15 @@ enum Malformed {
     Unsupported(ApiKey, i16),
     #[error("cannot decode {0:?} v{1}: {2}")]
     Decode(ApiKey, i16, String),
+    #[error("{0}")]
+    IllegalSaslState(String),
+}
+
+/// Whether the connection stays open after a reply.
+#[derive(PartialEq)]
+enum After {
+    Continue,
+    Close,
 }
 
 /// Serves one connection that came in through listener number `listener`.
@@ -60,6 +69,11 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, listener: usize, state: 
     state.metrics.connections.inc();
     let mut frames = FrameReader::new(reader, state.config.socket.request_max_bytes as usize);
     let mut stop = state.shutdown.clone();
+    let sasl = state
+        .listeners
+        .get(listener)
+        .is_some_and(|l| l.protocol.uses_sasl());
+    let mut auth = Authenticator::new(sasl);
     loop {
         let frame = tokio::select! {
             f = frames.next() => f,
@@ -77,10 +91,10 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, listener: usize, state: 
                 break;
             }
         };
-        match run(&state, peer, listener, frame).await {
-            Ok(outgoing) => {
-                if queue.send(outgoing).await.is_err() {
-                    break; // the writer failed: the socket is gone
+        match run(&state, peer, listener, &mut auth, frame).await {
+            Ok((outgoing, after)) => {
+                if queue.send(outgoing).await.is_err() || after == After::Close {
+                    break; // the writer failed (the socket is gone), or authentication did
                 }
             }
             Err(e) => {
@@ -99,8 +113,9 @@ async fn run(
     state: &Arc<BrokerState>,
     peer: SocketAddr,
     listener: usize,
+    auth: &mut Authenticator,
     mut frame: Bytes,
-) -> Result<Outgoing, Malformed> {
+) -> Result<(Outgoing, After), Malformed> {
     let started = Instant::now();
     if frame.len() < 8 {
         return Err(Malformed::Short);
@@ -112,7 +127,7 @@ async fn run(
     let (min, max) = api::supported_versions(api_key).ok_or(Malformed::UnknownApi(key))?;
     if !(min..=max).contains(&version) {
         if api_key == ApiKey::ApiVersions {
-            return Ok(Outgoing {
+            let outgoing = Outgoing {
                 started,
                 correlation_id,
                 api_key,
@@ -120,7 +135,8 @@ async fn run(
                 reply: Reply::now(ResponseKind::ApiVersions(
                     api::unsupported_version_response(),
                 )),
-            });
+            };
+            return Ok((outgoing, After::Continue));
         }
         return Err(Malformed::Unsupported(api_key, version));
     }
@@ -135,22 +151,31 @@ async fn run(
         correlation_id,
         client_id = header.client_id.as_deref().unwrap_or("")
     );
-    let ctx = RequestContext {
-        client_id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
-        client_host: format!("/{}", peer.ip()),
-        listener,
-        principal: KafkaPrincipal::anonymous(),
+    let (reply, after) = match auth.admit(state, api_key, &request, version) {
+        Verdict::Close(why) => return Err(Malformed::IllegalSaslState(why)),
+        Verdict::Answer(response) => (Reply::now(response), After::Continue),
+        Verdict::AnswerAndClose(response) => (Reply::now(response), After::Close),
+        Verdict::Run => {
+            let ctx = RequestContext {
+                client_id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
+                client_host: format!("/{}", peer.ip()),
+                listener,
+                principal: auth.principal().clone(),
+            };
+            let reply = api::handle(state, &ctx, request, version)
+                .instrument(span)
+                .await;
+            (reply, After::Continue)
+        }
     };
-    let reply = api::handle(state, &ctx, request, version)
-        .instrument(span)
-        .await;
-    Ok(Outgoing {
+    let outgoing = Outgoing {
         started,
         correlation_id,
         api_key,
         version,
         reply,
-    })
+    };
+    Ok((outgoing, after))
 }
 
 fn observe(state: &BrokerState, out: &Outgoing) {
