@@ -259,11 +259,7 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(l) = self
-            .listeners()?
-            .iter()
-            .find(|l| l.protocol.uses_tls())
-        {
+        if let Some(l) = self.listeners()?.iter().find(|l| l.protocol.uses_tls()) {
             return Err(invalid(
                 "listener_security_protocol_map",
                 format!(

@@ -13,7 +13,9 @@ use kafka_protocol::messages::alter_user_scram_credentials_request::{
     ScramCredentialDeletion, ScramCredentialUpsertion,
 };
 use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
-use kafka_protocol::messages::{AlterUserScramCredentialsRequest, DescribeUserScramCredentialsRequest};
+use kafka_protocol::messages::{
+    AlterUserScramCredentialsRequest, DescribeUserScramCredentialsRequest,
+};
 
 use super::{ClientArgs, read_password};
 use crate::client::ClientError;
@@ -185,11 +187,8 @@ async fn alter(target: &Target, alterations: Vec<Alteration>) -> anyhow::Result<
         };
         let response = cluster.any().send(&request).await?;
         for r in response.results {
-            ClientError::check(
-                r.error_code,
-                r.error_message.as_ref().map(|m| m.as_str()),
-            )
-            .with_context(|| format!("user {}", r.user.as_str()))?;
+            ClientError::check(r.error_code, r.error_message.as_ref().map(|m| m.as_str()))
+                .with_context(|| format!("user {}", r.user.as_str()))?;
         }
     }
     Ok(())

@@ -143,7 +143,10 @@ impl CredentialStore {
     /// AlterUserScramCredentials: one outcome per user named, in the order
     /// Kafka answers (deletions, upsertions, then refusals). A user altered
     /// twice in one request is refused as a whole.
-    pub fn alter(&self, alterations: Vec<Alteration>) -> Vec<(String, Result<(), CredentialError>)> {
+    pub fn alter(
+        &self,
+        alterations: Vec<Alteration>,
+    ) -> Vec<(String, Result<(), CredentialError>)> {
         let mut users = self.lock();
         let mut errors: Vec<(String, CredentialError)> = Vec::new();
         let mut accepted: Vec<Alteration> = Vec::new();
@@ -202,9 +205,10 @@ impl CredentialStore {
 
 fn validate(users: &Users, a: &Alteration) -> Result<(), CredentialError> {
     let (user, mechanism) = match a {
-        Alteration::Delete { user, mechanism } | Alteration::Upsert { user, mechanism, .. } => {
-            (user, *mechanism)
-        }
+        Alteration::Delete { user, mechanism }
+        | Alteration::Upsert {
+            user, mechanism, ..
+        } => (user, *mechanism),
     };
     if user.is_empty() {
         return Err(CredentialError::UnacceptableCredential(
@@ -400,8 +404,12 @@ mod tests {
         ]);
         let find = |u: &str| out.iter().find(|(n, _)| n == u).unwrap().1.clone();
         assert_eq!(find("alice"), Ok(()));
-        assert!(matches!(find("bob"), Err(CredentialError::UnacceptableCredential(m)) if m == "Too few iterations"));
-        assert!(matches!(find("carol"), Err(CredentialError::UnacceptableCredential(m)) if m == "Too many iterations"));
+        assert!(
+            matches!(find("bob"), Err(CredentialError::UnacceptableCredential(m)) if m == "Too few iterations")
+        );
+        assert!(
+            matches!(find("carol"), Err(CredentialError::UnacceptableCredential(m)) if m == "Too many iterations")
+        );
         assert!(matches!(
             find("dave"),
             Err(CredentialError::UnsupportedSaslMechanism(_))
@@ -439,7 +447,10 @@ mod tests {
         let text = fs::read_to_string(dir.path().join(FILE)).unwrap();
         assert!(!text.contains("salted"), "{text}");
         let mode = fs::metadata(dir.path().join(FILE)).unwrap().permissions();
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
 
         let out = reopened.alter(vec![Alteration::Delete {
             user: "alice".into(),

@@ -7,6 +7,6 @@ mod protocol;
 pub mod sasl;
 pub mod scram;
 
-pub use principal::KafkaPrincipal;
 pub use credentials::CredentialStore;
+pub use principal::KafkaPrincipal;
 pub use protocol::{SecurityProtocol, parse_protocol_map};

@@ -100,14 +100,10 @@ fn plain(token: &[u8], store: &CredentialStore) -> Result<Step, AuthenticationFa
         ));
     };
     if user.is_empty() {
-        return Err(failed(
-            "Authentication failed: username not specified",
-        ));
+        return Err(failed("Authentication failed: username not specified"));
     }
     if password.is_empty() {
-        return Err(failed(
-            "Authentication failed: password not specified",
-        ));
+        return Err(failed("Authentication failed: password not specified"));
     }
     if !authzid.is_empty() && authzid != user {
         return Err(failed(

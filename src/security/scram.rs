@@ -195,7 +195,10 @@ impl ClientFirst {
             return None;
         }
         let extensions = parts
-            .map(|p| p.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .map(|p| {
+                p.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
             .collect::<Option<Vec<_>>>()?;
         Some(ClientFirst {
             authzid,
@@ -358,7 +361,11 @@ impl ClientExchange {
         let without_proof = format!("c={},r={nonce}", b64(b"n,,"));
         let auth_message = format!("{},{server_first},{without_proof}", self.client_first_bare);
         let signature = m.hmac(&stored_key, auth_message.as_bytes());
-        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(k, s)| k ^ s).collect();
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(k, s)| k ^ s)
+            .collect();
         self.server_signature = m.hmac(&m.server_key(&salted), auth_message.as_bytes());
         Ok(format!("{without_proof},p={}", b64(&proof)))
     }
@@ -393,8 +400,12 @@ mod tests {
         let credential = ScramCredential::from_salted_password(m, &salt, &salted, 4096);
         let first = ClientFirst::parse("n,,n=user,r=rOprNGfwEbeRWgbNEkqO").unwrap();
         assert_eq!(first.user, "user");
-        let (exchange, server_first) =
-            ServerExchange::start(m, credential.clone(), &first, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0");
+        let (exchange, server_first) = ServerExchange::start(
+            m,
+            credential.clone(),
+            &first,
+            "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0",
+        );
         assert_eq!(
             server_first,
             "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
@@ -435,7 +446,14 @@ mod tests {
 
     #[test]
     fn malformed_messages_are_refused() {
-        for bad in ["", "y,,n=u,r=x", "n,,n=,r=x", "n,,n=u", "n,,n=a=ZZ,r=x", "n,a=x"] {
+        for bad in [
+            "",
+            "y,,n=u,r=x",
+            "n,,n=,r=x",
+            "n,,n=u",
+            "n,,n=a=ZZ,r=x",
+            "n,a=x",
+        ] {
             assert!(ClientFirst::parse(bad).is_none(), "{bad}");
         }
         let first = ClientFirst::parse("n,a=u,n=u,r=x,tokenauth=true").unwrap();

@@ -167,8 +167,8 @@ impl Authenticator {
                     ));
                 }
                 let lifetime = broker.config.sasl.connections_max_reauth_ms;
-                self.expires = (lifetime > 0)
-                    .then(|| Instant::now() + Duration::from_millis(lifetime as u64));
+                self.expires =
+                    (lifetime > 0).then(|| Instant::now() + Duration::from_millis(lifetime as u64));
                 self.principal = principal;
                 self.authenticated = true;
                 self.state = State::Authenticated;
