@@ -1,6 +1,6 @@
 //! The runnel binary: with no subcommand, parse the command line, load the
 //! config, run the broker until SIGINT or SIGTERM, then shut down cleanly;
-//! with one (`topic`, `produce`, `consume`, `group`, `txn`, `perf`), run that Kafka
+//! with one (`topic`, `produce`, `consume`, `group`, `txn`, `user`, `perf`), run that Kafka
 //! client command instead, without ever loading the broker's config.
 
 use std::io::IsTerminal;

@@ -1,5 +1,5 @@
 //! The client commands of the `runnel` binary (`runnel topic|produce|consume|
-//! group|perf|txn`). They speak the Kafka protocol through `crate::client`, so they
+//! group|perf|txn|user`). They speak the Kafka protocol through `crate::client`, so they
 //! work against runnel and any Kafka broker, and never load the broker's config.
 
 mod consume;
