@@ -41,7 +41,10 @@ fn bench_sasl(c: &mut Criterion) {
             password: "bench-pw".into(),
         };
         c.bench_function(&format!("sasl_connect_{mechanism}"), |b| {
-            b.iter(|| rt.block_on(Connection::connect(&addr, "bench", Some(&sasl))).unwrap())
+            b.iter(|| {
+                rt.block_on(Connection::connect(&addr, "bench", Some(&sasl)))
+                    .unwrap()
+            })
         });
     }
     rt.block_on(broker.shutdown()).unwrap();

@@ -230,6 +230,17 @@ async fn reauthentication_must_keep_the_principal() {
         "{err}"
     );
     assert!(conn.send(&MetadataRequest::default()).await.is_err());
+    // Nor may it change mechanisms.
+    let alice = sasl("SCRAM-SHA-256", "alice", PASSWORD);
+    let mut conn = login(broker.addr, &alice).await.unwrap();
+    let err = conn
+        .authenticate(&sasl("SCRAM-SHA-512", "alice", PASSWORD))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("Cannot change SASL mechanisms"),
+        "{err}"
+    );
     // Bob can log in on a connection of his own.
     login(broker.addr, &sasl("PLAIN", "bob", "bob-pw"))
         .await

@@ -34,7 +34,10 @@ enum State {
     /// Nothing but ApiVersions and SaslHandshake yet.
     Start,
     /// A mechanism's exchange runs: SaslAuthenticate only.
-    Exchange(SaslServer),
+    Exchange {
+        server: SaslServer,
+        mechanism: String,
+    },
     Authenticated,
 }
 
@@ -43,8 +46,9 @@ pub struct Authenticator {
     sasl: bool,
     state: State,
     principal: KafkaPrincipal,
-    /// Whether `principal` was authenticated (a new exchange is a re-authentication).
-    authenticated: bool,
+    /// The mechanism `principal` authenticated with; a new exchange is then a
+    /// re-authentication, which must keep both.
+    authenticated: Option<String>,
     /// When the session ends (connections.max.reauth.ms after authenticating).
     expires: Option<Instant>,
 }
@@ -55,7 +59,7 @@ impl Authenticator {
             sasl,
             state: State::Start,
             principal: KafkaPrincipal::anonymous(),
-            authenticated: false,
+            authenticated: None,
             expires: None,
         }
     }
@@ -89,7 +93,7 @@ impl Authenticator {
             (State::Start | State::Authenticated, RequestKind::SaslHandshake(r)) => {
                 self.handshake(broker, r)
             }
-            (State::Exchange(_), RequestKind::SaslAuthenticate(r)) => {
+            (State::Exchange { .. }, RequestKind::SaslAuthenticate(r)) => {
                 self.authenticate(broker, r, version)
             }
             (State::Authenticated, RequestKind::SaslAuthenticate(_)) => {
@@ -107,7 +111,7 @@ impl Authenticator {
             (State::Start, _) => Verdict::Close(format!(
                 "unexpected {key:?} request before SASL authentication"
             )),
-            (State::Exchange(_), _) => Verdict::Close(format!(
+            (State::Exchange { .. }, _) => Verdict::Close(format!(
                 "unexpected {key:?} request during SASL authentication"
             )),
         }
@@ -128,7 +132,10 @@ impl Authenticator {
             .and_then(|m| SaslServer::new(m))
         {
             Some(server) => {
-                self.state = State::Exchange(server);
+                self.state = State::Exchange {
+                    server,
+                    mechanism: wanted.to_string(),
+                };
                 Verdict::Answer(ResponseKind::SaslHandshake(response))
             }
             None => Verdict::AnswerAndClose(ResponseKind::SaslHandshake(
@@ -143,7 +150,7 @@ impl Authenticator {
         request: &SaslAuthenticateRequest,
         version: i16,
     ) -> Verdict {
-        let State::Exchange(server) = &mut self.state else {
+        let State::Exchange { server, mechanism } = &mut self.state else {
             return Verdict::Close("SaslAuthenticate without a handshake".into());
         };
         let failed = |message: String| {
@@ -160,17 +167,24 @@ impl Authenticator {
             )),
             Ok(Step::Done { user, response }) => {
                 let principal = KafkaPrincipal::user(user);
-                if self.authenticated && principal != self.principal {
-                    return failed(format!(
-                        "Cannot change principals during re-authentication from {}: {principal}",
-                        self.principal
-                    ));
+                if let Some(previous) = &self.authenticated {
+                    if principal != self.principal {
+                        return failed(format!(
+                            "Cannot change principals during re-authentication from {}: {principal}",
+                            self.principal
+                        ));
+                    }
+                    if previous != mechanism {
+                        return failed(format!(
+                            "Cannot change SASL mechanisms during re-authentication from {previous} to {mechanism}"
+                        ));
+                    }
                 }
                 let lifetime = broker.config.sasl.connections_max_reauth_ms;
                 self.expires =
                     (lifetime > 0).then(|| Instant::now() + Duration::from_millis(lifetime as u64));
                 self.principal = principal;
-                self.authenticated = true;
+                self.authenticated = Some(mechanism.clone());
                 self.state = State::Authenticated;
                 tracing::debug!(principal = %self.principal, version, "SASL authentication succeeded");
                 Verdict::Answer(ResponseKind::SaslAuthenticate(
