@@ -48,6 +48,8 @@ struct Cli {
     set: Vec<String>,
 }
 
+// Parsed once per run: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(clap::Subcommand, Debug)]
 enum Command {
     #[command(flatten)]

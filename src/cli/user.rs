@@ -106,7 +106,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
             target,
         } => {
             let mechanisms = if mechanisms.is_empty() {
-                let listed = list(&target, &[name.clone()]).await?;
+                let listed = list(&target, std::slice::from_ref(&name)).await?;
                 listed
                     .into_iter()
                     .flat_map(|(_, found)| found)

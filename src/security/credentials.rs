@@ -55,6 +55,9 @@ impl Alteration {
     }
 }
 
+/// Each user asked about, with (mechanism, iterations) of its credentials.
+pub type Described = Vec<(String, Result<Vec<(ScramMechanism, i32)>, CredentialError>)>;
+
 type Users = BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>;
 
 pub struct CredentialStore {
@@ -104,10 +107,7 @@ impl CredentialStore {
 
     /// DescribeUserScramCredentials: each user with (mechanism, iterations) of
     /// its credentials. `None` or an empty list describes every user.
-    pub fn describe(
-        &self,
-        users: Option<&[String]>,
-    ) -> Vec<(String, Result<Vec<(ScramMechanism, i32)>, CredentialError>)> {
+    pub fn describe(&self, users: Option<&[String]>) -> Described {
         let stored = self.lock();
         let summary = |c: &BTreeMap<ScramMechanism, ScramCredential>| {
             c.iter().map(|(m, c)| (*m, c.iterations)).collect()

@@ -29,7 +29,7 @@ enum State {
     ScramFirst(ScramMechanism),
     ScramFinal {
         user: String,
-        exchange: ServerExchange,
+        exchange: Box<ServerExchange>,
     },
     Finished,
 }
@@ -59,7 +59,10 @@ impl SaslServer {
             State::Plain => plain(token, store),
             State::ScramFirst(mechanism) => {
                 let (user, exchange, server_first) = scram_first(mechanism, token, store)?;
-                self.state = State::ScramFinal { user, exchange };
+                self.state = State::ScramFinal {
+                    user,
+                    exchange: Box::new(exchange),
+                };
                 Ok(Step::Continue(server_first.into_bytes()))
             }
             State::ScramFinal { user, exchange } => {

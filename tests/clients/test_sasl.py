@@ -156,8 +156,8 @@ def test_users_created_through_the_admin_api_log_in(sasl_broker):
     )
     for f in admin.alter_user_scram_credentials([upsert]).values():
         f.result()
-    described = admin.describe_user_scram_credentials(["carol"]).result()
-    infos = described["carol"].scram_credential_infos
+    described = admin.describe_user_scram_credentials(["carol"])["carol"].result()
+    infos = described.scram_credential_infos
     assert [(i.mechanism, i.iterations) for i in infos] == [(ScramMechanism.SCRAM_SHA_512, 8192)]
 
     confluent_round_trip(broker, "SCRAM-SHA-512", "carol", "carol-pw")
@@ -165,7 +165,7 @@ def test_users_created_through_the_admin_api_log_in(sasl_broker):
     KafkaAdminClient(**kafka_python_conf(broker, "SCRAM-SHA-512", "carol", "carol-pw")).close()
 
     with pytest.raises(KafkaException) as unknown:
-        admin.describe_user_scram_credentials(["nobody"]).result()
+        admin.describe_user_scram_credentials(["nobody"])["nobody"].result()
     assert unknown.value.args[0].code() == KafkaError.RESOURCE_NOT_FOUND
 
     deletion = UserScramCredentialDeletion("carol", ScramMechanism.SCRAM_SHA_512)
