@@ -141,13 +141,15 @@ def test_a_wrong_password_is_refused(sasl_broker, mechanism, caplog):
     assert any(e.code() == KafkaError._AUTHENTICATION for e in errors), errors
 
     # kafka-python logs the broker's SaslAuthenticationFailedError on each
-    # bootstrap attempt, then gives up.
+    # bootstrap attempt, then gives up. (With SCRAM it reports only the
+    # closed socket after the failed exchange.)
     with pytest.raises(PythonKafkaError):
         KafkaProducer(
             **kafka_python_conf(broker, mechanism, ADMIN, "not-it"),
             bootstrap_timeout_ms=3000,
         )
-    assert "[Error 58] SaslAuthenticationFailedError" in caplog.text
+    if mechanism == "PLAIN":
+        assert "[Error 58] SaslAuthenticationFailedError" in caplog.text
 
 
 def test_users_created_through_the_admin_api_log_in(sasl_broker):
