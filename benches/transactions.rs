@@ -23,7 +23,7 @@ use runnel::{Broker, Config};
 use tokio::runtime::Runtime;
 
 async fn connect(addr: SocketAddr) -> Connection {
-    Connection::connect(&addr.to_string(), "bench")
+    Connection::connect(&addr.to_string(), "bench", None)
         .await
         .unwrap()
 }

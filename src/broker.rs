@@ -19,6 +19,7 @@ use crate::producer::ProducerIdManager;
 use crate::quota::QuotaStore;
 use crate::quota_manager::ClientQuotaManager;
 use crate::security::Authorizer;
+use crate::security::CredentialStore;
 use crate::security::SslFactory;
 use crate::server::{self, ConnectionQuotas, MemoryPool};
 use crate::topic::{
@@ -47,6 +48,8 @@ pub struct BrokerState {
     pub request_memory: Arc<MemoryPool>,
     /// ACL checks; None when `[authorizer] enabled` is false.
     pub authorizer: Option<Authorizer>,
+    /// Users' SCRAM credentials, which every SASL mechanism checks.
+    pub credentials: CredentialStore,
     /// The bound listeners; a connection knows the index of the one it came through.
     pub listeners: Vec<Listener>,
     /// Flips to true when shutdown starts: long polls answer, connections stop reading.
@@ -221,6 +224,7 @@ impl Broker {
                 ),
                 _ => None,
             },
+            credentials: CredentialStore::open(&config.data_dir).map_err(StartError::DataDir)?,
             listeners,
             shutdown: shutdown.clone(),
             started_ms: now_ms(),

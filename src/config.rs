@@ -73,6 +73,7 @@ pub struct Config {
     pub quota: QuotaSection,
     pub authorizer: AuthorizerSection,
     pub ssl: SslSection,
+    pub sasl: SaslSection,
 }
 
 /// ACL checks (Kafka's authorizer).
@@ -119,6 +120,27 @@ pub enum ClientAuth {
     Requested,
     /// A client without a trusted certificate is refused at the handshake.
     Required,
+}
+
+/// SASL on the listeners whose protocol is SASL_PLAINTEXT or SASL_SSL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaslSection {
+    /// sasl.enabled.mechanisms: a comma list of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512.
+    pub enabled_mechanisms: String,
+    /// connections.max.reauth.ms: a session's lifetime (0: sessions never expire).
+    pub connections_max_reauth_ms: i64,
+}
+
+impl SaslSection {
+    /// The enabled mechanisms, in the order configured.
+    pub fn mechanisms(&self) -> Vec<String> {
+        self.enabled_mechanisms
+            .split(',')
+            .map(|m| m.trim().to_ascii_uppercase())
+            .filter(|m| !m.is_empty())
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -306,22 +328,7 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        use crate::security::SecurityProtocol;
         let listeners = self.listeners()?;
-        if let Some(l) = listeners.iter().find(|l| {
-            !matches!(
-                l.protocol,
-                SecurityProtocol::Plaintext | SecurityProtocol::Ssl
-            )
-        }) {
-            return Err(invalid(
-                "listener_security_protocol_map",
-                format!(
-                    "listener {} asks for {}, which runnel does not serve yet",
-                    l.name, l.protocol
-                ),
-            ));
-        }
         crate::security::principal_mapper(&self.ssl)?;
         if self.ssl.handshake_timeout_ms < 1 {
             return Err(invalid("ssl.handshake_timeout_ms", "must be at least 1"));
@@ -332,6 +339,28 @@ impl Config {
         self.http_addr()?;
         crate::security::parse_super_users(&self.authorizer.super_users)
             .map_err(|e| invalid("authorizer.super_users", e))?;
+        let mechanisms = self.sasl.mechanisms();
+        if let Some(m) = mechanisms
+            .iter()
+            .find(|m| !crate::security::sasl::MECHANISMS.contains(&m.as_str()))
+        {
+            return Err(invalid(
+                "sasl.enabled_mechanisms",
+                format!("`{m}` is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+            ));
+        }
+        if mechanisms.is_empty() && self.listeners()?.iter().any(|l| l.protocol.uses_sasl()) {
+            return Err(invalid(
+                "sasl.enabled_mechanisms",
+                "a SASL listener needs at least one mechanism",
+            ));
+        }
+        if self.sasl.connections_max_reauth_ms < 0 {
+            return Err(invalid(
+                "sasl.connections_max_reauth_ms",
+                "must not be negative",
+            ));
+        }
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
         }

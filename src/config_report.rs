@@ -219,6 +219,18 @@ pub fn broker_entries(broker: &Config, listeners: &[Listener]) -> Vec<ConfigEntr
             Some("1"),
         ),
         (
+            "sasl.enabled.mechanisms",
+            ConfigType::List,
+            Some(broker.sasl.mechanisms().join(",")),
+            Some("GSSAPI"),
+        ),
+        (
+            "connections.max.reauth.ms",
+            ConfigType::Long,
+            Some(broker.sasl.connections_max_reauth_ms.to_string()),
+            Some("0"),
+        ),
+        (
             "default.replication.factor",
             ConfigType::Int,
             Some("1".into()),

@@ -17,20 +17,26 @@ pub struct DataDir {
     cluster_id: String,
 }
 
+/// Creates `path` if needed and takes its LOCK, or fails when a broker holds it.
+pub fn lock(path: &Path) -> io::Result<File> {
+    fs::create_dir_all(path)?;
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path.join(LOCK))?;
+    if lock.try_lock().is_err() {
+        return Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!("{} is in use by another broker", path.display()),
+        ));
+    }
+    Ok(lock)
+}
+
 impl DataDir {
     pub fn open(path: &Path) -> io::Result<DataDir> {
-        fs::create_dir_all(path)?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path.join(LOCK))?;
-        if lock.try_lock().is_err() {
-            return Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                format!("{} is in use by another broker", path.display()),
-            ));
-        }
+        let lock = lock(path)?;
         // The marker says the last run closed every log; remove it now so that a
         // crash during this run is seen as unclean by the next one.
         let marker = path.join(CLEAN_SHUTDOWN);

@@ -1,6 +1,6 @@
 //! The runnel binary: with no subcommand, parse the command line, load the
 //! config, run the broker until SIGINT or SIGTERM, then shut down cleanly;
-//! with one (`topic`, `produce`, `consume`, `group`, `txn`, `perf`), run that Kafka
+//! with one (`topic`, `produce`, `consume`, `group`, `txn`, `user`, `perf`), run that Kafka
 //! client command instead, without ever loading the broker's config.
 
 use std::io::IsTerminal;
@@ -48,6 +48,8 @@ struct Cli {
     set: Vec<String>,
 }
 
+// Parsed once per run: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(clap::Subcommand, Debug)]
 enum Command {
     #[command(flatten)]

@@ -315,7 +315,7 @@ fn a_bad_ssl_section_is_a_config_error_naming_the_key() {
         ),
         (
             vec![("listen", "SASL_SSL://127.0.0.1:0")],
-            "listener_security_protocol_map",
+            "ssl.keystore_location",
         ),
     ] {
         let err = load(&pairs).unwrap_err();

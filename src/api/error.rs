@@ -7,6 +7,7 @@ use crate::log::record::CorruptRecords;
 use crate::log::{BatchError, LogError};
 use crate::producer::ProducerError;
 use crate::quota::QuotaError;
+use crate::security::credentials::CredentialError;
 use crate::topic::{AppendError, TopicError};
 use crate::txn::TxnError;
 
@@ -110,5 +111,15 @@ pub fn txn_error(e: TxnError, fenced_as_epoch: bool) -> ResponseError {
         TxnError::TransactionalIdNotFound => ResponseError::TransactionalIdNotFound,
         TxnError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
         TxnError::InvalidRequest => ResponseError::InvalidRequest,
+    }
+}
+
+pub fn credential_error(e: &CredentialError) -> ResponseError {
+    match e {
+        CredentialError::DuplicateResource(_) => ResponseError::DuplicateResource,
+        CredentialError::ResourceNotFound(_) => ResponseError::ResourceNotFound,
+        CredentialError::UnacceptableCredential(_) => ResponseError::UnacceptableCredential,
+        CredentialError::UnsupportedSaslMechanism(_) => ResponseError::UnsupportedSaslMechanism,
+        CredentialError::Storage(_) => ResponseError::KafkaStorageError,
     }
 }

@@ -22,6 +22,7 @@ mod partitions;
 mod produce;
 mod quotas;
 mod reassign;
+mod scram_credentials;
 pub mod throttle;
 mod topics;
 mod txn;
@@ -57,6 +58,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SyncGroup, 0, 5),
     (ApiKey::DescribeGroups, 0, 6),
     (ApiKey::ListGroups, 0, 5),
+    (ApiKey::SaslHandshake, 1, 1),
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
@@ -73,6 +75,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::DescribeLogDirs, 1, 4),
+    (ApiKey::SaslAuthenticate, 0, 2),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::ElectLeaders, 0, 2),
@@ -82,6 +85,8 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::DescribeClientQuotas, 0, 1),
     (ApiKey::AlterClientQuotas, 0, 1),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::DescribeTransactions, 0, 0),
@@ -218,6 +223,12 @@ pub async fn handle(
         RequestKind::AlterClientQuotas(r) => Reply::now(ResponseKind::AlterClientQuotas(
             quotas::alter(broker, ctx, r),
         )),
+        RequestKind::DescribeUserScramCredentials(r) => Reply::now(
+            ResponseKind::DescribeUserScramCredentials(scram_credentials::describe(broker, ctx, r)),
+        ),
+        RequestKind::AlterUserScramCredentials(r) => Reply::now(
+            ResponseKind::AlterUserScramCredentials(scram_credentials::alter(broker, ctx, r)),
+        ),
         RequestKind::DescribeCluster(r) => Reply::now(ResponseKind::DescribeCluster(
             cluster::describe_cluster(broker, ctx, r, version),
         )),
@@ -249,7 +260,8 @@ pub async fn handle(
         RequestKind::DeleteAcls(r) => {
             Reply::now(ResponseKind::DeleteAcls(acls::delete(broker, ctx, r)))
         }
-        // The connection only decodes requests of the APIs in SUPPORTED_APIS.
+        // The connection only decodes requests of the APIs in SUPPORTED_APIS;
+        // its authenticator answers SaslHandshake and SaslAuthenticate.
         _ => Reply::None,
     }
 }

@@ -1,5 +1,5 @@
 //! The client commands of the `runnel` binary (`runnel topic|produce|consume|
-//! group|perf|txn|acl`). They speak the Kafka protocol through `crate::client`, so they
+//! group|perf|txn|acl|user`). They speak the Kafka protocol through `crate::client`, so they
 //! work against runnel and any Kafka broker, and never load the broker's config.
 
 mod acl;
@@ -11,12 +11,13 @@ mod perf;
 mod produce;
 mod topic;
 mod txn;
+mod user;
 
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::client::Cluster;
+use crate::client::{Cluster, SaslConfig};
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -39,6 +40,9 @@ pub enum Command {
     /// Add, list or remove ACLs (like kafka-acls.sh).
     #[command(subcommand)]
     Acl(Box<acl::AclCommand>),
+    /// Add, delete or list SASL users (their SCRAM credentials).
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 /// Where to connect; every client command takes these.
@@ -50,12 +54,67 @@ pub struct ClientArgs {
     /// The client id sent with every request.
     #[arg(long, default_value = "runnel-cli")]
     pub client_id: String,
+    /// SASL mechanism for a SASL_PLAINTEXT listener: PLAIN, SCRAM-SHA-256 or
+    /// SCRAM-SHA-512 (the default once a user name is given).
+    #[arg(long, env = "KAFKA_SASL_MECHANISM")]
+    pub sasl_mechanism: Option<String>,
+    /// SASL user name.
+    #[arg(long, env = "KAFKA_SASL_USERNAME")]
+    pub sasl_username: Option<String>,
+    /// SASL password (prefer --sasl-password-file or the environment variable:
+    /// a flag shows in the process list).
+    #[arg(long, env = "KAFKA_SASL_PASSWORD", hide_env_values = true)]
+    pub sasl_password: Option<String>,
+    /// A file whose first line is the SASL password.
+    #[arg(long, conflicts_with = "sasl_password")]
+    pub sasl_password_file: Option<std::path::PathBuf>,
 }
 
 impl ClientArgs {
     pub async fn connect(&self) -> anyhow::Result<Cluster> {
-        Ok(Cluster::connect(&self.bootstrap_server, &self.client_id).await?)
+        Ok(Cluster::connect(&self.bootstrap_server, &self.client_id, self.sasl()?).await?)
     }
+
+    /// How to authenticate, if any SASL option is given.
+    fn sasl(&self) -> anyhow::Result<Option<SaslConfig>> {
+        if self.sasl_mechanism.is_none() && self.sasl_username.is_none() {
+            return Ok(None);
+        }
+        let username = self
+            .sasl_username
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("SASL needs --sasl-username"))?;
+        let password = read_password(
+            self.sasl_password.as_deref(),
+            self.sasl_password_file.as_deref(),
+        )?
+        .ok_or_else(|| anyhow::anyhow!("SASL needs --sasl-password-file or KAFKA_SASL_PASSWORD"))?;
+        Ok(Some(SaslConfig {
+            mechanism: self
+                .sasl_mechanism
+                .clone()
+                .unwrap_or_else(|| "SCRAM-SHA-512".into())
+                .to_ascii_uppercase(),
+            username,
+            password,
+        }))
+    }
+}
+
+/// A password given directly, or the first line of a file.
+pub fn read_password(
+    given: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<Option<String>> {
+    if let Some(p) = given {
+        return Ok(Some(p.to_string()));
+    }
+    let Some(path) = file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    Ok(Some(text.lines().next().unwrap_or_default().to_string()))
 }
 
 /// Runs a client command; exit code 1 on any error (clap exits 2 on usage errors).
@@ -80,6 +139,7 @@ pub fn run(command: Command) -> ExitCode {
             Command::Perf(c) => perf::run(c).await,
             Command::Txn(c) => txn::run(c).await,
             Command::Acl(c) => acl::run(*c).await,
+            Command::User(c) => user::run(c).await,
         }
     });
     match result {

@@ -14,7 +14,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::{ClientError, Connection, Result};
+use super::{ClientError, Connection, Result, SaslConfig};
 
 /// FindCoordinator's key types.
 const GROUP_KEY: i8 = 0;
@@ -44,6 +44,7 @@ pub struct PartitionInfo {
 
 pub struct Cluster {
     client_id: String,
+    sasl: Option<SaslConfig>,
     bootstrap: Connection,
     brokers: HashMap<i32, String>,
     connections: HashMap<i32, Connection>,
@@ -56,18 +57,24 @@ pub fn str_bytes(s: &str) -> StrBytes {
 }
 
 impl Cluster {
-    /// Connects to the first reachable server of `bootstrap` (comma-separated HOST:PORT).
-    pub async fn connect(bootstrap: &str, client_id: &str) -> Result<Cluster> {
+    /// Connects to the first reachable server of `bootstrap` (comma-separated
+    /// HOST:PORT); every connection authenticates with `sasl` when given.
+    pub async fn connect(
+        bootstrap: &str,
+        client_id: &str,
+        sasl: Option<SaslConfig>,
+    ) -> Result<Cluster> {
         let mut last = ClientError::Protocol("no bootstrap server given".into());
         for addr in bootstrap
             .split(',')
             .map(str::trim)
             .filter(|a| !a.is_empty())
         {
-            match Connection::connect(addr, client_id).await {
+            match Connection::connect(addr, client_id, sasl.as_ref()).await {
                 Ok(conn) => {
                     let mut cluster = Cluster {
                         client_id: client_id.to_string(),
+                        sasl,
                         bootstrap: conn,
                         brokers: HashMap::new(),
                         connections: HashMap::new(),
@@ -77,6 +84,8 @@ impl Cluster {
                     cluster.metadata(Some(&[]), false).await?;
                     return Ok(cluster);
                 }
+                // A refused authentication is final, not a reason to try the next server.
+                Err(e @ ClientError::Kafka { .. }) => return Err(e),
                 Err(e) => last = e,
             }
         }
@@ -90,6 +99,11 @@ impl Cluster {
 
     pub fn client_id(&self) -> &str {
         &self.client_id
+    }
+
+    /// How this cluster's connections authenticate.
+    pub fn sasl(&self) -> Option<&SaslConfig> {
+        self.sasl.as_ref()
     }
 
     /// Every broker Metadata named.
@@ -199,7 +213,7 @@ impl Cluster {
                 .get(&node)
                 .cloned()
                 .ok_or_else(|| ClientError::Protocol(format!("unknown broker {node}")))?;
-            let conn = Connection::connect(&addr, &self.client_id).await?;
+            let conn = Connection::connect(&addr, &self.client_id, self.sasl.as_ref()).await?;
             self.connections.insert(node, conn);
         }
         self.connections

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use super::{ClientError, Result};
+use super::{ClientError, Result, SaslConfig};
 
 /// The versions this client can build and read, per API. Capped where newer
 /// versions change shape (Fetch and Produce v13 name topics by id, OffsetFetch
@@ -43,6 +43,10 @@ const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
+    (ApiKey::SaslHandshake, 1, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// ApiVersions v3 is the first flexible version; every broker since Kafka 2.4 has it.
@@ -60,8 +64,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `addr` (HOST:PORT) and asks the broker for its API versions.
-    pub async fn connect(addr: &str, client_id: &str) -> Result<Connection> {
+    /// Connects to `addr` (HOST:PORT), asks the broker for its API versions
+    /// and, with `sasl`, authenticates.
+    pub async fn connect(
+        addr: &str,
+        client_id: &str,
+        sasl: Option<&SaslConfig>,
+    ) -> Result<Connection> {
         let io = |source| ClientError::Io {
             addr: addr.to_string(),
             source,
@@ -87,6 +96,9 @@ impl Connection {
             .iter()
             .map(|k| (k.api_key, (k.min_version, k.max_version)))
             .collect();
+        if let Some(sasl) = sasl {
+            conn.authenticate(sasl).await?;
+        }
         Ok(conn)
     }
 
@@ -239,6 +251,6 @@ mod tests {
             "too new a broker"
         );
         assert!(negotiate(fetch, 18, None).is_err());
-        assert!(negotiate(ApiKey::SaslHandshake as i16, 1, Some((0, 1))).is_err());
+        assert!(negotiate(ApiKey::ElectLeaders as i16, 2, Some((0, 2))).is_err());
     }
 }

@@ -8,9 +8,11 @@ pub mod cluster;
 pub mod connection;
 pub mod group_member;
 pub mod partitioner;
+pub mod sasl;
 
 pub use cluster::Cluster;
 pub use connection::Connection;
+pub use sasl::SaslConfig;
 
 use kafka_protocol::ResponseError;
 

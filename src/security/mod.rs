@@ -4,12 +4,16 @@
 pub mod acl;
 mod acl_store;
 mod authorizer;
+pub mod credentials;
 mod principal;
 mod protocol;
+pub mod sasl;
+pub mod scram;
 mod ssl_factory;
 mod ssl_principal;
 
 pub use authorizer::{AclError, Authorizer, parse_super_users};
+pub use credentials::CredentialStore;
 pub use principal::KafkaPrincipal;
 pub use protocol::{SecurityProtocol, parse_protocol_map};
 pub use ssl_factory::{SslFactory, principal_mapper};

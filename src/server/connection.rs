@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use super::authenticator::{Authenticator, Verdict};
 use super::frame::{FrameError, FrameReader};
 use super::outbox::Outbox;
 use super::request_memory::{RequestMemory, RequestReader};
@@ -52,6 +53,15 @@ enum Malformed {
     Unsupported(ApiKey, i16),
     #[error("cannot decode {0:?} v{1}: {2}")]
     Decode(ApiKey, i16, String),
+    #[error("{0}")]
+    IllegalSaslState(String),
+}
+
+/// Whether the connection stays open after a reply.
+#[derive(PartialEq)]
+enum After {
+    Continue,
+    Close,
 }
 
 /// Serves one connection that came in through listener number `listener`,
@@ -81,6 +91,11 @@ pub async fn serve<R, W>(
         state.metrics.clone(),
     );
     let mut stop = state.shutdown.clone();
+    let sasl = state
+        .listeners
+        .get(listener)
+        .is_some_and(|l| l.protocol.uses_sasl());
+    let mut auth = Authenticator::new(sasl, principal);
     loop {
         let frame = tokio::select! {
             f = requests.next() => f,
@@ -98,11 +113,11 @@ pub async fn serve<R, W>(
                 break;
             }
         };
-        match run(&state, peer, listener, &principal, frame, &mute).await {
-            Ok(mut outgoing) => {
+        match run(&state, peer, listener, &mut auth, frame, &mute).await {
+            Ok((mut outgoing, after)) => {
                 outgoing.memory = Some(memory);
-                if queue.send(outgoing).await.is_err() {
-                    break; // the writer failed: the socket is gone
+                if queue.send(outgoing).await.is_err() || after == After::Close {
+                    break; // the writer failed (the socket is gone), or authentication did
                 }
             }
             Err(e) => {
@@ -121,10 +136,10 @@ async fn run(
     state: &Arc<BrokerState>,
     peer: SocketAddr,
     listener: usize,
-    principal: &KafkaPrincipal,
+    auth: &mut Authenticator,
     mut frame: Bytes,
     mute: &Arc<Mute>,
-) -> Result<Outgoing, Malformed> {
+) -> Result<(Outgoing, After), Malformed> {
     let started = Instant::now();
     let size = frame.len();
     if frame.len() < 8 {
@@ -137,7 +152,7 @@ async fn run(
     let (min, max) = api::supported_versions(api_key).ok_or(Malformed::UnknownApi(key))?;
     if !(min..=max).contains(&version) {
         if api_key == ApiKey::ApiVersions {
-            return Ok(Outgoing {
+            let outgoing = Outgoing {
                 started,
                 correlation_id,
                 api_key,
@@ -146,7 +161,8 @@ async fn run(
                     api::unsupported_version_response(),
                 )),
                 memory: None,
-            });
+            };
+            return Ok((outgoing, After::Continue));
         }
         return Err(Malformed::Unsupported(api_key, version));
     }
@@ -161,25 +177,34 @@ async fn run(
         correlation_id,
         client_id = header.client_id.as_deref().unwrap_or("")
     );
-    let ctx = RequestContext {
-        client_id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
-        client_host: format!("/{}", peer.ip()),
-        listener,
-        principal: principal.clone(),
+    let (reply, after) = match auth.admit(state, api_key, &request, version) {
+        Verdict::Close(why) => return Err(Malformed::IllegalSaslState(why)),
+        Verdict::Answer(response) => (Reply::now(response), After::Continue),
+        Verdict::AnswerAndClose(response) => (Reply::now(response), After::Close),
+        Verdict::Run => {
+            let ctx = RequestContext {
+                client_id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
+                client_host: format!("/{}", peer.ip()),
+                listener,
+                principal: auth.principal().clone(),
+            };
+            throttle::bound_fetch(state, &ctx, &mut request);
+            let reply = api::handle(state, &ctx, request, version)
+                .instrument(span)
+                .await;
+            let reply = throttle::apply(state, &ctx, api_key, version, size, reply, mute);
+            (reply, After::Continue)
+        }
     };
-    throttle::bound_fetch(state, &ctx, &mut request);
-    let reply = api::handle(state, &ctx, request, version)
-        .instrument(span)
-        .await;
-    let reply = throttle::apply(state, &ctx, api_key, version, size, reply, mute);
-    Ok(Outgoing {
+    let outgoing = Outgoing {
         started,
         correlation_id,
         api_key,
         version,
         reply,
         memory: None,
-    })
+    };
+    Ok((outgoing, after))
 }
 
 fn observe(state: &BrokerState, out: &Outgoing) {

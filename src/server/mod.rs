@@ -1,5 +1,6 @@
 //! The TCP front end: the accept loop, one task per connection.
 
+mod authenticator;
 mod connection;
 mod connection_quotas;
 mod frame;
