@@ -12,7 +12,11 @@ use tokio::task::JoinSet;
 
 use crate::broker::BrokerState;
 
+pub use connection::{Decoded, Malformed, decode_request};
 pub use frame::{FrameError, FrameReader};
+/// For the fuzz targets, which encode responses as a connection does.
+#[doc(hidden)]
+pub use outbox::Outbox;
 
 /// Accepts connections on listener number `index` until shutdown, then waits
 /// for them to finish.
