@@ -3,8 +3,8 @@
 //! files of an interrupted cleaning) and the data dir's
 //! `log-start-offset-checkpoint`, opened as the broker opens its topics at start
 //! (after a clean or an unclean shutdown), read from the log start to its end
-//! (read_uncommitted and read_committed), closed, and opened again as after a
-//! clean shutdown, which must find the same offsets.
+//! (read_uncommitted and read_committed), closed, and (when the close succeeds)
+//! opened again as after a clean shutdown, which must find the same offsets.
 //!
 //! Input: a flags byte (bit 0: clean shutdown, bit 1: compacted topic), four
 //! segment base offsets (i64, big-endian), then entries `kind (u8) | length (u32,
@@ -88,7 +88,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let offsets = read_all(&topics);
-    topics.close().expect("close");
+    // A close may fail on files that a trusted open took as they were (a time
+    // index entry behind the log, say): the broker then reports the error and
+    // recovers on its next start, as after a crash.
+    if topics.close().is_err() {
+        return;
+    }
     drop(topics);
     let topics = TopicManager::open(config, true).expect("a cleanly closed log opens");
     assert_eq!(read_all(&topics), offsets, "offsets after a clean reopen");

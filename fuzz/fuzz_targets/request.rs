@@ -6,8 +6,8 @@
 //! reach the handlers, where a panic would otherwise hide.
 //!
 //! The harness makes the CRCs of produced batches valid (so batches get past the
-//! checksum), runs on a paused clock (waits resolve at once; see
-//! `runnel_fuzz::FuzzBroker`) and resets the broker's topics and groups after
+//! checksum), bounds waits (Fetch's max_wait_ms at 10 ms, a pending reply
+//! dropped after 2 s; see `runnel_fuzz::FuzzBroker`) and resets the broker's topics and groups after
 //! each input.
 
 #![no_main]

@@ -8,6 +8,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::RequestKind;
@@ -133,14 +134,18 @@ pub const TOPICS: &[(&str, i32, &[(&str, &str)])] = &[
     ),
 ];
 
+/// Longest long poll of a fuzzed Fetch.
+const MAX_WAIT_MS: i32 = 10;
+/// Longest wait for a reply (a JoinGroup waiting for other members, say).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A baseline topic is put back once it holds more than this.
 const MAX_TOPIC_BYTES: u64 = 4 << 20;
 
 /// A real broker (listening on 127.0.0.1, port 0) on a temp data dir, run by a
-/// current-thread runtime whose clock is paused: a wait that would block (a long
-/// poll, a rebalance, a transaction timeout) advances the clock instead of the
-/// fuzzer waiting, so the request target needs no clamping of `max_wait_ms` or
-/// timeouts and every reply resolves.
+/// current-thread runtime. Waits are bounded by the harness: Fetch's
+/// `max_wait_ms` is clamped to MAX_WAIT_MS, the first rebalance is not delayed,
+/// and a reply still pending after REPLY_TIMEOUT is dropped.
 pub struct FuzzBroker {
     runtime: Runtime,
     broker: Broker,
@@ -163,9 +168,9 @@ impl FuzzBroker {
         config.log.index_size_max_bytes = 4096;
         config.offsets.topic_segment_bytes = 1 << 20;
         config.transaction.state_log_segment_bytes = 1 << 20;
+        config.group.initial_rebalance_delay_ms = 0;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .start_paused(true)
             .build()
             .expect("runtime");
         let broker = runtime
@@ -204,13 +209,16 @@ impl FuzzBroker {
         else {
             return;
         };
-        let request = with_valid_crcs(request);
+        let request = bounded(request);
         let state = self.state().clone();
         self.runtime.block_on(async {
             let response = match api::handle(&state, &self.ctx, request, version).await {
                 api::Reply::None => return,
                 api::Reply::Now(r) => *r,
-                api::Reply::Later(f) => f.await,
+                api::Reply::Later(f) => match tokio::time::timeout(REPLY_TIMEOUT, f).await {
+                    Ok(r) => r,
+                    Err(_) => return,
+                },
             };
             let _ = Outbox::default().push(1, api_key, version, &response);
         });
@@ -264,7 +272,6 @@ impl FuzzBroker {
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
-                assignments: None,
             })
             .expect("baseline topic");
         for index in 0..partitions {
@@ -296,6 +303,7 @@ fn sample_batch() -> Bytes {
             key: Some(Bytes::from(format!("k{i}"))),
             value: Some(Bytes::from(format!("v{i}"))),
             headers: Default::default(),
+            delete_horizon: false,
         })
         .collect();
     let mut buf = BytesMut::new();
@@ -311,10 +319,16 @@ fn sample_batch() -> Bytes {
     buf.freeze()
 }
 
-/// The request with the CRCs of its produced batches made valid (see [`fix_crcs`]).
-fn with_valid_crcs(request: RequestKind) -> RequestKind {
-    let RequestKind::Produce(mut produce) = request else {
-        return request;
+/// The request with its waits bounded (see [`FuzzBroker`]) and the CRCs of its
+/// produced batches made valid (see [`fix_crcs`]).
+fn bounded(request: RequestKind) -> RequestKind {
+    let mut produce = match request {
+        RequestKind::Fetch(mut fetch) => {
+            fetch.max_wait_ms = fetch.max_wait_ms.min(MAX_WAIT_MS);
+            return RequestKind::Fetch(fetch);
+        }
+        RequestKind::Produce(produce) => produce,
+        other => return other,
     };
     for topic in &mut produce.topic_data {
         for partition in &mut topic.partition_data {

@@ -95,6 +95,10 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, listener: usize, state: 
 }
 
 /// A request frame, decoded.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per request and taken apart at once"
+)]
 pub enum Decoded {
     Request {
         correlation_id: i32,
