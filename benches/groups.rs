@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
@@ -16,48 +16,15 @@ use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopics,
 };
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::StrBytes;
+use runnel::client::Connection;
 use runnel::{Broker, Config};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
-struct Client {
-    stream: TcpStream,
-    correlation_id: i32,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        stream.set_nodelay(true).unwrap();
-        Client {
-            stream,
-            correlation_id: 0,
-        }
-    }
-
-    async fn send<R: Request>(&mut self, request: &R, version: i16) -> R::Response {
-        self.correlation_id += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation_id);
-        let mut buf = BytesMut::new();
-        buf.put_i32(0);
-        header.encode(&mut buf, R::header_version(version)).unwrap();
-        request.encode(&mut buf, version).unwrap();
-        let len = (buf.len() - 4) as i32;
-        buf[0..4].copy_from_slice(&len.to_be_bytes());
-        self.stream.write_all(&buf).await.unwrap();
-        let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len).await.unwrap();
-        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut body).await.unwrap();
-        let mut body = Bytes::from(body);
-        ResponseHeader::decode(&mut body, R::Response::header_version(version)).unwrap();
-        R::Response::decode(&mut body, version).unwrap()
-    }
+async fn connect(addr: SocketAddr) -> Connection {
+    Connection::connect(&addr.to_string(), "bench")
+        .await
+        .unwrap()
 }
 
 fn s(v: &str) -> StrBytes {
@@ -90,14 +57,14 @@ fn bench_groups(c: &mut Criterion) {
     config.group.initial_rebalance_delay_ms = 200;
     let broker = rt.block_on(Broker::start(config)).unwrap();
     let addr = broker.local_addr();
-    let mut client = rt.block_on(Client::connect(addr));
+    let mut client = rt.block_on(connect(addr));
     let create = CreateTopicsRequest::default().with_topics(vec![
         CreatableTopic::default()
             .with_name(TopicName(s("bench")))
             .with_num_partitions(100)
             .with_replication_factor(1),
     ]);
-    rt.block_on(client.send(&create, 7));
+    rt.block_on(client.send_at(&create, 7)).unwrap();
 
     let partitions: Vec<OffsetCommitRequestPartition> = (0..100)
         .map(|p| {
@@ -115,7 +82,7 @@ fn bench_groups(c: &mut Criterion) {
                 .with_partitions(partitions),
         ]);
     c.bench_function("offset_commit_100_partitions", |b| {
-        b.iter(|| rt.block_on(client.send(&commit, 8)))
+        b.iter(|| rt.block_on(client.send_at(&commit, 8)).unwrap())
     });
     let fetch = OffsetFetchRequest::default().with_groups(vec![
         OffsetFetchRequestGroup::default()
@@ -127,16 +94,16 @@ fn bench_groups(c: &mut Criterion) {
             ])),
     ]);
     c.bench_function("offset_fetch_100_partitions", |b| {
-        b.iter(|| rt.block_on(client.send(&fetch, 8)))
+        b.iter(|| rt.block_on(client.send_at(&fetch, 8)).unwrap())
     });
 
     // Three members of a stable group rejoin (their subscription changed) and
     // sync: one whole rebalance, from the first JoinGroup to the last SyncGroup answer.
-    let mut members: Vec<Client> = (0..3).map(|_| rt.block_on(Client::connect(addr))).collect();
+    let mut members: Vec<Connection> = (0..3).map(|_| rt.block_on(connect(addr))).collect();
     let mut ids = vec![String::new(); 3];
     let mut generation = 0;
     let mut round = 0u8;
-    let rebalance = |members: &mut Vec<Client>,
+    let rebalance = |members: &mut Vec<Connection>,
                      ids: &mut Vec<String>,
                      generation: &mut i32,
                      round: u8| {
@@ -144,7 +111,7 @@ fn bench_groups(c: &mut Criterion) {
             let joins = members.iter_mut().zip(ids.iter()).map(|(m, id)| {
                 let mut req = join("rebalance", id);
                 req.protocols[0].metadata = Bytes::from(vec![round]);
-                async move { m.send(&req, 3).await }
+                async move { m.send_at(&req, 3).await.unwrap() }
             });
             let answers = futures::future::join_all(joins).await;
             assert!(answers.iter().all(|a| a.error_code == 0));
@@ -167,7 +134,7 @@ fn bench_groups(c: &mut Criterion) {
                         })
                         .collect();
                 }
-                async move { m.send(&req, 3).await }
+                async move { m.send_at(&req, 3).await.unwrap() }
             });
             let synced = futures::future::join_all(syncs).await;
             assert!(synced.iter().all(|a| a.error_code == 0));

@@ -8,57 +8,24 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, criterion_group, criterion_main};
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
+use runnel::client::Connection;
 use runnel::{Broker, Config};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
-struct Client {
-    stream: TcpStream,
-    correlation_id: i32,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        stream.set_nodelay(true).unwrap();
-        Client {
-            stream,
-            correlation_id: 0,
-        }
-    }
-
-    async fn send<R: Request>(&mut self, request: &R, version: i16) -> R::Response {
-        self.correlation_id += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation_id);
-        let mut buf = BytesMut::new();
-        buf.put_i32(0);
-        header.encode(&mut buf, R::header_version(version)).unwrap();
-        request.encode(&mut buf, version).unwrap();
-        let len = (buf.len() - 4) as i32;
-        buf[0..4].copy_from_slice(&len.to_be_bytes());
-        self.stream.write_all(&buf).await.unwrap();
-        let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len).await.unwrap();
-        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut body).await.unwrap();
-        let mut body = Bytes::from(body);
-        ResponseHeader::decode(&mut body, R::Response::header_version(version)).unwrap();
-        R::Response::decode(&mut body, version).unwrap()
-    }
+async fn connect(addr: SocketAddr) -> Connection {
+    Connection::connect(&addr.to_string(), "bench")
+        .await
+        .unwrap()
 }
 
 fn s(v: &str) -> StrBytes {
@@ -107,18 +74,18 @@ fn bench_transactions(c: &mut Criterion) {
         ..Config::default()
     };
     let broker = rt.block_on(Broker::start(config)).unwrap();
-    let mut client = rt.block_on(Client::connect(broker.local_addr()));
+    let mut client = rt.block_on(connect(broker.local_addr()));
     let create = CreateTopicsRequest::default().with_topics(vec![
         CreatableTopic::default()
             .with_name(TopicName(s("bench")))
             .with_num_partitions(PARTITIONS)
             .with_replication_factor(1),
     ]);
-    rt.block_on(client.send(&create, 7));
+    rt.block_on(client.send_at(&create, 7)).unwrap();
     let init = InitProducerIdRequest::default()
         .with_transactional_id(Some(TransactionalId(s("bench"))))
         .with_transaction_timeout_ms(60_000);
-    let r = rt.block_on(client.send(&init, 4));
+    let r = rt.block_on(client.send_at(&init, 4)).unwrap();
     let (pid, epoch) = (r.producer_id, r.producer_epoch);
     let add = AddPartitionsToTxnRequest::default()
         .with_v3_and_below_transactional_id(TransactionalId(s("bench")))
@@ -135,8 +102,8 @@ fn bench_transactions(c: &mut Criterion) {
         .with_producer_epoch(epoch)
         .with_committed(true);
     let mut seq = 0;
-    let mut open = |client: &mut Client| {
-        let r = rt.block_on(client.send(&add, 3));
+    let mut open = |client: &mut Connection| {
+        let r = rt.block_on(client.send_at(&add, 3)).unwrap();
         assert_eq!(
             r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
             0
@@ -158,7 +125,7 @@ fn bench_transactions(c: &mut Criterion) {
                     .with_name(TopicName(s("bench")))
                     .with_partition_data(data),
             ]);
-        let r = rt.block_on(client.send(&produce, 9));
+        let r = rt.block_on(client.send_at(&produce, 9)).unwrap();
         assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
     };
     c.bench_function("end_txn_commit_10_partitions", |b| {
@@ -167,7 +134,7 @@ fn bench_transactions(c: &mut Criterion) {
             for _ in 0..iters {
                 open(&mut client);
                 let start = Instant::now();
-                let r = rt.block_on(client.send(&end, 3));
+                let r = rt.block_on(client.send_at(&end, 3)).unwrap();
                 total += start.elapsed();
                 assert_eq!(r.error_code, 0);
             }
@@ -177,7 +144,7 @@ fn bench_transactions(c: &mut Criterion) {
     c.bench_function("transaction_10_partitions", |b| {
         b.iter(|| {
             open(&mut client);
-            rt.block_on(client.send(&end, 3))
+            rt.block_on(client.send_at(&end, 3)).unwrap()
         })
     });
 }

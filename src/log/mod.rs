@@ -60,7 +60,7 @@ mod txn_index;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 pub use batch::{Attributes, BatchError, BatchHeader, BatchInfo, validate_batches};
 pub use cleaner::{CleanJob, CleanStats, Cleaned, CleanerConfig};

@@ -257,7 +257,7 @@ impl Log {
     }
 
     /// The segment that may hold `offset` and every later one.
-    fn segments_from(&self, offset: i64) -> impl Iterator<Item = &LogSegment> {
+    pub fn segments_from(&self, offset: i64) -> impl Iterator<Item = &LogSegment> {
         let from = if offset >= self.active.base_offset() {
             self.active.base_offset()
         } else {

@@ -28,6 +28,24 @@ pub struct AbortedTxn {
 }
 
 impl AbortedTxn {
+    fn decode(b: &[u8]) -> io::Result<AbortedTxn> {
+        let field = |at: usize| -> io::Result<i64> {
+            b.get(at..at + 8)
+                .and_then(|s| s.try_into().ok())
+                .map(i64::from_be_bytes)
+                .ok_or_else(|| io::Error::other("short .txnindex entry"))
+        };
+        if b.get(..2) != Some(&VERSION.to_be_bytes()[..]) {
+            return Err(io::Error::other("unknown .txnindex entry version"));
+        }
+        Ok(AbortedTxn {
+            producer_id: field(2)?,
+            first_offset: field(10)?,
+            last_offset: field(18)?,
+            last_stable_offset: field(26)?,
+        })
+    }
+
     pub fn encode(&self) -> [u8; ENTRY_SIZE] {
         let mut b = [0u8; ENTRY_SIZE];
         b[0..2].copy_from_slice(&VERSION.to_be_bytes());
@@ -80,6 +98,37 @@ impl TransactionIndex {
     }
 
     /// The index in memory only (when its files cannot be rewritten).
+    /// Every entry of the `.txnindex` files in `dir`, with its segment's base
+    /// offset, in offset order. A file that is not whole entries is an error.
+    pub fn read_all(dir: &Path) -> io::Result<Vec<(i64, AbortedTxn)>> {
+        let mut bases = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let name = entry?.file_name();
+            if let Some(base) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".txnindex"))
+                .and_then(|stem| stem.parse::<i64>().ok())
+            {
+                bases.push(base);
+            }
+        }
+        bases.sort_unstable();
+        let mut all = Vec::new();
+        for base in bases {
+            let bytes = fs::read(path(dir, base))?;
+            if bytes.len() % ENTRY_SIZE != 0 {
+                return Err(io::Error::other(format!(
+                    "{} is not whole entries",
+                    path(dir, base).display()
+                )));
+            }
+            for chunk in bytes.chunks_exact(ENTRY_SIZE) {
+                all.push((base, AbortedTxn::decode(chunk)?));
+            }
+        }
+        Ok(all)
+    }
+
     pub fn new(dir: &Path, found: Vec<(i64, AbortedTxn)>) -> TransactionIndex {
         TransactionIndex {
             dir: dir.to_path_buf(),
@@ -99,6 +148,16 @@ impl TransactionIndex {
 
     /// The aborted transactions that overlap `[from, upper)`: their marker is at or
     /// after `from` and their first record before `upper`.
+    /// Makes the segment's `.txnindex` durable before a producer state snapshot
+    /// past it is written (the snapshot means its entries are never rebuilt).
+    pub fn sync(&self, segment_base: i64) -> io::Result<()> {
+        match fs::File::open(path(&self.dir, segment_base)) {
+            Ok(f) => f.sync_data(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn collect(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
         // Markers are in offset order: skip those before `from` by binary search.
         let start = self.entries.partition_point(|t| t.last_offset < from);
@@ -151,5 +210,11 @@ mod tests {
         );
         assert!(!path(dir.path(), 20).exists());
         assert_eq!(index.collect(0, i64::MAX).len(), 2);
+        assert_eq!(
+            TransactionIndex::read_all(dir.path()).unwrap(),
+            vec![(0, txn(7, 3, 9)), (10, txn(8, 11, 12))]
+        );
+        fs::write(path(dir.path(), 30), b"junk").unwrap();
+        assert!(TransactionIndex::read_all(dir.path()).is_err());
     }
 }

@@ -3,6 +3,7 @@
 //! offsets instead of a second copy.
 
 mod id_manager;
+pub mod snapshot;
 mod state;
 
 pub use id_manager::ProducerIdManager;

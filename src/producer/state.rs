@@ -12,23 +12,23 @@ use crate::log::{AbortedTxn, BatchHeader, BatchInfo};
 
 /// Kafka keeps the metadata of the last five batches of each producer, which is
 /// also the most a producer may have in flight.
-const CACHED_BATCHES: usize = 5;
+pub(super) const CACHED_BATCHES: usize = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct CachedBatch {
-    first_seq: i32,
-    last_seq: i32,
-    first_offset: i64,
+pub(super) struct CachedBatch {
+    pub(super) first_seq: i32,
+    pub(super) last_seq: i32,
+    pub(super) first_offset: i64,
 }
 
 #[derive(Debug, Clone, Default)]
-struct ProducerEntry {
-    epoch: i16,
-    batches: VecDeque<CachedBatch>,
+pub(super) struct ProducerEntry {
+    pub(super) epoch: i16,
+    pub(super) batches: VecDeque<CachedBatch>,
     /// The first offset of the producer's open transaction in this partition.
-    current_txn_first_offset: Option<i64>,
+    pub(super) current_txn_first_offset: Option<i64>,
     /// The largest timestamp of its batches (DescribeProducers' last timestamp).
-    last_timestamp: i64,
+    pub(super) last_timestamp: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +60,9 @@ pub struct ProducerSummary {
 
 #[derive(Debug, Default)]
 pub struct ProducerStateTable {
-    producers: HashMap<i64, ProducerEntry>,
+    pub(super) producers: HashMap<i64, ProducerEntry>,
     /// Open transactions: first offset -> producer id (the smallest bounds the LSO).
-    ongoing: BTreeMap<i64, i64>,
+    pub(super) ongoing: BTreeMap<i64, i64>,
 }
 
 /// The sequence number of the last record of a batch (sequences wrap at i32::MAX).

@@ -8,10 +8,10 @@ use tokio::sync::watch;
 
 use crate::log::record::control_marker;
 use crate::log::{
-    AbortedTxn, BatchHeader, BatchInfo, CleanStats, CleanerConfig, FlushTarget, Log, LogConfig,
-    LogError, LogSegment, RetentionPolicy, TransactionIndex, validate_batches,
+    AbortedTxn, AppendInfo, BatchHeader, BatchInfo, CleanStats, CleanerConfig, FlushTarget, Log,
+    LogConfig, LogError, LogSegment, RetentionPolicy, TransactionIndex, validate_batches,
 };
-use crate::producer::{ProducerError, ProducerStateTable, SequenceCheck};
+use crate::producer::{ProducerError, ProducerStateTable, SequenceCheck, snapshot};
 
 pub struct Partition {
     pub topic: String,
@@ -36,6 +36,45 @@ impl PartitionLog {
         self.producers
             .first_unstable_offset()
             .map_or(hw, |f| f.min(hw))
+    }
+}
+
+impl PartitionLog {
+    /// Appends to the log; when that rolls a segment, first snapshots the
+    /// producer state as it stands at the new segment's base (Kafka does the
+    /// same on roll).
+    fn append_batches(
+        &mut self,
+        records: &[u8],
+        batches: &[BatchInfo],
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let sealed_base = self
+            .log
+            .segments()
+            .last()
+            .map_or(0, LogSegment::base_offset);
+        let rolls = self.log.segment_rolls();
+        let info = self.log.append(records, batches, now_ms)?;
+        if self.log.segment_rolls() != rolls {
+            if let Err(e) = self.aborted.sync(sealed_base) {
+                tracing::warn!(dir = %self.log.dir().display(), error = %e, "syncing .txnindex");
+            } else if let Err(e) = self.snapshot_producers(info.base_offset) {
+                tracing::warn!(dir = %self.log.dir().display(), error = %e, "writing a producer state snapshot");
+            }
+        }
+        Ok(info)
+    }
+
+    fn snapshot_producers(&self, offset: i64) -> Result<(), LogError> {
+        let active = self
+            .log
+            .segments()
+            .last()
+            .map_or(0, LogSegment::base_offset);
+        self.aborted.sync(active)?;
+        snapshot::write(self.log.dir(), offset, &self.producers)?;
+        Ok(())
     }
 }
 
@@ -92,11 +131,7 @@ pub enum Isolation {
 impl Partition {
     pub fn new(topic: String, index: i32, log: Log) -> Partition {
         let (end_offset, _) = watch::channel(log.log_end_offset());
-        let (producers, found) = rebuild_producer_state(&log);
-        let aborted = TransactionIndex::rebuild(log.dir(), found.clone()).unwrap_or_else(|e| {
-            tracing::warn!(dir = %log.dir().display(), error = %e, "cannot rewrite .txnindex files");
-            TransactionIndex::new(log.dir(), found)
-        });
+        let (producers, aborted) = load_producer_state(&log);
         Partition {
             topic,
             index,
@@ -133,7 +168,7 @@ impl Partition {
                 }
                 SequenceCheck::Append => {}
             }
-            let info = log.log.append(records, batches, now_ms)?;
+            let info = log.append_batches(records, batches, now_ms)?;
             log.producers.record(batches, info.base_offset);
             (
                 info.base_offset,
@@ -169,15 +204,18 @@ impl Partition {
             .map_err(|e| LogError::InvalidAppend(format!("marker batch: {e}")))?;
         let (offset, end) = {
             let mut log = self.log();
-            let info = log.log.append(&records, &batches, now_ms)?;
+            let info = log.append_batches(&records, &batches, now_ms)?;
             let aborted =
                 log.producers
                     .complete_txn(producer_id, producer_epoch, info.base_offset, commit);
             if let Some(txn) = aborted {
                 let segment = log.segments().last().map_or(0, LogSegment::base_offset);
                 if let Err(e) = log.aborted.append(segment, txn) {
-                    // Rebuilt from the log on the next open.
+                    // Without snapshots the next open rebuilds it from the log.
                     tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "writing .txnindex");
+                    if let Err(e) = snapshot::delete_all(log.dir()) {
+                        tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "deleting producer state snapshots");
+                    }
                 }
             }
             (info.base_offset, log.log_end_offset())
@@ -330,8 +368,14 @@ impl Partition {
         self.log().set_config(config);
     }
 
+    /// Clean close: the log synced, then a producer state snapshot at its end so
+    /// the next open replays nothing.
     pub fn close(&self) -> Result<(), LogError> {
-        self.log().close()
+        let mut log = self.log();
+        log.close()?;
+        let end = log.log_end_offset();
+        log.snapshot_producers(end)?;
+        Ok(())
     }
 
     pub fn delete(&self) -> Result<(), LogError> {
@@ -339,28 +383,66 @@ impl Partition {
     }
 }
 
-/// Producer state, open transactions and aborted transactions from the batch
-/// headers of every segment (and the key of each control batch). Without
-/// snapshots this walks the whole log once per open.
-fn rebuild_producer_state(log: &Log) -> (ProducerStateTable, Vec<(i64, AbortedTxn)>) {
-    let mut table = ProducerStateTable::default();
+/// The producer state and aborted transactions of a log being opened: from the
+/// newest producer state snapshot and the `.txnindex` entries below it, plus
+/// the batches after it; or, without a usable snapshot, from the whole log.
+fn load_producer_state(log: &Log) -> (ProducerStateTable, TransactionIndex) {
+    let dir = log.dir();
+    let from_snapshot = snapshot::load_latest(dir, log.log_end_offset()).and_then(|(at, table)| {
+        match TransactionIndex::read_all(dir) {
+            Ok(mut earlier) => {
+                earlier.retain(|(_, t)| t.last_offset < at);
+                Some((at, table, earlier))
+            }
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "rebuilding .txnindex files from the log");
+                None
+            }
+        }
+    });
+    let (from, table, mut aborted) =
+        from_snapshot.unwrap_or((i64::MIN, ProducerStateTable::default(), Vec::new()));
+    let (table, found) = replay_batches(log, table, from);
+    aborted.extend(found);
+    let index = TransactionIndex::rebuild(dir, aborted.clone()).unwrap_or_else(|e| {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot rewrite .txnindex files");
+        TransactionIndex::new(dir, aborted)
+    });
+    (table, index)
+}
+
+/// Applies the batch headers of every batch from offset `from` on (and the key
+/// of each control batch) to `table`; returns it with the aborted transactions
+/// the markers ended, each with its segment's base offset.
+fn replay_batches(
+    log: &Log,
+    mut table: ProducerStateTable,
+    from: i64,
+) -> (ProducerStateTable, Vec<(i64, AbortedTxn)>) {
     let mut aborted = Vec::new();
-    for segment in log.segments() {
+    for segment in log.segments_from(from) {
         let file = segment.log_file();
-        let Some(mut rest) = file.as_slice(0, file.len()) else {
+        let start = if from > segment.base_offset() {
+            segment.offset_index().lookup(from).1 as usize
+        } else {
+            0
+        };
+        let Some(mut rest) = file.as_slice(start, file.len().saturating_sub(start)) else {
             continue;
         };
         while let Some(header) = BatchHeader::new(rest) {
             let Some(size) = header.size().filter(|&s| s > 0 && s <= rest.len()) else {
                 break;
             };
-            let marker = if header.attributes().is_control() {
-                control_marker(&rest[..size])
-            } else {
-                None
-            };
-            if let Some(txn) = table.replay(&header, marker) {
-                aborted.push((segment.base_offset(), txn));
+            if header.last_offset() >= from {
+                let marker = if header.attributes().is_control() {
+                    control_marker(&rest[..size])
+                } else {
+                    None
+                };
+                if let Some(txn) = table.replay(&header, marker) {
+                    aborted.push((segment.base_offset(), txn));
+                }
             }
             rest = &rest[size..];
         }
@@ -432,6 +514,107 @@ fn zigzag(v: i64) -> u8 {
 mod tests {
     use super::*;
     use crate::log::record::ControlMarker;
+    use crate::log::testutil::{BatchBuilder, small_config};
+
+    fn open(dir: &std::path::Path, clean_shutdown: bool) -> Partition {
+        let log = Log::open(dir, small_config(1024), clean_shutdown).unwrap();
+        Partition::new("t".into(), 0, log)
+    }
+
+    fn produce(p: &Partition, pid: i64, seq: i32, transactional: bool) -> i64 {
+        let value = [7u8; 100];
+        let b = BatchBuilder::new(&[(1, &value[..])])
+            .producer(pid, 0, seq)
+            .attributes(if transactional { 0x10 } else { 0 })
+            .build();
+        p.append(&b, &validate_batches(&b).unwrap(), 1)
+            .unwrap()
+            .base_offset
+    }
+
+    /// What a reopened partition must have rebuilt: producers, the last stable
+    /// offset and the aborted transactions.
+    fn state(p: &Partition) -> (Vec<crate::producer::ProducerSummary>, i64, Vec<AbortedTxn>) {
+        let read = p
+            .fetch(0, usize::MAX, true, Isolation::ReadCommitted)
+            .unwrap();
+        (
+            p.producers(),
+            read.last_stable_offset,
+            read.aborted.unwrap(),
+        )
+    }
+
+    fn snapshots(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension() == Some("snapshot".as_ref()))
+            .count()
+    }
+
+    #[test]
+    fn producer_state_comes_back_from_snapshots_and_the_log_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = open(dir.path(), true);
+        for seq in 0..20 {
+            produce(&p, 1, seq, false);
+        }
+        produce(&p, 2, 0, true);
+        p.append_marker(2, 0, false, 0, 1).unwrap();
+        for seq in 20..25 {
+            produce(&p, 1, seq, false);
+        }
+        let open_txn = produce(&p, 3, 0, true);
+        let before = state(&p);
+        assert_eq!(before.1, open_txn);
+        assert_eq!(before.2.len(), 1);
+        assert!(snapshots(dir.path()) > 0, "rolling wrote snapshots");
+
+        // Clean: the snapshot at the log end is all there is to read.
+        p.close().unwrap();
+        drop(p);
+        let p = open(dir.path(), true);
+        assert_eq!(state(&p), before);
+        // A retry of the last batch is still answered with its offset.
+        let retry = produce(&p, 3, 0, true);
+        assert_eq!(retry, open_txn);
+
+        // A crash: the snapshot of the last roll plus the batches after it.
+        for seq in 25..40 {
+            produce(&p, 1, seq, false);
+        }
+        p.append_marker(3, 0, false, 0, 1).unwrap();
+        produce(&p, 1, 40, false);
+        let before = state(&p);
+        assert_eq!(before.2.len(), 2);
+        drop(p);
+        let p = open(dir.path(), false);
+        assert_eq!(state(&p), before);
+
+        // The same as a rebuild from the whole log.
+        drop(p);
+        snapshot::delete_all(dir.path()).unwrap();
+        let p = open(dir.path(), false);
+        assert_eq!(state(&p), before);
+    }
+
+    #[test]
+    fn a_producer_outlives_the_segments_that_held_its_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = open(dir.path(), true);
+        produce(&p, 9, 0, false);
+        for seq in 0..20 {
+            produce(&p, 1, seq, false);
+        }
+        let (_, deleted) = p.delete_records(p.log_end_offset() - 1).unwrap();
+        assert!(!deleted.is_empty());
+        crate::log::delete_segments(deleted);
+        p.close().unwrap();
+        drop(p);
+        let p = open(dir.path(), true);
+        let nine = p.producers().into_iter().find(|s| s.producer_id == 9);
+        assert_eq!(nine.map(|s| s.last_sequence), Some(0));
+    }
 
     #[test]
     fn marker_batches_are_valid_control_batches() {
