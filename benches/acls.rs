@@ -152,7 +152,7 @@ fn produce(c: &mut Criterion) {
         let (broker, mut conn) = runtime.block_on(async {
             let broker = Broker::start(config).await.unwrap();
             let addr = broker.local_addr().to_string();
-            let mut conn = Connection::connect(&addr, "bench").await.unwrap();
+            let mut conn = Connection::connect(&addr, "bench", None).await.unwrap();
             // Metadata auto-creates the topic.
             let metadata = MetadataRequest::default()
                 .with_allow_auto_topic_creation(true)

@@ -44,7 +44,7 @@ struct Outgoing {
 /// Why a connection is closed instead of answered, as Kafka does for input it
 /// cannot parse.
 #[derive(Debug, thiserror::Error)]
-enum Malformed {
+pub enum Malformed {
     #[error("request shorter than its header")]
     Short,
     #[error("unknown api key {0}")]
@@ -131,17 +131,27 @@ pub async fn serve<R, W>(
     state.metrics.connections.dec();
 }
 
-/// Decodes one request frame and runs it.
-async fn run(
-    state: &Arc<BrokerState>,
-    peer: SocketAddr,
-    listener: usize,
-    auth: &mut Authenticator,
-    mut frame: Bytes,
-    mute: &Arc<Mute>,
-) -> Result<(Outgoing, After), Malformed> {
-    let started = Instant::now();
-    let size = frame.len();
+/// A request frame, decoded.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per request and taken apart at once"
+)]
+pub enum Decoded {
+    Request {
+        correlation_id: i32,
+        api_key: ApiKey,
+        version: i16,
+        header: RequestHeader,
+        request: RequestKind,
+    },
+    /// ApiVersions at a version runnel does not know: answered at v0 with
+    /// UNSUPPORTED_VERSION so the client can pick another (KIP-511).
+    UnknownApiVersionsVersion { correlation_id: i32 },
+}
+
+/// Decodes one request frame (without its length prefix): api key and version
+/// checked against SUPPORTED_APIS, then the header and the body.
+pub fn decode_request(mut frame: Bytes) -> Result<Decoded, Malformed> {
     if frame.len() < 8 {
         return Err(Malformed::Short);
     }
@@ -152,10 +162,47 @@ async fn run(
     let (min, max) = api::supported_versions(api_key).ok_or(Malformed::UnknownApi(key))?;
     if !(min..=max).contains(&version) {
         if api_key == ApiKey::ApiVersions {
+            return Ok(Decoded::UnknownApiVersionsVersion { correlation_id });
+        }
+        return Err(Malformed::Unsupported(api_key, version));
+    }
+    let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
+        .map_err(|e| Malformed::Decode(api_key, version, e.to_string()))?;
+    let request = RequestKind::decode(api_key, &mut frame, version)
+        .map_err(|e| Malformed::Decode(api_key, version, e.to_string()))?;
+    Ok(Decoded::Request {
+        correlation_id,
+        api_key,
+        version,
+        header,
+        request,
+    })
+}
+
+/// Decodes one request frame and runs it.
+async fn run(
+    state: &Arc<BrokerState>,
+    peer: SocketAddr,
+    listener: usize,
+    auth: &mut Authenticator,
+    frame: Bytes,
+    mute: &Arc<Mute>,
+) -> Result<(Outgoing, After), Malformed> {
+    let started = Instant::now();
+    let size = frame.len();
+    let (correlation_id, api_key, version, header, mut request) = match decode_request(frame)? {
+        Decoded::Request {
+            correlation_id,
+            api_key,
+            version,
+            header,
+            request,
+        } => (correlation_id, api_key, version, header, request),
+        Decoded::UnknownApiVersionsVersion { correlation_id } => {
             let outgoing = Outgoing {
                 started,
                 correlation_id,
-                api_key,
+                api_key: ApiKey::ApiVersions,
                 version: 0,
                 reply: Reply::now(ResponseKind::ApiVersions(
                     api::unsupported_version_response(),
@@ -164,12 +211,7 @@ async fn run(
             };
             return Ok((outgoing, After::Continue));
         }
-        return Err(Malformed::Unsupported(api_key, version));
-    }
-    let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
-        .map_err(|e| Malformed::Decode(api_key, version, e.to_string()))?;
-    let mut request = RequestKind::decode(api_key, &mut frame, version)
-        .map_err(|e| Malformed::Decode(api_key, version, e.to_string()))?;
+    };
     let span = tracing::debug_span!(
         "request",
         api = ?api_key,

@@ -19,9 +19,13 @@ use crate::broker::BrokerState;
 use crate::metrics::ReasonLabels;
 use crate::security::{KafkaPrincipal, SslFactory};
 
+pub use connection::{Decoded, Malformed, decode_request};
 pub use connection_quotas::ConnectionQuotas;
 use connection_quotas::Slot;
 pub use frame::{FrameError, FrameReader};
+/// For the fuzz targets, which encode responses as a connection does.
+#[doc(hidden)]
+pub use outbox::Outbox;
 pub use request_memory::MemoryPool;
 
 /// Waits for a free connection slot (max.connections), then accepts.
