@@ -8,8 +8,7 @@
 //! `ClientQuotaControlManager`, messages included.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -89,15 +88,14 @@ impl QuotaStore {
     /// Loads the quotas stored in `data_dir` (none when there is no file yet).
     pub fn open(data_dir: &Path) -> io::Result<QuotaStore> {
         let path = data_dir.join(FILE);
-        let quotas = match fs::read_to_string(&path) {
-            Ok(text) => load(&text).map_err(|e| {
+        let quotas = match crate::data_dir::read_optional(&path)? {
+            Some(text) => load(&text).map_err(|e| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("{}: {e}", path.display()),
                 )
             })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(e),
+            None => BTreeMap::new(),
         };
         Ok(QuotaStore {
             path,
@@ -389,17 +387,7 @@ fn save(path: &Path, quotas: &BTreeMap<Entity, Values>) -> io::Result<()> {
             .collect(),
     };
     let body = toml::to_string(&file).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    let tmp = path.with_extension("toml.tmp");
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(body.as_bytes())?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    crate::data_dir::write_atomically(path, body.as_bytes(), 0o644)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::config::QuotaSection;
-use crate::quota::{ClientQuota, QuotaStore};
+use crate::quota::ClientQuota;
 
 /// Sensors unused this long are dropped (Kafka's inactive sensor expiry).
 const SENSOR_EXPIRY: Duration = Duration::from_secs(3600);
@@ -61,17 +61,6 @@ impl ClientQuotaManager {
 
     fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
-    }
-
-    /// The quota of `quota_type` that applies to `user` using `client_id`.
-    pub fn quota(
-        &self,
-        store: &QuotaStore,
-        quota_type: QuotaType,
-        user: &str,
-        client_id: &str,
-    ) -> Option<ClientQuota> {
-        store.client_quota(user, client_id, quota_type.key())
     }
 
     /// The most bytes a client may take in one quota window (Kafka's

@@ -64,8 +64,8 @@ pub fn bound_fetch(broker: &BrokerState, ctx: &RequestContext, request: &mut Req
 
 fn quota(broker: &BrokerState, ctx: &RequestContext, kind: QuotaType) -> Option<ClientQuota> {
     broker
-        .client_quotas
-        .quota(&broker.quotas, kind, &ctx.principal.name, &ctx.client_id)
+        .quotas
+        .client_quota(&ctx.principal.name, &ctx.client_id, kind.key())
 }
 
 /// Applies the client's byte-rate quota to the reply of a Produce

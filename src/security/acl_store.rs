@@ -2,8 +2,7 @@
 //! with Kafka's names for every enum, rewritten atomically on every change.
 
 use std::collections::BTreeSet;
-use std::fs;
-use std::io::{self, Write};
+use std::io::{self};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -43,10 +42,8 @@ fn invalid(path: &Path, problem: impl std::fmt::Display) -> io::Error {
 
 /// The stored bindings (none when there is no file yet).
 pub fn load(path: &Path) -> io::Result<BTreeSet<AclBinding>> {
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
-        Err(e) => return Err(e),
+    let Some(text) = crate::data_dir::read_optional(path)? else {
+        return Ok(BTreeSet::new());
     };
     let file: AclFile = toml::from_str(&text).map_err(|e| invalid(path, e))?;
     file.acl
@@ -91,15 +88,5 @@ pub fn save(path: &Path, bindings: &BTreeSet<AclBinding>) -> io::Result<()> {
             .collect(),
     };
     let body = toml::to_string(&file).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    let tmp = path.with_extension("toml.tmp");
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(body.as_bytes())?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    crate::data_dir::write_atomically(path, body.as_bytes(), 0o644)
 }

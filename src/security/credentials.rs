@@ -5,9 +5,7 @@
 //! messages included.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -69,15 +67,14 @@ impl CredentialStore {
     /// Loads the credentials stored in `data_dir` (none when there is no file yet).
     pub fn open(data_dir: &Path) -> io::Result<CredentialStore> {
         let path = data_dir.join(FILE);
-        let users = match fs::read_to_string(&path) {
-            Ok(text) => load(&text).map_err(|e| {
+        let users = match crate::data_dir::read_optional(&path)? {
+            Some(text) => load(&text).map_err(|e| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("{}: {e}", path.display()),
                 )
             })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Users::new(),
-            Err(e) => return Err(e),
+            None => Users::new(),
         };
         Ok(CredentialStore {
             path,
@@ -350,27 +347,13 @@ fn save(path: &Path, users: &Users) -> io::Result<()> {
             .collect(),
     };
     let body = toml::to_string(&file).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    let tmp = path.with_extension("toml.tmp");
-    {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(body.as_bytes())?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    crate::data_dir::write_atomically(path, body.as_bytes(), 0o600)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn upsert(user: &str, mechanism: i8, iterations: i32) -> Alteration {
         Alteration::Upsert {
