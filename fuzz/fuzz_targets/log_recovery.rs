@@ -80,10 +80,15 @@ fuzz_target!(|data: &[u8]| {
         fs::write(path, contents).expect("write a file");
     }
 
-    let config = Arc::new(Config {
+    let mut config = Config {
         data_dir: data_dir.to_path_buf(),
         ..Config::default()
-    });
+    };
+    // Small segments and indexes: the default 1 GiB reservation and 10 MiB indexes
+    // cost more per input than the recovery under test.
+    config.log.segment_bytes = 1 << 20;
+    config.log.index_size_max_bytes = 64 << 10;
+    let config = Arc::new(config);
     let Ok(topics) = TopicManager::open(config.clone(), flags & 1 != 0) else {
         return;
     };

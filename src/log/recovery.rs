@@ -116,7 +116,13 @@ fn load(
     }
 
     let mut indexes = Indexes::new(offset_index, time_index, config);
-    let (end, next_offset) = walk(&mut indexes, &log, start_pos, start_offset, mode);
+    let (end, next_offset, contradiction) = walk(&mut indexes, &log, start_pos, start_offset, mode);
+    if let Some(offset) = contradiction {
+        return Ok(Err(NeedsRecovery(format!(
+            "{}: last entry behind a larger timestamp at offset {offset}",
+            time_path.display()
+        ))));
+    }
     if end < log.len() {
         if mode == Mode::Trust {
             return Ok(Err(NeedsRecovery(format!(
@@ -231,14 +237,18 @@ fn batch_checks_out(log: &MappedFile, pos: usize, offset: i64, mode: Mode) -> bo
 /// bookkeeping, and returns the end of the last good batch and the offset after it. A
 /// batch is good when its header is whole, its length fits, its magic is 2, its base
 /// offset is at or past the end of the previous batch (compacted segments have gaps),
-/// and (recover mode) its CRC holds.
+/// and (recover mode) its CRC holds. In trust mode it also returns the offset of a batch that contradicts the time index: its last entry is the max
+/// timestamp up to the entry's offset, so no batch before that offset may carry a
+/// larger one. (Recovery cuts the time index at the walk's start, so there is nothing
+/// to contradict.)
 fn walk(
     indexes: &mut Indexes,
     log: &MappedFile,
     mut pos: usize,
     mut offset: i64,
     mode: Mode,
-) -> (usize, i64) {
+) -> (usize, i64, Option<i64>) {
+    let indexed_max = indexes.times.last_entry().filter(|_| mode == Mode::Trust);
     let len = log.len();
     while pos < len {
         let rest = log.as_slice(pos, len - pos).unwrap_or_default();
@@ -258,11 +268,17 @@ fn walk(
         let Some(size) = header.size().filter(|_| good) else {
             break;
         };
+        if let Some((ts, entry_offset)) = indexed_max
+            && header.base_offset() < entry_offset
+            && header.max_timestamp() > ts
+        {
+            return (pos, offset, Some(header.base_offset()));
+        }
         indexes.add_batch(header.base_offset(), pos, size, header.max_timestamp());
         offset = header.last_offset().saturating_add(1);
         pos += size;
     }
-    (pos, offset)
+    (pos, offset, None)
 }
 
 /// Kafka's roll clock for a reopened segment: its first batch's max timestamp.

@@ -234,3 +234,32 @@ fn empty_newest_segment_after_a_crash_mid_roll() {
     assert_eq!(consume(&log), offsets);
     assert_eq!(append(&mut log, &batch_n(1, 1, 1)).0, end);
 }
+
+#[test]
+fn a_time_index_entry_ahead_of_the_log_is_not_trusted() {
+    // Found by the log_recovery fuzz target: after a clean shutdown, a time index whose
+    // last entry names a later offset than the batches that carry larger timestamps
+    // was kept, and sealing the segment at the next close failed.
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_config(1 << 20);
+    let mut log = Log::open(dir.path(), config.clone(), true).unwrap();
+    let mut offsets = Vec::new();
+    for i in 0..10 {
+        offsets.push(append(&mut log, &batch_n(1, 100 + i, 150)));
+    }
+    log.close().unwrap();
+    drop(log);
+    set_len(&file(dir.path(), 0, "index"), 0);
+    let mut entry = 1i64.to_be_bytes().to_vec();
+    entry.extend_from_slice(&8u32.to_be_bytes());
+    fs::write(file(dir.path(), 0, "timeindex"), &entry).unwrap();
+
+    let mut log = Log::open(dir.path(), config.clone(), true).unwrap();
+    assert_eq!(consume(&log), offsets);
+    assert_eq!(log.max_timestamp(), Some((109, 9)));
+    assert_eq!(log.offset_for_timestamp(105).unwrap(), Some((5, 105)));
+    log.close().unwrap();
+    drop(log);
+    let log = Log::open(dir.path(), config, true).unwrap();
+    assert_eq!(consume(&log), offsets);
+}
