@@ -237,10 +237,10 @@ fn batch_checks_out(log: &MappedFile, pos: usize, offset: i64, mode: Mode) -> bo
 /// bookkeeping, and returns the end of the last good batch and the offset after it. A
 /// batch is good when its header is whole, its length fits, its magic is 2, its base
 /// offset is at or past the end of the previous batch (compacted segments have gaps),
-/// and (recover mode) its CRC holds. In trust mode it also returns the offset of a batch that contradicts the time index: its last entry is the max
-/// timestamp up to the entry's offset, so no batch before that offset may carry a
-/// larger one. (Recovery cuts the time index at the walk's start, so there is nothing
-/// to contradict.)
+/// and (recover mode) its CRC holds. In trust mode it also returns the offset of a
+/// batch that contradicts the time index: the index's last entry is the max timestamp
+/// up to the entry's offset, so no batch before that offset may carry a larger one.
+/// (Recovery cuts the time index at the walk's start: nothing to contradict there.)
 fn walk(
     indexes: &mut Indexes,
     log: &MappedFile,
