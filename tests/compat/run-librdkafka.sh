@@ -13,8 +13,11 @@ data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 log=$data.log
 # librdkafka's suite assumes its default scenario (tests/scenarios/default.json):
-# auto-created topics get 4 partitions.
-args=(--listen "127.0.0.1:$port" --http-listen off --data-dir "$data" --set num_partitions=4)
+# auto-created topics get 4 partitions. The authorizer is on with the suite's
+# principal (User:ANONYMOUS) as super user, so the ACL APIs work (0081) and every
+# request passes through the authorizer.
+args=(--listen "127.0.0.1:$port" --http-listen off --data-dir "$data" --set num_partitions=4
+  --set authorizer.enabled=true --set authorizer.super_users=User:ANONYMOUS)
 start_broker() {
   "$bin" "${args[@]}" >>"$log" 2>&1 &
   echo $! >"$data.pid"
