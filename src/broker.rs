@@ -136,14 +136,10 @@ impl Broker {
                 let bound = listener
                     .local_addr()
                     .map_err(|source| StartError::HttpListen { addr, source })?;
-                let state = Arc::new(HttpState::default());
+                let state = Arc::new(HttpState::new(&config));
+                let app = crate::http::router(state.clone(), &config);
                 let (stop, stopped) = watch::channel(false);
-                let task = tokio::spawn(crate::http::serve(
-                    listener,
-                    state.clone(),
-                    config.console.enabled,
-                    stopped,
-                ));
+                let task = tokio::spawn(crate::http::serve(listener, app, stopped));
                 Some(HttpListener {
                     state,
                     stop,

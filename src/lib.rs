@@ -15,6 +15,7 @@ mod data_dir;
 pub mod group;
 pub mod health_probe;
 pub mod http;
+pub mod http_auth;
 pub mod listener;
 pub mod log;
 pub mod metrics;
