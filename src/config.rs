@@ -170,6 +170,8 @@ pub struct ConsoleSection {
     pub authentication: HttpAuthentication,
     /// /metrics asks for the console's credentials too.
     pub metrics_authentication: bool,
+    /// The HTTP listener speaks HTTPS with the `[ssl]` keystore.
+    pub tls: bool,
 }
 
 /// How the HTTP listener's users prove who they are.
@@ -349,7 +351,7 @@ impl Config {
         if self.ssl.handshake_timeout_ms < 1 {
             return Err(invalid("ssl.handshake_timeout_ms", "must be at least 1"));
         }
-        if listeners.iter().any(|l| l.protocol.uses_tls()) {
+        if self.uses_tls(&listeners) {
             crate::security::SslFactory::new(&self.ssl)?;
         }
         self.http_addr()?;
@@ -530,6 +532,12 @@ impl Config {
                     format!("`{}` is not HOST:PORT or off", self.http_listen),
                 )
             })
+    }
+
+    /// Whether a Kafka listener or the HTTPS listener needs the `[ssl]` keystore.
+    pub fn uses_tls(&self, listeners: &[ListenerSpec]) -> bool {
+        listeners.iter().any(|l| l.protocol.uses_tls())
+            || (self.console.tls && !self.http_listen.eq_ignore_ascii_case("off"))
     }
 
     /// The listeners `listen` and `advertised_listener` describe.
@@ -721,6 +729,11 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("digest"), "{err}");
+
+        let err = Config::load(None, env(&[("RUNNEL_CONSOLE_TLS", "true")]), &[]).unwrap_err();
+        assert!(err.to_string().contains("ssl.keystore"), "{err}");
+        let off = ("RUNNEL_HTTP_LISTEN", "off");
+        Config::load(None, env(&[("RUNNEL_CONSOLE_TLS", "true"), off]), &[]).unwrap();
     }
 
     #[test]

@@ -14,12 +14,14 @@ use axum::http::{StatusCode, header};
 use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::broker::BrokerState;
 use crate::config::Config;
-use crate::security::BasicAuthenticator;
+use crate::http_tls::TlsListener;
+use crate::security::{BasicAuthenticator, SslFactory};
 
 /// What the handlers see: the broker once it is serving.
 pub struct HttpState {
@@ -86,16 +88,34 @@ pub fn router(state: Arc<HttpState>, config: &Config) -> Router {
         .with_state(state)
 }
 
-/// Serves `app` until `stop` turns true.
-pub async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver<bool>) {
+/// Serves `app` until `stop` turns true; over TLS with `https`.
+pub async fn serve(
+    listener: TcpListener,
+    https: Option<Arc<SslFactory>>,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+) {
     let shutdown = async move {
         let _ = stop.wait_for(|s| *s).await;
     };
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(e) = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
+    let served = match https {
+        None => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(ssl) => match TlsListener::new(listener, ssl) {
+            // tap_io: its ConnectInfo<SocketAddr> is the listener's peer address.
+            Ok(tls) => {
+                axum::serve(tls.tap_io(|_| {}), service)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            Err(e) => Err(e),
+        },
+    };
+    if let Err(e) = served {
         tracing::error!(error = %e, "HTTP listener failed");
     }
 }

@@ -16,6 +16,7 @@ pub mod group;
 pub mod health_probe;
 pub mod http;
 pub mod http_auth;
+mod http_tls;
 pub mod listener;
 pub mod log;
 pub mod metrics;

@@ -5,6 +5,8 @@
 //! an earlier CreateAcls leave them.
 
 mod common;
+#[path = "common/pki.rs"]
+mod pki;
 
 use std::net::SocketAddr;
 
@@ -23,7 +25,7 @@ use runnel::security::credentials::Alteration;
 use runnel::security::scram::{ScramMechanism, b64, random_bytes};
 use runnel::security::{Authorizer, CredentialStore};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const SUPER_USERS: &str = "User:admin";
@@ -66,10 +68,15 @@ Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
 }
 
 async fn exchange(addr: SocketAddr, req: &str) -> Answer {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(req.as_bytes()).await.expect("write");
+    exchange_over(TcpStream::connect(addr).await.expect("connect"), req).await
+}
+
+/// An exchange over an open stream; a connection closed without an answer
+/// is status 0.
+async fn exchange_over(mut stream: impl AsyncRead + AsyncWrite + Unpin, req: &str) -> Answer {
+    let _ = stream.write_all(req.as_bytes()).await;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.expect("read");
+    let _ = stream.read_to_end(&mut raw).await;
     let text = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     Answer {
@@ -388,4 +395,39 @@ async fn the_console_checks_the_acls_of_each_kafka_api() {
     assert_eq!(get(addr, "/api/topics", bob).await.json(), json!([]));
     assert_eq!(get(addr, "/", bob).await.status, 200);
     assert_eq!(get(addr, "/api/transactions", bob).await.status, 200);
+}
+
+#[tokio::test]
+async fn https_with_the_keystore_of_the_ssl_listeners() {
+    let ca = pki::Ca::new("console-ca");
+    let dir = tempfile::tempdir().unwrap();
+    let keystore = ca
+        .server()
+        .write_keystore(&ca, &dir.path().join("broker.pem"));
+    let broker = sasl_broker(|c| {
+        c.console.tls = true;
+        c.ssl.keystore_location = keystore.display().to_string();
+    })
+    .await;
+    let addr = http(&broker);
+    let plain = get(addr, "/health", None).await;
+    assert_eq!(plain.status, 0, "plain HTTP is not served: {}", plain.head);
+
+    let connector = pki::connector(&ca, None);
+    let req = |path: &str, auth: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}\r\n")
+    };
+    let alice = format!("Authorization: Basic {}\r\n", b64(b"alice:alice-pw"));
+    let over_tls = |r: String| {
+        let connector = connector.clone();
+        async move {
+            let tls = pki::connect(&connector, addr).await.expect("TLS handshake");
+            exchange_over(tls, &r).await
+        }
+    };
+    assert_eq!(over_tls(req("/health", "")).await.status, 200);
+    assert_challenged(&over_tls(req("/api/topics", "")).await);
+    let a = over_tls(req("/api/topics", &alice)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.json().is_array());
 }
