@@ -16,7 +16,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::broker::BrokerState;
 use crate::config::Config;
@@ -30,7 +30,12 @@ pub struct HttpState {
     /// Requests must carry HTTP Basic credentials (`Config::http_basic_auth`).
     pub basic_auth: bool,
     pub authenticator: BasicAuthenticator,
+    /// Password derivations (PBKDF2) allowed at once.
+    pub derivations: Semaphore,
 }
+
+/// Password derivations at once: about the cores a small broker has.
+const MAX_DERIVATIONS: usize = 4;
 
 impl HttpState {
     pub fn new(config: &Config) -> HttpState {
@@ -39,6 +44,7 @@ impl HttpState {
             stopping: AtomicBool::new(false),
             basic_auth: config.http_basic_auth(),
             authenticator: BasicAuthenticator::default(),
+            derivations: Semaphore::new(MAX_DERIVATIONS),
         }
     }
 

@@ -54,7 +54,12 @@ pub async fn authenticate(
         {
             Some(credentials)
         } else {
-            // A miss derives the password (PBKDF2): off the runtime.
+            // A miss derives the password (PBKDF2): off the runtime, and only
+            // a few at a time, so a flood of wrong passwords cannot take
+            // every blocking thread.
+            let Ok(_permit) = state.derivations.acquire().await else {
+                return unauthorized("Authentication failed: Invalid username or password");
+            };
             let state = state.clone();
             tokio::task::spawn_blocking(move || {
                 state
