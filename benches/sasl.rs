@@ -2,12 +2,16 @@
 //! connection's ApiVersions, SaslHandshake and a whole SCRAM-SHA-512 exchange
 //! (4096 iterations; the client's PBKDF2 included), as a client pays it on
 //! connect. PLAIN is measured beside it (the broker derives the key itself).
+//! And the HTTP console's Basic check (`http_basic_*`): a password derived at
+//! the stored salt and iterations, against one found in the cache of
+//! recently verified passwords, which is what every later request of a
+//! logged-in browser pays.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use runnel::client::{Connection, SaslConfig};
-use runnel::security::CredentialStore;
 use runnel::security::credentials::Alteration;
 use runnel::security::scram::{ScramMechanism, random_bytes};
+use runnel::security::{BasicAuthenticator, BasicCredentials, CredentialStore};
 use runnel::{Broker, Config};
 use tokio::runtime::Runtime;
 
@@ -50,5 +54,29 @@ fn bench_sasl(c: &mut Criterion) {
     rt.block_on(broker.shutdown()).unwrap();
 }
 
-criterion_group!(benches, bench_sasl);
+fn bench_http_basic(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = CredentialStore::open(dir.path()).unwrap();
+    let m = ScramMechanism::Sha512;
+    let salt = random_bytes(32).unwrap();
+    store.alter(vec![Alteration::Upsert {
+        user: "bench".into(),
+        mechanism: m.kafka_type(),
+        iterations: 4096,
+        salted_password: m.salted_password(b"bench-pw", &salt, 4096),
+        salt,
+    }]);
+    // "bench:bench-pw"
+    let credentials = BasicCredentials::parse("Basic YmVuY2g6YmVuY2gtcHc=").unwrap();
+    c.bench_function("http_basic_derived_SCRAM-SHA-512", |b| {
+        b.iter(|| assert!(store.verify_password(&credentials.user, &credentials.password)))
+    });
+    let cache = BasicAuthenticator::default();
+    assert!(cache.verify(&store, &credentials));
+    c.bench_function("http_basic_cached", |b| {
+        b.iter(|| assert!(cache.verify(&store, &credentials)))
+    });
+}
+
+criterion_group!(benches, bench_sasl, bench_http_basic);
 criterion_main!(benches);

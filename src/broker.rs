@@ -120,7 +120,7 @@ impl Broker {
     /// starts listening.
     pub async fn start(config: Config) -> Result<Broker, StartError> {
         config.validate()?;
-        let ssl = match config.listeners()?.iter().any(|l| l.protocol.uses_tls()) {
+        let ssl = match config.uses_tls(&config.listeners()?) {
             true => Some(Arc::new(SslFactory::new(&config.ssl)?)),
             false => None,
         };
@@ -136,14 +136,11 @@ impl Broker {
                 let bound = listener
                     .local_addr()
                     .map_err(|source| StartError::HttpListen { addr, source })?;
-                let state = Arc::new(HttpState::default());
+                let state = Arc::new(HttpState::new(&config));
+                let app = crate::http::router(state.clone(), &config);
                 let (stop, stopped) = watch::channel(false);
-                let task = tokio::spawn(crate::http::serve(
-                    listener,
-                    state.clone(),
-                    config.console.enabled,
-                    stopped,
-                ));
+                let https = ssl.clone().filter(|_| config.console.tls);
+                let task = tokio::spawn(crate::http::serve(listener, https, app, stopped));
                 Some(HttpListener {
                     state,
                     stop,
@@ -267,7 +264,13 @@ impl Broker {
             .collect();
         if let Some(http) = &http {
             http.state.serving(state.clone());
-            tracing::info!(addr = %http.addr, console = config.console.enabled, "HTTP listening (/metrics, /health, /ready)");
+            tracing::info!(
+                addr = %http.addr,
+                console = config.console.enabled,
+                tls = config.console.tls,
+                basic_auth = http.state.basic_auth,
+                "HTTP listening (/metrics, /health, /ready)"
+            );
         }
         for l in &state.listeners {
             tracing::info!(listener = %l.name, bound = %l.bound, advertised = %format!("{}:{}", l.advertised.0, l.advertised.1), "listening");

@@ -166,6 +166,24 @@ pub struct ConsoleSection {
     pub enabled: bool,
     /// Every mutating API call answers 403 and the pages show no forms.
     pub read_only: bool,
+    /// Who may use the console: `auto`, `basic` or `none`.
+    pub authentication: HttpAuthentication,
+    /// /metrics asks for the console's credentials too.
+    pub metrics_authentication: bool,
+    /// The HTTP listener speaks HTTPS with the `[ssl]` keystore.
+    pub tls: bool,
+}
+
+/// How the HTTP listener's users prove who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpAuthentication {
+    /// `basic` when a Kafka listener uses SASL, else `none`.
+    Auto,
+    /// HTTP Basic, checked against the SCRAM credentials.
+    Basic,
+    /// Everyone is User:ANONYMOUS.
+    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -333,7 +351,7 @@ impl Config {
         if self.ssl.handshake_timeout_ms < 1 {
             return Err(invalid("ssl.handshake_timeout_ms", "must be at least 1"));
         }
-        if listeners.iter().any(|l| l.protocol.uses_tls()) {
+        if self.uses_tls(&listeners) {
             crate::security::SslFactory::new(&self.ssl)?;
         }
         self.http_addr()?;
@@ -516,6 +534,12 @@ impl Config {
             })
     }
 
+    /// Whether a Kafka listener or the HTTPS listener needs the `[ssl]` keystore.
+    pub fn uses_tls(&self, listeners: &[ListenerSpec]) -> bool {
+        listeners.iter().any(|l| l.protocol.uses_tls())
+            || (self.console.tls && !self.http_listen.eq_ignore_ascii_case("off"))
+    }
+
     /// The listeners `listen` and `advertised_listener` describe.
     pub fn listeners(&self) -> Result<Vec<ListenerSpec>, ConfigError> {
         crate::listener::parse(
@@ -523,6 +547,18 @@ impl Config {
             &self.advertised_listener,
             &self.listener_security_protocol_map,
         )
+    }
+
+    /// Whether the HTTP listener asks for HTTP Basic credentials: `basic`, or
+    /// `auto` with any Kafka listener using SASL.
+    pub fn http_basic_auth(&self) -> bool {
+        match self.console.authentication {
+            HttpAuthentication::Basic => true,
+            HttpAuthentication::None => false,
+            HttpAuthentication::Auto => self
+                .listeners()
+                .is_ok_and(|ls| ls.iter().any(|l| l.protocol.uses_sasl())),
+        }
     }
 
     pub fn retention_check_interval(&self) -> Duration {
@@ -632,6 +668,9 @@ mod tests {
         assert_eq!(c.log.cleaner_backoff_ms, 15000);
         assert!(c.console.enabled);
         assert!(!c.console.read_only);
+        assert_eq!(c.console.authentication, HttpAuthentication::Auto);
+        assert!(!c.http_basic_auth());
+        assert!(!c.console.metrics_authentication);
         assert!(!c.authorizer.enabled);
         assert!(!c.authorizer.allow_everyone_if_no_acl_found);
     }
@@ -670,6 +709,31 @@ mod tests {
         std::fs::write(&path, "[log]\nsegmnt_bytes = 1\n").unwrap();
         let err = Config::load(Some(&path), env(&[]), &[]).unwrap_err();
         assert!(err.to_string().contains("log.segmnt_bytes"), "{err}");
+    }
+
+    #[test]
+    fn console_authentication_is_basic_by_default_behind_sasl() {
+        let sasl = ("RUNNEL_LISTEN", "SASL_PLAINTEXT://127.0.0.1:9092");
+        let c = Config::load(None, env(&[sasl]), &[]).unwrap();
+        assert!(c.http_basic_auth());
+        let none = ("RUNNEL_CONSOLE_AUTHENTICATION", "none");
+        let c = Config::load(None, env(&[sasl, none]), &[]).unwrap();
+        assert!(!c.http_basic_auth());
+        let basic = vec![("console.authentication".to_string(), "basic".to_string())];
+        let c = Config::load(None, env(&[]), &basic).unwrap();
+        assert!(c.http_basic_auth());
+        let err = Config::load(
+            None,
+            env(&[("RUNNEL_CONSOLE_AUTHENTICATION", "digest")]),
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("digest"), "{err}");
+
+        let err = Config::load(None, env(&[("RUNNEL_CONSOLE_TLS", "true")]), &[]).unwrap_err();
+        assert!(err.to_string().contains("ssl.keystore"), "{err}");
+        let off = ("RUNNEL_HTTP_LISTEN", "off");
+        Config::load(None, env(&[("RUNNEL_CONSOLE_TLS", "true"), off]), &[]).unwrap();
     }
 
     #[test]

@@ -15,6 +15,8 @@ mod data_dir;
 pub mod group;
 pub mod health_probe;
 pub mod http;
+pub mod http_auth;
+mod http_tls;
 pub mod listener;
 pub mod log;
 pub mod metrics;

@@ -45,64 +45,67 @@ fn body<T>(json: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
         .map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
-async fn get_overview(Broker(b): Broker) -> Json<overview::Overview> {
-    Json(overview::overview(&b))
+async fn get_overview(Broker(b, caller): Broker) -> Json<overview::Overview> {
+    Json(overview::overview(&b, &caller))
 }
 
-async fn list_topics(Broker(b): Broker) -> Json<Vec<topics::TopicSummary>> {
-    Json(topics::list(&b))
+async fn list_topics(Broker(b, caller): Broker) -> Json<Vec<topics::TopicSummary>> {
+    Json(topics::list(&b, &caller))
 }
 
 async fn get_topic(
-    Broker(b): Broker,
+    Broker(b, caller): Broker,
     Path(name): Path<String>,
 ) -> ApiResult<Json<topics::TopicDetail>> {
-    topics::detail(&b, &name).map(Json)
+    topics::detail(&b, &caller, &name).map(Json)
 }
 
 async fn create_topic(
-    Broker(b): Broker,
+    Broker(b, caller): Broker,
     json: Result<Json<topics::CreateTopic>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<topics::TopicDetail>)> {
-    let created = topics::create(&b, body(json)?)?;
+    let created = topics::create(&b, &caller, body(json)?)?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn delete_topic(Broker(b): Broker, Path(name): Path<String>) -> ApiResult<StatusCode> {
-    topics::delete(&b, &name).map(|()| StatusCode::NO_CONTENT)
+async fn delete_topic(
+    Broker(b, caller): Broker,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    topics::delete(&b, &caller, &name).map(|()| StatusCode::NO_CONTENT)
 }
 
 async fn alter_configs(
-    Broker(b): Broker,
+    Broker(b, caller): Broker,
     Path(name): Path<String>,
     json: Result<Json<topics::AlterConfigs>, JsonRejection>,
 ) -> ApiResult<Json<topics::TopicDetail>> {
-    topics::alter_configs(&b, &name, body(json)?).map(Json)
+    topics::alter_configs(&b, &caller, &name, body(json)?).map(Json)
 }
 
 async fn browse_records(
-    Broker(b): Broker,
+    Broker(b, caller): Broker,
     Path(name): Path<String>,
     query: Result<Query<records::RecordsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<records::RecordsPage>> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    records::browse(&b, &name, &q).map(Json)
+    records::browse(&b, &caller, &name, &q).map(Json)
 }
 
 async fn newest_records(
-    Broker(b): Broker,
+    Broker(b, caller): Broker,
     Path(name): Path<String>,
     query: Result<Query<records::RecordsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<records::NewestPage>> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    records::newest(&b, &name, &q).map(Json)
+    records::newest(&b, &caller, &name, &q).map(Json)
 }
 
 async fn full_value(
-    Broker(b): Broker,
+    Broker(b, caller): Broker,
     Path((name, partition, offset)): Path<(String, i32, i64)>,
 ) -> ApiResult<Response> {
-    let value = records::full_value(&b, &name, partition, offset)?;
+    let value = records::full_value(&b, &caller, &name, partition, offset)?;
     let Some(value) = value else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
@@ -115,33 +118,33 @@ async fn full_value(
 }
 
 async fn produce_record(
-    Broker(b): Broker,
+    Broker(b, caller): Broker,
     Path(name): Path<String>,
     json: Result<Json<records::NewRecord>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<records::Produced>)> {
-    let produced = records::produce(&b, &name, body(json)?)?;
+    let produced = records::produce(&b, &caller, &name, body(json)?)?;
     Ok((StatusCode::CREATED, Json(produced)))
 }
 
-async fn list_groups(Broker(b): Broker) -> Json<Vec<groups::GroupSummary>> {
-    Json(groups::list(&b))
+async fn list_groups(Broker(b, caller): Broker) -> Json<Vec<groups::GroupSummary>> {
+    Json(groups::list(&b, &caller))
 }
 
 async fn get_group(
-    Broker(b): Broker,
+    Broker(b, caller): Broker,
     Path(id): Path<String>,
 ) -> ApiResult<Json<groups::GroupDetail>> {
-    groups::detail(&b, &id).map(Json)
+    groups::detail(&b, &caller, &id).map(Json)
 }
 
 async fn reset_offsets(
-    Broker(b): Broker,
+    Broker(b, caller): Broker,
     Path(id): Path<String>,
     json: Result<Json<groups::ResetOffsets>, JsonRejection>,
 ) -> ApiResult<Json<groups::GroupDetail>> {
-    groups::reset_offsets(&b, &id, body(json)?).map(Json)
+    groups::reset_offsets(&b, &caller, &id, body(json)?).map(Json)
 }
 
-async fn list_transactions(Broker(b): Broker) -> Json<transactions::Transactions> {
-    Json(transactions::list(&b))
+async fn list_transactions(Broker(b, caller): Broker) -> Json<transactions::Transactions> {
+    Json(transactions::list(&b, &caller))
 }

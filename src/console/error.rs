@@ -64,7 +64,10 @@ fn status_of(error: ResponseError) -> StatusCode {
         TopicAlreadyExists | NonEmptyGroup | RebalanceInProgress | UnknownMemberId => {
             StatusCode::CONFLICT
         }
-        TopicAuthorizationFailed | ClusterAuthorizationFailed => StatusCode::FORBIDDEN,
+        TopicAuthorizationFailed
+        | GroupAuthorizationFailed
+        | ClusterAuthorizationFailed
+        | TransactionalIdAuthorizationFailed => StatusCode::FORBIDDEN,
         KafkaStorageError | CoordinatorNotAvailable | NotCoordinator | UnknownServerError => {
             StatusCode::INTERNAL_SERVER_ERROR
         }

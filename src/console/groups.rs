@@ -1,15 +1,20 @@
 //! Consumer groups for the console: state, members, committed offsets and lag,
-//! and resetting the offsets of a group that has no members.
+//! and resetting the offsets of a group that has no members. The ACL checks
+//! are ListGroups', DescribeGroups' and OffsetFetch's (DESCRIBE) and
+//! OffsetCommit's (READ on the group and on each topic).
 
 use std::collections::BTreeMap;
 
 use kafka_protocol::ResponseError;
 use serde::{Deserialize, Serialize};
 
+use super::access::{require_group, require_topic};
 use super::error::{ApiError, ApiResult};
+use crate::api::RequestContext;
 use crate::broker::{BrokerState, now_ms};
 use crate::client::group_member::decode_assignment;
 use crate::group::CommittedOffset;
+use crate::security::acl::AclOperation;
 
 #[derive(Serialize)]
 pub struct GroupSummary {
@@ -94,7 +99,10 @@ fn lags(broker: &BrokerState, group_id: &str) -> Vec<PartitionLag> {
         .collect()
 }
 
-pub fn list(broker: &BrokerState) -> Vec<GroupSummary> {
+/// The groups the caller may see: all with DESCRIBE on the cluster, else
+/// those it may DESCRIBE, as ListGroups answers.
+pub fn list(broker: &BrokerState, caller: &RequestContext) -> Vec<GroupSummary> {
+    let all = broker.authorize_cluster(caller, AclOperation::Describe);
     let reports: BTreeMap<String, (usize, i64)> = broker
         .groups
         .lag_report()
@@ -112,6 +120,7 @@ pub fn list(broker: &BrokerState) -> Vec<GroupSummary> {
         .groups
         .list()
         .into_iter()
+        .filter(|g| all || broker.authorize_group(caller, AclOperation::Describe, &g.group_id))
         .map(|g| {
             let (members, total_lag) = reports.get(&g.group_id).copied().unwrap_or((0, 0));
             GroupSummary {
@@ -133,7 +142,21 @@ fn not_found(group_id: &str) -> ApiError {
     )
 }
 
-pub fn detail(broker: &BrokerState, group_id: &str) -> ApiResult<GroupDetail> {
+/// DESCRIBE on the group; the offsets of the topics the caller may DESCRIBE.
+pub fn detail(
+    broker: &BrokerState,
+    caller: &RequestContext,
+    group_id: &str,
+) -> ApiResult<GroupDetail> {
+    require_group(broker, caller, AclOperation::Describe, group_id)?;
+    let mut g = describe(broker, group_id)?;
+    g.offsets
+        .retain(|o| broker.authorize_topic(caller, AclOperation::Describe, &o.topic));
+    g.total_lag = g.offsets.iter().filter_map(|o| o.lag).sum();
+    Ok(g)
+}
+
+fn describe(broker: &BrokerState, group_id: &str) -> ApiResult<GroupDetail> {
     if group_id.is_empty() {
         return Err(ApiError::kafka(
             ResponseError::InvalidGroupId,
@@ -175,12 +198,15 @@ pub fn detail(broker: &BrokerState, group_id: &str) -> ApiResult<GroupDetail> {
 
 /// Moves the group's offsets, as OffsetCommit with generation -1 does for a
 /// group without members; a group with members is refused (NON_EMPTY_GROUP).
+/// READ on the group and on every topic whose offsets move.
 pub fn reset_offsets(
     broker: &BrokerState,
+    caller: &RequestContext,
     group_id: &str,
     reset: ResetOffsets,
 ) -> ApiResult<GroupDetail> {
-    let group = detail(broker, group_id)?;
+    require_group(broker, caller, AclOperation::Read, group_id)?;
+    let group = describe(broker, group_id)?;
     if !group.members.is_empty() {
         return Err(ApiError::kafka(
             ResponseError::NonEmptyGroup,
@@ -192,6 +218,7 @@ pub fn reset_offsets(
     }
     let targets: Vec<(String, i32)> = match &reset.topic {
         Some(name) => {
+            require_topic(broker, caller, AclOperation::Read, name)?;
             let topic = super::topics::find(broker, name)?;
             (0..topic.partitions.len() as i32)
                 .map(|p| (name.clone(), p))
@@ -203,6 +230,9 @@ pub fn reset_offsets(
             .map(|o| (o.topic.clone(), o.partition))
             .collect(),
     };
+    for (topic, _) in &targets {
+        require_topic(broker, caller, AclOperation::Read, topic)?;
+    }
     let mut offsets = Vec::with_capacity(targets.len());
     for (topic, partition) in targets {
         let Some(p) = broker
@@ -240,5 +270,5 @@ pub fn reset_offsets(
     if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
         return Err(ApiError::group(group_id, e));
     }
-    detail(broker, group_id)
+    detail(broker, caller, group_id)
 }

@@ -14,6 +14,7 @@ use super::error::ApiError;
 use super::html::{bytes, esc, table, url};
 use super::pages::{error_page, html};
 use super::records::{self, Data, RecordView, RecordsQuery};
+use crate::api::RequestContext;
 use crate::broker::BrokerState;
 
 /// The message browser's query: form fields arrive as strings, empty when unset.
@@ -61,7 +62,7 @@ fn render_data(d: &Data, view: &str) -> String {
 }
 
 pub async fn page(
-    Broker(b): Broker,
+    Broker(b, caller): Broker,
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -74,10 +75,10 @@ pub async fn page(
     };
     if q.get("partition").map(String::as_str) == Some("all") {
         let view = view.to_string();
-        return newest_page(&b, &name, q.clone(), &view);
+        return newest_page(&b, &caller, &name, q.clone(), &view);
     }
     let page_data =
-        messages_query(&q).and_then(|rq| records::browse(&b, &name, &rq).map(|p| (rq, p)));
+        messages_query(&q).and_then(|rq| records::browse(&b, &caller, &name, &rq).map(|p| (rq, p)));
     let (rq, p) = match page_data {
         Ok(v) => v,
         Err(e) => return error_page(e, "/topics", read_only),
@@ -148,13 +149,14 @@ pub async fn page(
 /// The newest records of every partition together (no paging: a snapshot).
 fn newest_page(
     b: &BrokerState,
+    caller: &RequestContext,
     name: &str,
     mut q: HashMap<String, String>,
     view: &str,
 ) -> Response {
     let read_only = b.config.console.read_only;
     q.remove("partition");
-    let newest = messages_query(&q).and_then(|rq| records::newest(b, name, &rq));
+    let newest = messages_query(&q).and_then(|rq| records::newest(b, caller, name, &rq));
     let page = match newest {
         Ok(page) => page,
         Err(e) => return error_page(e, "/topics", read_only),

@@ -1,8 +1,11 @@
 //! The web console on the HTTP listener: server-rendered pages at `/` and a
 //! JSON API under `/api/` that the pages' forms use. It reads through the same
 //! partition readers as Fetch and changes things through the same code as the
-//! Kafka APIs; it adds nothing to the produce and fetch paths.
+//! Kafka APIs; it adds nothing to the produce and fetch paths. Every request
+//! is authenticated (`crate::http_auth`) and every action checks the ACLs the
+//! matching Kafka API checks, for the caller's principal and IP address.
 
+mod access;
 mod api;
 mod codec;
 mod error;
@@ -24,8 +27,10 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 
+use crate::api::RequestContext;
 use crate::broker::BrokerState;
 use crate::http::HttpState;
+use crate::http_auth::Caller;
 pub use error::ApiError;
 
 /// The console's routes, or none when `[console] enabled = false`.
@@ -35,27 +40,45 @@ pub fn routes(enabled: bool, state: Arc<HttpState>) -> Router<Arc<HttpState>> {
     }
     api::routes()
         .merge(pages::routes())
-        .route_layer(middleware::from_fn_with_state(state, read_only_guard))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            read_only_guard,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state,
+            crate::http_auth::authenticate,
+        ))
 }
 
-/// The broker, once it serves; 503 while it starts or stops.
-pub struct Broker(pub Arc<BrokerState>);
+/// The broker, once it serves (503 while it starts or stops), and who asks:
+/// the context the ACL checks take.
+pub struct Broker(pub Arc<BrokerState>, pub RequestContext);
 
 impl FromRequestParts<Arc<HttpState>> for Broker {
     type Rejection = Response;
 
     async fn from_request_parts(
-        _parts: &mut Parts,
+        parts: &mut Parts,
         state: &Arc<HttpState>,
     ) -> Result<Self, Self::Rejection> {
-        state.broker().cloned().map(Broker).ok_or_else(|| {
-            ApiError::new(
+        let Some(broker) = state.broker().cloned() else {
+            return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "BROKER_NOT_AVAILABLE",
                 "The broker is starting or stopping.",
             )
-            .into_response()
-        })
+            .into_response());
+        };
+        // Set by the authentication layer every console route sits behind.
+        let Some(Caller(caller)) = parts.extensions.get::<Caller>().cloned() else {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UNKNOWN_SERVER_ERROR",
+                "The request was not authenticated.",
+            )
+            .into_response());
+        };
+        Ok(Broker(broker, caller))
     }
 }
 

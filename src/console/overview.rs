@@ -1,9 +1,14 @@
 //! GET /api/overview: what the broker is, where it listens and stores, and the
-//! totals of the /metrics counters the overview's charts turn into rates.
+//! totals of the /metrics counters the overview's charts turn into rates. The
+//! counts are of the topics and groups the caller may see; the effective
+//! configuration needs DESCRIBE_CONFIGS on the cluster (as DescribeConfigs of
+//! the broker does).
 
 use serde::Serialize;
 
+use crate::api::RequestContext;
 use crate::broker::{BrokerState, now_ms};
+use crate::security::acl::AclOperation;
 
 #[derive(Serialize)]
 pub struct Overview {
@@ -22,7 +27,8 @@ pub struct Overview {
     pub groups: usize,
     pub counters: Counters,
     pub read_only: bool,
-    /// The effective configuration, as TOML keys.
+    /// The effective configuration, as TOML keys; null without
+    /// DESCRIBE_CONFIGS on the cluster.
     pub config: serde_json::Value,
 }
 
@@ -50,7 +56,7 @@ pub struct Counters {
     pub requests: u64,
 }
 
-pub fn overview(broker: &BrokerState) -> Overview {
+pub fn overview(broker: &BrokerState, caller: &RequestContext) -> Overview {
     let now = now_ms();
     let topics = broker.topics.all();
     let (mut bytes_in, mut bytes_out) = (0, 0);
@@ -59,8 +65,16 @@ pub fn overview(broker: &BrokerState) -> Overview {
         bytes_in += i;
         bytes_out += o;
     }
-    let partitions = broker.topics.partitions();
-    let logs_bytes = partitions.iter().map(|p| p.size_bytes()).sum();
+    let logs_bytes = broker
+        .topics
+        .partitions()
+        .iter()
+        .map(|p| p.size_bytes())
+        .sum();
+    let visible: Vec<_> = topics
+        .iter()
+        .filter(|t| broker.authorize_topic(caller, AclOperation::Describe, &t.name))
+        .collect();
     let (total_bytes, usable_bytes) =
         crate::data_dir::disk_space(&broker.config.data_dir).unwrap_or((0, 0));
     Overview {
@@ -86,15 +100,19 @@ pub fn overview(broker: &BrokerState) -> Overview {
             total_bytes,
             usable_bytes,
         },
-        topics: topics.len(),
-        partitions: partitions.len(),
-        groups: broker.groups.list().len(),
+        topics: visible.len(),
+        partitions: visible.iter().map(|t| t.partitions.len()).sum(),
+        groups: super::groups::list(broker, caller).len(),
         counters: Counters {
             bytes_in,
             bytes_out,
             requests: broker.metrics.requests_total(),
         },
         read_only: broker.config.console.read_only,
-        config: serde_json::to_value(broker.config.as_ref()).unwrap_or_default(),
+        config: if broker.authorize_cluster(caller, AclOperation::DescribeConfigs) {
+            serde_json::to_value(broker.config.as_ref()).unwrap_or_default()
+        } else {
+            serde_json::Value::Null
+        },
     }
 }

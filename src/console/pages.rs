@@ -55,8 +55,8 @@ pub(super) fn error_page(e: ApiError, active: &str, read_only: bool) -> Response
     (e.status, Html(page("Error", active, read_only, &body))).into_response()
 }
 
-async fn overview_page(Broker(b): Broker) -> Response {
-    let o = overview::overview(&b);
+async fn overview_page(Broker(b, caller): Broker) -> Response {
+    let o = overview::overview(&b, &caller);
     let listeners = table(
         "listeners",
         &["Listener", "Bound", "Advertised"],
@@ -99,18 +99,20 @@ async fn overview_page(Broker(b): Broker) -> Response {
 <figure><figcaption>Requests /s</figcaption><canvas id=\"chart-requests\" width=\"360\" height=\"140\"></canvas></figure>\
 </div>",
     );
-    let config = serde_json::to_string_pretty(&o.config).unwrap_or_default();
-    let _ = write!(
-        body,
-        "<h2>Effective configuration</h2><pre class=\"config\">{}</pre>",
-        esc(&config)
-    );
+    if !o.config.is_null() {
+        let config = serde_json::to_string_pretty(&o.config).unwrap_or_default();
+        let _ = write!(
+            body,
+            "<h2>Effective configuration</h2><pre class=\"config\">{}</pre>",
+            esc(&config)
+        );
+    }
     html("Overview", "/", o.read_only, &body)
 }
 
-async fn topics_page(Broker(b): Broker) -> Response {
+async fn topics_page(Broker(b, caller): Broker) -> Response {
     let read_only = b.config.console.read_only;
-    let list = topics::list(&b);
+    let list = topics::list(&b, &caller);
     let rows = list.iter().map(|t| {
         vec![
             format!("<a href=\"/topics/{}\">{}</a>", url(&t.name), esc(&t.name)),
@@ -153,9 +155,9 @@ async fn topics_page(Broker(b): Broker) -> Response {
     html("Topics", "/topics", read_only, &body)
 }
 
-async fn topic_page(Broker(b): Broker, Path(name): Path<String>) -> Response {
+async fn topic_page(Broker(b, caller): Broker, Path(name): Path<String>) -> Response {
     let read_only = b.config.console.read_only;
-    let t = match topics::detail(&b, &name) {
+    let t = match topics::detail(&b, &caller, &name) {
         Ok(t) => t,
         Err(e) => return error_page(e, "/topics", read_only),
     };
@@ -201,10 +203,14 @@ async fn topic_page(Broker(b): Broker, Path(name): Path<String>) -> Response {
         }),
     ));
     body.push_str("<h2>Configs</h2>");
+    let Some(configs) = &t.configs else {
+        body.push_str("<p>Not authorized to describe the configs of this topic.</p>");
+        return topic_html(s, body, read_only);
+    };
     body.push_str(&table(
         "configs",
         &["Name", "Value", "Source"],
-        t.configs.iter().map(|c| {
+        configs.iter().map(|c| {
             let value = esc(c.value.as_deref().unwrap_or(""));
             let cell = if read_only || c.read_only {
                 value
@@ -233,6 +239,10 @@ async fn topic_page(Broker(b): Broker, Path(name): Path<String>) -> Response {
             esc(&s.name)
         );
     }
+    topic_html(s, body, read_only)
+}
+
+fn topic_html(s: &topics::TopicSummary, body: String, read_only: bool) -> Response {
     let mut page_body = format!("<div data-topic=\"{}\">", esc(&s.name));
     page_body.push_str(&body);
     page_body.push_str("</div>");
@@ -244,9 +254,9 @@ async fn topic_page(Broker(b): Broker, Path(name): Path<String>) -> Response {
     )
 }
 
-async fn groups_page(Broker(b): Broker) -> Response {
+async fn groups_page(Broker(b, caller): Broker) -> Response {
     let read_only = b.config.console.read_only;
-    let list = groups::list(&b);
+    let list = groups::list(&b, &caller);
     let body = table(
         "groups",
         &["Group", "State", "Type", "Protocol type", "Members", "Lag"],
@@ -268,9 +278,9 @@ async fn groups_page(Broker(b): Broker) -> Response {
     html("Consumer groups", "/groups", read_only, &body)
 }
 
-async fn transactions_page(Broker(b): Broker) -> Response {
+async fn transactions_page(Broker(b, caller): Broker) -> Response {
     let read_only = b.config.console.read_only;
-    let t = transactions::list(&b);
+    let t = transactions::list(&b, &caller);
     let dash = |v: i64| {
         if v < 0 {
             "-".to_string()
@@ -334,9 +344,9 @@ async fn transactions_page(Broker(b): Broker) -> Response {
     html("Transactions", "/transactions", read_only, &body)
 }
 
-async fn group_page(Broker(b): Broker, Path(id): Path<String>) -> Response {
+async fn group_page(Broker(b, caller): Broker, Path(id): Path<String>) -> Response {
     let read_only = b.config.console.read_only;
-    let g = match groups::detail(&b, &id) {
+    let g = match groups::detail(&b, &caller, &id) {
         Ok(g) => g,
         Err(e) => return error_page(e, "/groups", read_only),
     };

@@ -1,18 +1,22 @@
 //! The message browser: reads a few records of one partition through the
 //! partition read path Fetch uses, decoding only the batches it shows, and
-//! produces test records through the Produce path.
+//! produces test records through the Produce path. Reading asks Fetch's READ
+//! on the topic, producing Produce's WRITE.
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use kafka_protocol::records::Compression;
 use serde::{Deserialize, Serialize};
 
+use super::access::require_topic;
 use super::codec::{base64, from_base64};
 use super::error::{ApiError, ApiResult};
 use super::topics::find;
+use crate::api::RequestContext;
 use crate::api::error::log_error;
 use crate::broker::{BrokerState, now_ms};
 use crate::client::batch::{InRecord, OutRecord, decode_batch, encode, split_batch};
+use crate::security::acl::AclOperation::{Read, Write};
 use crate::topic::Partition;
 
 /// Most records one page may ask for.
@@ -178,7 +182,13 @@ fn read_records(
     Ok((out, next.min(end.max(from))))
 }
 
-pub fn browse(broker: &BrokerState, topic: &str, q: &RecordsQuery) -> ApiResult<RecordsPage> {
+pub fn browse(
+    broker: &BrokerState,
+    caller: &RequestContext,
+    topic: &str,
+    q: &RecordsQuery,
+) -> ApiResult<RecordsPage> {
+    require_topic(broker, caller, Read, topic)?;
     let index = q.partition.unwrap_or(0);
     let p = partition_of(broker, topic, index)?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
@@ -222,7 +232,13 @@ pub struct NewestPage {
 
 /// The newest `limit` records of the whole topic: the newest `limit` of each
 /// partition, merged by timestamp. Reads at most `limit` records a partition.
-pub fn newest(broker: &BrokerState, topic: &str, q: &RecordsQuery) -> ApiResult<NewestPage> {
+pub fn newest(
+    broker: &BrokerState,
+    caller: &RequestContext,
+    topic: &str,
+    q: &RecordsQuery,
+) -> ApiResult<NewestPage> {
+    require_topic(broker, caller, Read, topic)?;
     let t = find(broker, topic)?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let max = q
@@ -252,10 +268,12 @@ pub fn newest(broker: &BrokerState, topic: &str, q: &RecordsQuery) -> ApiResult<
 /// One record's whole value, or 404 when no record has that offset.
 pub fn full_value(
     broker: &BrokerState,
+    caller: &RequestContext,
     topic: &str,
     index: i32,
     offset: i64,
 ) -> ApiResult<Option<Bytes>> {
+    require_topic(broker, caller, Read, topic)?;
     let p = partition_of(broker, topic, index)?;
     let (start, end) = p.offsets();
     let missing = || {
@@ -304,7 +322,13 @@ fn decode_field(text: Option<String>, base64: bool) -> ApiResult<Option<Bytes>> 
     }
 }
 
-pub fn produce(broker: &BrokerState, topic: &str, new: NewRecord) -> ApiResult<Produced> {
+pub fn produce(
+    broker: &BrokerState,
+    caller: &RequestContext,
+    topic: &str,
+    new: NewRecord,
+) -> ApiResult<Produced> {
+    require_topic(broker, caller, Write, topic)?;
     let t = find(broker, topic)?;
     let b64 = match new.encoding.as_deref() {
         None | Some("text") => false,

@@ -1,13 +1,19 @@
 //! Topics for the console: the list, one topic's detail, create, delete and
-//! config changes, each through the code path its Kafka API uses.
+//! config changes, each through the code path its Kafka API uses and behind
+//! the ACL checks it makes (Metadata's DESCRIBE, DescribeConfigs'
+//! DESCRIBE_CONFIGS, CreateTopics' CREATE, DeleteTopics' DELETE,
+//! IncrementalAlterConfigs' ALTER_CONFIGS).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::access::require_topic;
 use super::error::{ApiError, ApiResult};
+use crate::api::RequestContext;
 use crate::broker::BrokerState;
 use crate::config_report::{ConfigSource, topic_entries};
+use crate::security::acl::AclOperation;
 use crate::topic::{ConfigChange, NewTopic, Topic, is_internal_topic, validate_topic_name};
 
 #[derive(Serialize)]
@@ -53,7 +59,8 @@ pub struct TopicDetail {
     pub summary: TopicSummary,
     pub id: String,
     pub partition_detail: Vec<PartitionDetail>,
-    pub configs: Vec<ConfigValue>,
+    /// None when the caller may not DESCRIBE_CONFIGS the topic.
+    pub configs: Option<Vec<ConfigValue>>,
 }
 
 #[derive(Deserialize)]
@@ -138,16 +145,25 @@ pub fn summary(broker: &BrokerState, topic: &Topic) -> TopicSummary {
     }
 }
 
-pub fn list(broker: &BrokerState) -> Vec<TopicSummary> {
+/// The topics the caller may DESCRIBE, as Metadata lists them.
+pub fn list(broker: &BrokerState, caller: &RequestContext) -> Vec<TopicSummary> {
     broker
         .topics
         .all()
         .iter()
+        .filter(|t| broker.authorize_topic(caller, AclOperation::Describe, &t.name))
         .map(|t| summary(broker, t))
         .collect()
 }
 
-pub fn detail(broker: &BrokerState, name: &str) -> ApiResult<TopicDetail> {
+/// One topic: DESCRIBE for its partitions, DESCRIBE_CONFIGS for its configs.
+pub fn detail(broker: &BrokerState, caller: &RequestContext, name: &str) -> ApiResult<TopicDetail> {
+    require_topic(broker, caller, AclOperation::Describe, name)?;
+    let configs = broker.authorize_topic(caller, AclOperation::DescribeConfigs, name);
+    describe(broker, name, configs)
+}
+
+fn describe(broker: &BrokerState, name: &str, with_configs: bool) -> ApiResult<TopicDetail> {
     let topic = find(broker, name)?;
     let partition_detail = topic
         .partitions
@@ -164,15 +180,17 @@ pub fn detail(broker: &BrokerState, name: &str) -> ApiResult<TopicDetail> {
             }
         })
         .collect();
-    let configs = topic_entries(&topic.config, &broker.config)
-        .into_iter()
-        .map(|e| ConfigValue {
-            name: e.name,
-            value: e.value,
-            source: source_name(e.source),
-            read_only: e.read_only,
-        })
-        .collect();
+    let configs = with_configs.then(|| {
+        topic_entries(&topic.config, &broker.config)
+            .into_iter()
+            .map(|e| ConfigValue {
+                name: e.name,
+                value: e.value,
+                source: source_name(e.source),
+                read_only: e.read_only,
+            })
+            .collect()
+    });
     Ok(TopicDetail {
         summary: summary(broker, &topic),
         id: topic.id.to_string(),
@@ -181,9 +199,18 @@ pub fn detail(broker: &BrokerState, name: &str) -> ApiResult<TopicDetail> {
     })
 }
 
-/// CreateTopics for one topic.
-pub fn create(broker: &BrokerState, new: CreateTopic) -> ApiResult<TopicDetail> {
+/// CreateTopics for one topic: CREATE on the cluster or on the topic. The
+/// answer shows the configs only to who may DESCRIBE_CONFIGS them, as
+/// CreateTopics' response does.
+pub fn create(
+    broker: &BrokerState,
+    caller: &RequestContext,
+    new: CreateTopic,
+) -> ApiResult<TopicDetail> {
     let name = new.name.clone();
+    if !broker.authorize_cluster(caller, AclOperation::Create) {
+        require_topic(broker, caller, AclOperation::Create, &name)?;
+    }
     broker
         .topics
         .create(NewTopic {
@@ -193,11 +220,13 @@ pub fn create(broker: &BrokerState, new: CreateTopic) -> ApiResult<TopicDetail> 
             configs: new.configs.into_iter().collect(),
         })
         .map_err(|e| ApiError::topic(&name, &e))?;
-    detail(broker, &name)
+    let configs = broker.authorize_topic(caller, AclOperation::DescribeConfigs, &name);
+    describe(broker, &name, configs)
 }
 
-/// DeleteTopics for one topic.
-pub fn delete(broker: &BrokerState, name: &str) -> ApiResult<()> {
+/// DeleteTopics for one topic: DELETE on it.
+pub fn delete(broker: &BrokerState, caller: &RequestContext, name: &str) -> ApiResult<()> {
+    require_topic(broker, caller, AclOperation::Delete, name)?;
     find(broker, name)?;
     broker
         .topics
@@ -206,12 +235,15 @@ pub fn delete(broker: &BrokerState, name: &str) -> ApiResult<()> {
         .map_err(|e| ApiError::topic(name, &e))
 }
 
-/// IncrementalAlterConfigs for one topic; answers the configs after the change.
+/// IncrementalAlterConfigs for one topic (ALTER_CONFIGS on it); answers the
+/// configs after the change.
 pub fn alter_configs(
     broker: &BrokerState,
+    caller: &RequestContext,
     name: &str,
     alter: AlterConfigs,
 ) -> ApiResult<TopicDetail> {
+    require_topic(broker, caller, AclOperation::AlterConfigs, name)?;
     find(broker, name)?;
     let changes: Vec<ConfigChange> = alter
         .set
@@ -224,5 +256,6 @@ pub fn alter_configs(
     }
     crate::api::incremental_alter_topic(broker, name, changes, alter.validate_only)
         .map_err(|(e, m)| ApiError::kafka(e, m))?;
-    detail(broker, name)
+    // ALTER_CONFIGS implies DESCRIBE_CONFIGS.
+    describe(broker, name, true)
 }

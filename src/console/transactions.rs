@@ -1,10 +1,15 @@
 //! Transactions and producers for the console: every transactional id the
 //! coordinator knows (DescribeTransactions' view) and every producer the
-//! partitions keep state for (DescribeProducers' view).
+//! partitions keep state for (DescribeProducers' view), each filtered as those
+//! APIs filter: transactional ids the caller may DESCRIBE (ListTransactions),
+//! their partitions of topics it may DESCRIBE, producers of topics it may
+//! READ (DescribeProducers).
 
 use serde::Serialize;
 
+use crate::api::RequestContext;
 use crate::broker::BrokerState;
+use crate::security::acl::AclOperation;
 use crate::topic::is_internal_topic;
 
 #[derive(Serialize)]
@@ -38,11 +43,14 @@ pub struct Transactions {
     pub producers: Vec<ProducerRow>,
 }
 
-pub fn list(broker: &BrokerState) -> Transactions {
+pub fn list(broker: &BrokerState, caller: &RequestContext) -> Transactions {
     let transactions = broker
         .txn
         .describe_all()
         .into_iter()
+        .filter(|t| {
+            broker.authorize_transactional_id(caller, AclOperation::Describe, &t.transactional_id)
+        })
         .map(|t| TransactionSummary {
             transactional_id: t.transactional_id,
             state: t.state.name(),
@@ -53,13 +61,16 @@ pub fn list(broker: &BrokerState) -> Transactions {
             partitions: t
                 .partitions
                 .iter()
+                .filter(|(topic, _)| broker.authorize_topic(caller, AclOperation::Describe, topic))
                 .map(|(topic, p)| format!("{topic}-{p}"))
                 .collect(),
         })
         .collect();
     let mut producers = Vec::new();
     for topic in broker.topics.all() {
-        if is_internal_topic(&topic.name) {
+        if is_internal_topic(&topic.name)
+            || !broker.authorize_topic(caller, AclOperation::Read, &topic.name)
+        {
             continue;
         }
         for p in &topic.partitions {

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,8 @@ type Users = BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>;
 pub struct CredentialStore {
     path: PathBuf,
     users: Mutex<Users>,
+    /// Bumped on every stored change, so caches of verified passwords expire.
+    generation: AtomicU64,
 }
 
 impl CredentialStore {
@@ -79,6 +82,7 @@ impl CredentialStore {
         Ok(CredentialStore {
             path,
             users: Mutex::new(users),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -91,8 +95,8 @@ impl CredentialStore {
         self.lock().get(user)?.get(&mechanism).cloned()
     }
 
-    /// Every credential of `user`, strongest mechanism first (for PLAIN).
-    pub fn all_of(&self, user: &str) -> Vec<(ScramMechanism, ScramCredential)> {
+    /// Every credential of `user`, strongest mechanism first.
+    fn all_of(&self, user: &str) -> Vec<(ScramMechanism, ScramCredential)> {
         let users = self.lock();
         let mut all: Vec<_> = users
             .get(user)
@@ -100,6 +104,21 @@ impl CredentialStore {
             .unwrap_or_default();
         all.reverse();
         all
+    }
+
+    /// Whether `password` is `user`'s, for the mechanisms that carry a
+    /// password (PLAIN, HTTP Basic): PBKDF2 at the stored salt and iterations
+    /// of any of its credentials, all made from the same password.
+    pub fn verify_password(&self, user: &str, password: &str) -> bool {
+        self.all_of(user)
+            .into_iter()
+            .next()
+            .is_some_and(|(m, c)| c.matches_password(m, password.as_bytes()))
+    }
+
+    /// Changes whenever a credential is stored or deleted.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// DescribeUserScramCredentials: each user with (mechanism, iterations) of
@@ -183,6 +202,7 @@ impl CredentialStore {
         let outcome = match saved {
             Ok(()) => {
                 *users = altered;
+                self.generation.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             }
             Err(e) => {

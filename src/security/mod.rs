@@ -4,6 +4,7 @@
 pub mod acl;
 mod acl_store;
 mod authorizer;
+pub mod basic_auth;
 pub mod credentials;
 mod principal;
 mod protocol;
@@ -13,6 +14,7 @@ mod ssl_factory;
 mod ssl_principal;
 
 pub use authorizer::{AclError, Authorizer, parse_super_users};
+pub use basic_auth::{BasicAuthenticator, BasicCredentials};
 pub use credentials::CredentialStore;
 pub use principal::KafkaPrincipal;
 pub use protocol::{SecurityProtocol, parse_protocol_map};

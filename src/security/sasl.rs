@@ -113,13 +113,7 @@ fn plain(token: &[u8], store: &CredentialStore) -> Result<Step, AuthenticationFa
             "Authentication failed: Client requested an authorization id that is different from username",
         ));
     }
-    // Any credential of the user will do; all were made from the same password.
-    let known = store
-        .all_of(user)
-        .into_iter()
-        .next()
-        .is_some_and(|(m, c)| c.matches_password(m, password.as_bytes()));
-    if !known {
+    if !store.verify_password(user, password) {
         return Err(invalid());
     }
     Ok(Step::Done {
