@@ -36,9 +36,16 @@ struct Outgoing {
     correlation_id: i32,
     api_key: ApiKey,
     version: i16,
-    reply: Reply,
+    answer: Answer,
     /// The request's bytes, held until its response is encoded.
     memory: Option<RequestMemory>,
+}
+
+/// What goes back for one frame.
+enum Answer {
+    Kafka(Reply),
+    /// A bare SASL token (after SaslHandshake v0): its length, then the token.
+    SaslToken(Bytes),
 }
 
 /// Why a connection is closed instead of answered, as Kafka does for input it
@@ -55,6 +62,8 @@ pub enum Malformed {
     Decode(ApiKey, i16, String),
     #[error("{0}")]
     IllegalSaslState(String),
+    #[error("SASL authentication failed: {0}")]
+    SaslAuthenticationFailed(String),
 }
 
 /// Whether the connection stays open after a reply.
@@ -97,6 +106,7 @@ pub async fn serve<R, W>(
         .is_some_and(|l| l.protocol.uses_sasl());
     let mut auth = Authenticator::new(sasl, principal);
     loop {
+        requests.set_max_frame(auth.max_receive(socket.request_max_bytes as usize));
         let frame = tokio::select! {
             f = requests.next() => f,
             _ = stop.changed() => break,
@@ -189,6 +199,20 @@ async fn run(
     mute: &Arc<Mute>,
 ) -> Result<(Outgoing, After), Malformed> {
     let started = Instant::now();
+    if auth.expects_raw_token() {
+        let token = auth
+            .raw_token(state, &frame)
+            .map_err(Malformed::SaslAuthenticationFailed)?;
+        let outgoing = Outgoing {
+            started,
+            correlation_id: 0,
+            api_key: ApiKey::SaslAuthenticate,
+            version: 0,
+            answer: Answer::SaslToken(token.into()),
+            memory: None,
+        };
+        return Ok((outgoing, After::Continue));
+    }
     let size = frame.len();
     let (correlation_id, api_key, version, header, mut request) = match decode_request(frame)? {
         Decoded::Request {
@@ -204,9 +228,9 @@ async fn run(
                 correlation_id,
                 api_key: ApiKey::ApiVersions,
                 version: 0,
-                reply: Reply::now(ResponseKind::ApiVersions(
+                answer: Answer::Kafka(Reply::now(ResponseKind::ApiVersions(
                     api::unsupported_version_response(),
-                )),
+                ))),
                 memory: None,
             };
             return Ok((outgoing, After::Continue));
@@ -243,7 +267,7 @@ async fn run(
         correlation_id,
         api_key,
         version,
-        reply,
+        answer: Answer::Kafka(reply),
         memory: None,
     };
     Ok((outgoing, after))
@@ -263,7 +287,19 @@ async fn write_replies<W: AsyncWrite + Unpin>(
 ) {
     let mut outbox = Outbox::default();
     while let Some(mut out) = replies.recv().await {
-        let response = match std::mem::replace(&mut out.reply, Reply::None) {
+        let reply = match std::mem::replace(&mut out.answer, Answer::Kafka(Reply::None)) {
+            Answer::Kafka(reply) => reply,
+            Answer::SaslToken(token) => {
+                observe(&state, &out);
+                outbox.push_raw(token);
+                if let Err(e) = outbox.flush(&mut writer).await {
+                    tracing::debug!(%peer, error = %e, "connection write failed");
+                    return;
+                }
+                continue;
+            }
+        };
+        let response = match reply {
             Reply::None => {
                 observe(&state, &out);
                 continue;
