@@ -193,7 +193,7 @@ impl Metrics {
         );
         r.register(
             "connections_refused",
-            "Connections closed at once on arrival, by reason (max_connections_per_ip)",
+            "Connections refused on arrival, by reason (max_connections_per_ip, connection_creation_rate)",
             m.connections_refused.clone(),
         );
         r.register(

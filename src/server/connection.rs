@@ -20,7 +20,7 @@ use super::authenticator::{Authenticator, Verdict};
 use super::frame::{FrameError, FrameReader};
 use super::outbox::Outbox;
 use super::request_memory::{RequestMemory, RequestReader};
-use crate::api::throttle::{self, Mute};
+use crate::api::throttle::{self, ConnectionThrottle, RequestCost};
 use crate::api::{self, Reply, RequestContext};
 use crate::broker::BrokerState;
 use crate::security::KafkaPrincipal;
@@ -90,13 +90,13 @@ pub async fn serve<R, W>(
     let write_task = tokio::spawn(write_replies(writer, replies, peer, state.clone()));
     state.metrics.connections.inc();
     let socket = &state.config.socket;
-    let mute = Arc::new(Mute::default());
+    let mut throttle = ConnectionThrottle::default();
     let mut requests = RequestReader::new(
         FrameReader::new(reader, socket.request_max_bytes as usize),
         socket.queued_max_request_bytes_per_connection,
         state.request_memory.clone(),
         std::time::Duration::from_millis(socket.connections_max_idle_ms),
-        mute.clone(),
+        throttle.mute.clone(),
         state.metrics.clone(),
     );
     let mut stop = state.shutdown.clone();
@@ -123,7 +123,7 @@ pub async fn serve<R, W>(
                 break;
             }
         };
-        match run(&state, peer, listener, &mut auth, frame, &mute).await {
+        match run(&state, peer, listener, &mut auth, frame, &mut throttle).await {
             Ok((mut outgoing, after)) => {
                 outgoing.memory = Some(memory);
                 if queue.send(outgoing).await.is_err() || after == After::Close {
@@ -196,7 +196,7 @@ async fn run(
     listener: usize,
     auth: &mut Authenticator,
     frame: Bytes,
-    mute: &Arc<Mute>,
+    throttle: &mut ConnectionThrottle,
 ) -> Result<(Outgoing, After), Malformed> {
     let started = Instant::now();
     if auth.expects_raw_token() {
@@ -254,11 +254,17 @@ async fn run(
                 listener,
                 principal: auth.principal().clone(),
             };
-            throttle::bound_fetch(state, &ctx, &mut request);
+            throttle::bound_fetch(state, &ctx, throttle, &mut request);
+            let handling = Instant::now();
             let reply = api::handle(state, &ctx, request, version)
                 .instrument(span)
                 .await;
-            let reply = throttle::apply(state, &ctx, api_key, version, size, reply, mute);
+            // A long poll's wait is in the reply, not in this handling time.
+            let cost = RequestCost {
+                bytes: size,
+                handling: handling.elapsed(),
+            };
+            let reply = throttle::apply(state, &ctx, throttle, api_key, version, cost, reply);
             (reply, After::Continue)
         }
     };
