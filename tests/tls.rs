@@ -440,3 +440,61 @@ async fn the_cli_speaks_tls_with_a_client_certificate() {
     let (code, _, _) = runnel_cli(&["topic", "list", "-b", &bootstrap]).await;
     assert_eq!(code, 1);
 }
+
+#[tokio::test]
+async fn the_cli_authenticates_over_sasl_ssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("test CA");
+    let truststore = trust(&ca, dir.path());
+    let (broker, addr) = ssl_broker(&ca, dir.path(), |c| {
+        c.listen = "SASL_SSL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0".into();
+    })
+    .await;
+    let plain = broker
+        .broker
+        .as_ref()
+        .unwrap()
+        .listener_addr("PLAINTEXT")
+        .unwrap()
+        .to_string();
+    let (code, _, err) = runnel_cli(&[
+        "user",
+        "add",
+        "alice",
+        "--password",
+        "alice-secret",
+        "-b",
+        &plain,
+    ])
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let bootstrap = addr.to_string();
+    let sasl_ssl = |password: &'static str| {
+        let args: Vec<String> = [
+            "topic",
+            "list",
+            "-b",
+            &bootstrap,
+            "--security-protocol",
+            "SASL_SSL",
+            "--ssl-ca",
+            &truststore,
+            "--sasl-username",
+            "alice",
+            "--sasl-password",
+            password,
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            runnel_cli(&refs).await
+        }
+    };
+    let (code, _, err) = sasl_ssl("alice-secret").await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = sasl_ssl("wrong").await;
+    assert_eq!(code, 1);
+    assert!(err.contains("SASL_AUTHENTICATION_FAILED"), "{err}");
+}
