@@ -83,6 +83,7 @@ fn bench_quotas(c: &mut Criterion) {
         client_host: "/127.0.0.1".into(),
         listener: 0,
         principal: KafkaPrincipal::anonymous(),
+        mutation_throttle_ms: Default::default(),
     };
     let mut conn = ConnectionThrottle::default();
     let mut produce = || {

@@ -51,7 +51,7 @@ pub struct ReasonLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QuotaLabels {
-    /// Produce or Fetch, as Kafka's quota types.
+    /// Produce, Fetch, Request or ControllerMutation, as Kafka's quota types.
     pub quota_type: String,
 }
 

@@ -25,6 +25,8 @@ pub enum QuotaType {
     Request,
     /// New connections per second from one IP address (KIP-612).
     ConnectionCreation,
+    /// Partitions created or deleted per second (KIP-599).
+    ControllerMutation,
 }
 
 impl QuotaType {
@@ -38,6 +40,7 @@ impl QuotaType {
             QuotaType::Fetch => "consumer_byte_rate",
             QuotaType::Request => "request_percentage",
             QuotaType::ConnectionCreation => "connection_creation_rate",
+            QuotaType::ControllerMutation => "controller_mutation_rate",
         }
     }
 
@@ -47,6 +50,7 @@ impl QuotaType {
             QuotaType::Fetch => "Fetch",
             QuotaType::Request => "Request",
             QuotaType::ConnectionCreation => "ConnectionCreation",
+            QuotaType::ControllerMutation => "ControllerMutation",
         }
     }
 
@@ -72,6 +76,8 @@ pub struct ClientQuotaManager {
 #[derive(Default)]
 struct Sensors {
     rates: HashMap<(QuotaType, String, String), Rate>,
+    /// controller_mutation_rate, per (user, client id) as its quota counts them.
+    buckets: HashMap<(String, String), TokenBucket>,
     swept_ms: u64,
 }
 
@@ -123,6 +129,9 @@ impl ClientQuotaManager {
             sensors
                 .rates
                 .retain(|_, r| now.saturating_sub(r.last_ms) < expiry);
+            sensors
+                .buckets
+                .retain(|_, b| now.saturating_sub(b.last_ms) < expiry);
             sensors.swept_ms = now;
         }
         let rate = sensors.rates.entry(key).or_insert_with(|| Rate::new(now));
@@ -142,6 +151,38 @@ impl ClientQuotaManager {
         }
     }
 
+    /// Counts `permits` (partitions created or deleted) against a
+    /// controller_mutation_rate `quota` (KIP-599): a token bucket that refills
+    /// at the quota and holds at most quota × window_num × window seconds.
+    /// `strict` (CreateTopics v6+, CreatePartitions v3+, DeleteTopics v5+):
+    /// refused while the bucket is in debt, `Err` with the throttle time in ms;
+    /// else taken, even into debt. Permissive: always taken, `Ok` with the
+    /// throttle time once in debt.
+    pub fn record_mutation(
+        &self,
+        quota: &ClientQuota,
+        permits: f64,
+        strict: bool,
+    ) -> Result<u64, u64> {
+        let now = self.now_ms();
+        let burst = quota.bound * (self.samples as u64 * self.window_ms) as f64 / 1000.0;
+        let mut sensors = self.sensors.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (quota.user.clone(), quota.client_id.clone());
+        let bucket = sensors.buckets.entry(key).or_insert(TokenBucket {
+            tokens: burst,
+            last_ms: now,
+        });
+        let elapsed = now.saturating_sub(bucket.last_ms) as f64 / 1000.0;
+        bucket.tokens = (bucket.tokens + quota.bound * elapsed).min(burst);
+        bucket.last_ms = now;
+        let debt = |tokens: f64| (-tokens / quota.bound * 1000.0).round().max(0.0) as u64;
+        if strict && bucket.tokens < 0.0 {
+            return Err(debt(bucket.tokens));
+        }
+        bucket.tokens -= permits;
+        Ok(if strict { 0 } else { debt(bucket.tokens) })
+    }
+
     /// Takes back what `record` counted (a fetch answered empty because it was throttled).
     pub fn unrecord(&self, quota_type: QuotaType, quota: &ClientQuota, bytes: f64) {
         let key = (quota_type, quota.user.clone(), quota.client_id.clone());
@@ -155,6 +196,12 @@ impl ClientQuotaManager {
             rate.record(-amount, now, self.samples, self.window_ms);
         }
     }
+}
+
+/// Kafka's `TokenBucket` stat.
+struct TokenBucket {
+    tokens: f64,
+    last_ms: u64,
 }
 
 /// Kafka's `Rate` over a `SampledStat`: up to `samples` windows, the current
@@ -303,5 +350,25 @@ mod tests {
         assert!(m.record_connection(ip, 5.0) > 0);
         // Another address has its own rate.
         assert_eq!(m.record_connection([10, 0, 0, 2].into(), 5.0), 0);
+    }
+
+    #[test]
+    fn controller_mutations_draw_on_a_token_bucket() {
+        let config = QuotaSection {
+            window_num: 10,
+            window_size_seconds: 1,
+        };
+        let m = ClientQuotaManager::new(&config);
+        // 10 partitions a second: a burst of 100.
+        let q = quota(10.0);
+        assert_eq!(m.record_mutation(&q, 90.0, true), Ok(0));
+        // Strict: taken while the bucket is not in debt, even into debt ...
+        assert_eq!(m.record_mutation(&q, 90.0, true), Ok(0));
+        // ... then refused until it has refilled: 80 in debt at 10/s is 8 s.
+        let refused = m.record_mutation(&q, 1.0, true).unwrap_err();
+        assert!((7_900..=8_000).contains(&refused), "{refused}");
+        // Permissive: taken, with the throttle the debt calls for.
+        let ms = m.record_mutation(&q, 10.0, false).unwrap();
+        assert!((8_900..=9_000).contains(&ms), "{ms}");
     }
 }

@@ -8,11 +8,13 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Client, TestBroker};
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    AlterClientQuotasRequest, ApiVersionsRequest, BrokerId, FetchRequest, MetadataRequest,
-    ProduceRequest, TopicName, alter_client_quotas_request,
+    AlterClientQuotasRequest, ApiVersionsRequest, BrokerId, CreatePartitionsRequest,
+    CreateTopicsRequest, DeleteTopicsRequest, FetchRequest, MetadataRequest, ProduceRequest,
+    TopicName, alter_client_quotas_request, create_partitions_request, create_topics_request,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
@@ -386,4 +388,94 @@ async fn connections_over_connection_creation_rate_are_closed() {
     for c in &mut more {
         assert!(answers(c).await);
     }
+}
+
+#[tokio::test]
+async fn partition_mutations_over_controller_mutation_rate_are_refused_or_throttled() {
+    let b = one_second_quota_window().await;
+    let mut admin = b.client().await;
+    // One partition a second: a bucket of two (one per sample).
+    set_quota(
+        &mut admin,
+        "client-id",
+        Some("runnel-test"),
+        "controller_mutation_rate",
+        1.0,
+    )
+    .await;
+    let topic = |name: &str, partitions: i32| {
+        create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.to_string())))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)
+    };
+    // Strict (v6+): taken while the bucket is not in debt, even into debt; then refused.
+    let r = admin
+        .send(
+            &CreateTopicsRequest::default().with_topics(vec![
+                topic("m1", 2),
+                topic("m2", 1),
+                topic("m3", 1),
+            ]),
+            7,
+        )
+        .await;
+    let codes: Vec<i16> = r.topics.iter().map(|t| t.error_code).collect();
+    let throttled = ResponseError::ThrottlingQuotaExceeded.code();
+    assert_eq!(codes, vec![0, 0, throttled]);
+    assert!(
+        (1..=1000).contains(&r.throttle_time_ms),
+        "throttle_time_ms {}",
+        r.throttle_time_ms
+    );
+    let mut c = b.client().await;
+    let r = c
+        .send(
+            &CreatePartitionsRequest::default().with_topics(vec![
+                create_partitions_request::CreatePartitionsTopic::default()
+                    .with_name(TopicName(StrBytes::from_static_str("m1")))
+                    .with_count(3),
+            ]),
+            3,
+        )
+        .await;
+    assert_eq!(r.results[0].error_code, throttled, "{r:?}");
+    let delete = DeleteTopicsRequest::default()
+        .with_topic_names(vec![TopicName(StrBytes::from_static_str("m2"))]);
+    // (A throttled connection is muted: each step on a new one.)
+    let mut c = b.client().await;
+    let r = c.send(&delete, 5).await;
+    assert_eq!(r.responses[0].error_code, throttled, "{r:?}");
+    // Permissive (CreateTopics v5): served, and throttled after.
+    let mut c = b.client().await;
+    let r = c
+        .send(
+            &CreateTopicsRequest::default().with_topics(vec![topic("m4", 1)]),
+            5,
+        )
+        .await;
+    assert_eq!(r.topics[0].error_code, 0);
+    assert!(r.throttle_time_ms > 0);
+    // Without the quota, everything is served again.
+    let entry = alter_client_quotas_request::EntryData::default()
+        .with_entity(vec![
+            alter_client_quotas_request::EntityData::default()
+                .with_entity_type(StrBytes::from_static_str("client-id"))
+                .with_entity_name(Some(StrBytes::from_static_str("runnel-test"))),
+        ])
+        .with_ops(vec![
+            alter_client_quotas_request::OpData::default()
+                .with_key(StrBytes::from_static_str("controller_mutation_rate"))
+                .with_remove(true),
+        ]);
+    let mut fresh = b.client().await;
+    let r = fresh
+        .send(
+            &AlterClientQuotasRequest::default().with_entries(vec![entry]),
+            1,
+        )
+        .await;
+    assert_eq!(r.entries[0].error_code, 0);
+    let r = fresh.send(&delete, 5).await;
+    assert_eq!(r.responses[0].error_code, 0);
 }

@@ -17,6 +17,7 @@ mod init_producer_id;
 mod leader_epoch;
 mod list_offsets;
 mod metadata;
+mod mutation_quota;
 mod offsets;
 mod partitions;
 mod produce;
@@ -104,6 +105,9 @@ pub struct RequestContext {
     pub listener: usize,
     /// Who the connection authenticated as (User:ANONYMOUS without authentication).
     pub principal: KafkaPrincipal,
+    /// The throttle (ms) the request's partition mutations call for under the
+    /// client's controller_mutation_rate quota, set by the handler.
+    pub mutation_throttle_ms: std::sync::atomic::AtomicU64,
 }
 
 /// The version range runnel accepts for `key`, if it serves that API.

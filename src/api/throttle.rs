@@ -7,6 +7,7 @@
 //! the throttle time. A throttled Fetch is answered empty and its bytes are not
 //! counted.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -176,7 +177,11 @@ pub fn apply(
             })
         }
         _ => {
-            let (kind, ms) = request;
+            let mutation = (
+                QuotaType::ControllerMutation,
+                ctx.mutation_throttle_ms.load(Ordering::Relaxed),
+            );
+            let (kind, ms) = longest(mutation, request);
             if ms == 0 {
                 return reply;
             }

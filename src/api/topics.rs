@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::RequestContext;
 use super::error::topic_error;
+use super::mutation_quota::MutationQuota;
 use crate::broker::BrokerState;
 use crate::config_report::topic_entries;
 use crate::security::acl::AclOperation;
@@ -27,6 +28,7 @@ pub fn create(
     version: i16,
 ) -> CreateTopicsResponse {
     let cluster_create = broker.authorize_cluster(ctx, AclOperation::Create);
+    let quota = MutationQuota::new(broker, ctx, version >= 6);
     let mut seen = std::collections::HashSet::new();
     let topics = request
         .topics
@@ -85,6 +87,14 @@ pub fn create(
             let outcome = if request.validate_only {
                 broker.topics.validate(&new).map(|_| None)
             } else {
+                let count = if partitions == -1 {
+                    broker.config.num_partitions
+                } else {
+                    partitions
+                };
+                if !quota.record(count) {
+                    return throttled(result);
+                }
                 broker.topics.create(new).map(Some)
             };
             match outcome {
@@ -121,6 +131,15 @@ pub fn create(
         })
         .collect();
     CreateTopicsResponse::default().with_topics(topics)
+}
+
+fn throttled(result: CreatableTopicResult) -> CreatableTopicResult {
+    let e = ResponseError::ThrottlingQuotaExceeded;
+    result
+        .with_error_code(e.code())
+        .with_error_message(Some(StrBytes::from_string(e.to_string())))
+        .with_num_partitions(-1)
+        .with_replication_factor(-1)
 }
 
 /// A new topic's configs as CreateTopics v5+ reports them (Kafka's
@@ -166,6 +185,7 @@ pub fn delete(
             .map(|n| (Some(n.to_string()), Uuid::nil()))
             .collect()
     };
+    let quota = MutationQuota::new(broker, ctx, version >= 5);
     let responses = targets
         .into_iter()
         .map(|(name, id)| {
@@ -181,6 +201,16 @@ pub fn delete(
             };
             if !broker.authorize_topic(ctx, AclOperation::Delete, &name) {
                 return result.with_error_code(ResponseError::TopicAuthorizationFailed.code());
+            }
+            let partitions = broker
+                .topics
+                .get(&name)
+                .map_or(0, |t| t.partitions.len() as i32);
+            if !quota.record(partitions) {
+                let e = ResponseError::ThrottlingQuotaExceeded;
+                return result
+                    .with_error_code(e.code())
+                    .with_error_message(Some(StrBytes::from_string(e.to_string())));
             }
             match broker.topics.delete(&name) {
                 Ok(id) => result.with_topic_id(id),

@@ -253,6 +253,7 @@ async fn run(
                 client_host: format!("/{}", peer.ip()),
                 listener,
                 principal: auth.principal().clone(),
+                mutation_throttle_ms: Default::default(),
             };
             throttle::bound_fetch(state, &ctx, throttle, &mut request);
             let handling = Instant::now();
