@@ -3,7 +3,6 @@
 //! no quotas stored, and with a producer_byte_rate quota on the client id
 //! (high enough never to throttle, so every request is looked up and counted).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -14,7 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use runnel::api::throttle::{self, Mute};
+use runnel::api::throttle::{self, ConnectionThrottle, RequestCost};
 use runnel::api::{self, RequestContext};
 use runnel::quota::QuotaOp;
 use runnel::security::KafkaPrincipal;
@@ -84,26 +83,24 @@ fn bench_quotas(c: &mut Criterion) {
         client_host: "/127.0.0.1".into(),
         listener: 0,
         principal: KafkaPrincipal::anonymous(),
+        mutation_throttle_ms: Default::default(),
     };
-    let mute = Arc::new(Mute::default());
-    let produce = || {
+    let mut conn = ConnectionThrottle::default();
+    let mut produce = || {
         rt.block_on(async {
+            let handling = std::time::Instant::now();
             let reply = api::handle(&state, &ctx, RequestKind::Produce(request.clone()), 9).await;
-            throttle::apply(
-                &state,
-                &ctx,
-                ApiKey::Produce,
-                9,
-                records.len() + 60,
-                reply,
-                &mute,
-            )
+            let cost = RequestCost {
+                bytes: records.len() + 60,
+                handling: handling.elapsed(),
+            };
+            throttle::apply(&state, &ctx, &mut conn, ApiKey::Produce, 9, cost, reply)
         })
     };
 
     let mut g = c.benchmark_group("quotas");
     g.measurement_time(Duration::from_secs(5));
-    g.bench_function("produce_no_quotas", |b| b.iter(produce));
+    g.bench_function("produce_no_quotas", |b| b.iter(&mut produce));
     let set = state.quotas.alter(
         vec![(
             vec![("client-id".into(), Some("ingest".into()))],
@@ -112,7 +109,7 @@ fn bench_quotas(c: &mut Criterion) {
         false,
     );
     assert!(set[0].is_ok());
-    g.bench_function("produce_client_id_quota", |b| b.iter(produce));
+    g.bench_function("produce_client_id_quota", |b| b.iter(&mut produce));
     g.finish();
 }
 

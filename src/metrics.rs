@@ -51,7 +51,7 @@ pub struct ReasonLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QuotaLabels {
-    /// Produce or Fetch, as Kafka's quota types.
+    /// Produce, Fetch, Request or ControllerMutation, as Kafka's quota types.
     pub quota_type: String,
 }
 
@@ -193,7 +193,7 @@ impl Metrics {
         );
         r.register(
             "connections_refused",
-            "Connections closed at once on arrival, by reason (max_connections_per_ip)",
+            "Connections refused on arrival, by reason (max_connections_per_ip, connection_creation_rate)",
             m.connections_refused.clone(),
         );
         r.register(

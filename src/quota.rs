@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
@@ -82,6 +83,9 @@ pub enum QuotaOp {
 pub struct QuotaStore {
     path: PathBuf,
     quotas: Mutex<BTreeMap<Entity, Values>>,
+    /// Counts the changes of `quotas` (from 1), so that what was resolved
+    /// from them can be kept until the next change.
+    generation: AtomicU64,
 }
 
 impl QuotaStore {
@@ -100,7 +104,13 @@ impl QuotaStore {
         Ok(QuotaStore {
             path,
             quotas: Mutex::new(quotas),
+            generation: AtomicU64::new(1),
         })
+    }
+
+    /// Changes whenever the quotas do (never 0).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<Entity, Values>> {
@@ -174,7 +184,10 @@ impl QuotaStore {
             return outcomes;
         }
         match save(&self.path, &altered) {
-            Ok(()) => *quotas = altered,
+            Ok(()) => {
+                *quotas = altered;
+                self.generation.fetch_add(1, Ordering::AcqRel);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "storing client quotas failed");
                 for o in outcomes.iter_mut().filter(|o| o.is_ok()) {
@@ -240,6 +253,26 @@ impl QuotaStore {
                     client_id: if per_client { client_id } else { "" }.to_string(),
                 })
             })
+    }
+}
+
+impl QuotaStore {
+    /// The connection_creation_rate of `ip`: its own entity's, else the
+    /// default ip entity's (Kafka's connectionRateForIp).
+    pub fn ip_connection_rate(&self, ip: IpAddr) -> Option<f64> {
+        let quotas = self.lock();
+        if quotas.is_empty() {
+            return None;
+        }
+        let key = "connection_creation_rate";
+        let named = quotas.iter().find_map(|(entity, values)| {
+            let name = entity.get(IP)?.as_deref()?;
+            (name.parse::<IpAddr>().ok()? == ip).then(|| values.get(key).copied())?
+        });
+        named.or_else(|| {
+            let default = Entity::from([(IP.to_string(), None)]);
+            quotas.get(&default)?.get(key).copied()
+        })
     }
 }
 
@@ -534,5 +567,29 @@ mod tests {
                 )
                 .is_err()
         );
+    }
+
+    #[test]
+    fn ip_rates_and_the_generation_follow_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = QuotaStore::open(dir.path()).unwrap();
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let first = store.generation();
+        assert_eq!(store.ip_connection_rate(ip), None);
+        let set = |name: Option<&str>, v: f64| {
+            let entity = vec![(IP.to_string(), name.map(str::to_string))];
+            let op = QuotaOp::Set("connection_creation_rate".into(), v);
+            assert!(store.alter(vec![(entity, vec![op])], false)[0].is_ok());
+        };
+        set(None, 5.0);
+        assert_eq!(store.ip_connection_rate(ip), Some(5.0));
+        set(Some("10.0.0.1"), 2.0);
+        assert_eq!(store.ip_connection_rate(ip), Some(2.0));
+        assert_eq!(store.ip_connection_rate([10, 0, 0, 2].into()), Some(5.0));
+        let changed = store.generation();
+        assert!(changed > first);
+        // Setting what is already set changes nothing.
+        set(Some("10.0.0.1"), 2.0);
+        assert_eq!(store.generation(), changed);
     }
 }

@@ -1,9 +1,11 @@
-//! Client byte-rate quotas enforced, as Kafka's `ClientQuotaManager`: each
-//! client's rate is measured over quota.window.num samples of
-//! quota.window.size.seconds, and a client over its quota gets a throttle
+//! Rate quotas enforced, as Kafka's `ClientQuotaManager`,
+//! `ClientRequestQuotaManager` and the IP connection rate of `ConnectionQuotas`:
+//! each rate is measured over quota.window.num samples of
+//! quota.window.size.seconds, and whoever is over its quota gets a throttle
 //! time: how long it must stay silent to be back within it.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -15,16 +17,30 @@ const SENSOR_EXPIRY: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum QuotaType {
+    /// Bytes of produce requests per second.
     Produce,
+    /// Bytes of fetch responses per second.
     Fetch,
+    /// Percent of one request handler's time (KIP-124).
+    Request,
+    /// New connections per second from one IP address (KIP-612).
+    ConnectionCreation,
+    /// Partitions created or deleted per second (KIP-599).
+    ControllerMutation,
 }
 
 impl QuotaType {
+    /// The client quotas, in the order a connection resolves them.
+    pub const CLIENT: [QuotaType; 3] = [QuotaType::Produce, QuotaType::Fetch, QuotaType::Request];
+
     /// The quota's key in the quota table.
     pub fn key(self) -> &'static str {
         match self {
             QuotaType::Produce => "producer_byte_rate",
             QuotaType::Fetch => "consumer_byte_rate",
+            QuotaType::Request => "request_percentage",
+            QuotaType::ConnectionCreation => "connection_creation_rate",
+            QuotaType::ControllerMutation => "controller_mutation_rate",
         }
     }
 
@@ -32,8 +48,22 @@ impl QuotaType {
         match self {
             QuotaType::Produce => "Produce",
             QuotaType::Fetch => "Fetch",
+            QuotaType::Request => "Request",
+            QuotaType::ConnectionCreation => "ConnectionCreation",
+            QuotaType::ControllerMutation => "ControllerMutation",
         }
     }
+
+    /// Whether a throttle time is capped at one quota window, as Kafka caps
+    /// request-time and connection-rate throttling (boundedThrottleTime).
+    fn bounded(self) -> bool {
+        matches!(self, QuotaType::Request | QuotaType::ConnectionCreation)
+    }
+}
+
+/// Request time as KIP-124 counts it: percent of one thread for a second.
+pub fn request_percentage(handling: Duration) -> f64 {
+    handling.as_secs_f64() * 100.0
 }
 
 pub struct ClientQuotaManager {
@@ -46,6 +76,8 @@ pub struct ClientQuotaManager {
 #[derive(Default)]
 struct Sensors {
     rates: HashMap<(QuotaType, String, String), Rate>,
+    /// controller_mutation_rate, per (user, client id) as its quota counts them.
+    buckets: HashMap<(String, String), TokenBucket>,
     swept_ms: u64,
 }
 
@@ -69,9 +101,27 @@ impl ClientQuotaManager {
         quota.bound * (self.samples - 1) as f64 * (self.window_ms / 1000) as f64
     }
 
-    /// Counts `bytes` against `quota` and answers the throttle time in ms
-    /// (0 while the client is within its quota).
-    pub fn record(&self, quota_type: QuotaType, quota: &ClientQuota, bytes: f64) -> u64 {
+    /// Counts `amount` (bytes, or request percentage) against `quota` and
+    /// answers the throttle time in ms (0 while the client is within its quota).
+    pub fn record(&self, quota_type: QuotaType, quota: &ClientQuota, amount: f64) -> u64 {
+        let key = (quota_type, quota.user.clone(), quota.client_id.clone());
+        self.record_sensor(key, quota.bound, amount)
+    }
+
+    /// Counts a new connection from `ip` against its connection_creation_rate
+    /// `bound`: the throttle time in ms if it is over (the connection is then
+    /// not counted, as Kafka does not count a connection it refuses).
+    pub fn record_connection(&self, ip: IpAddr, bound: f64) -> u64 {
+        let key = (QuotaType::ConnectionCreation, ip.to_string(), String::new());
+        let ms = self.record_sensor(key.clone(), bound, 1.0);
+        if ms > 0 {
+            self.unrecord_sensor(&key, 1.0);
+        }
+        ms
+    }
+
+    fn record_sensor(&self, key: (QuotaType, String, String), bound: f64, amount: f64) -> u64 {
+        let quota_type = key.0;
         let now = self.now_ms();
         let mut sensors = self.sensors.lock().unwrap_or_else(|p| p.into_inner());
         if now.saturating_sub(sensors.swept_ms) > SENSOR_EXPIRY.as_millis() as u64 / 60 {
@@ -79,30 +129,79 @@ impl ClientQuotaManager {
             sensors
                 .rates
                 .retain(|_, r| now.saturating_sub(r.last_ms) < expiry);
+            sensors
+                .buckets
+                .retain(|_, b| now.saturating_sub(b.last_ms) < expiry);
             sensors.swept_ms = now;
         }
-        let key = (quota_type, quota.user.clone(), quota.client_id.clone());
         let rate = sensors.rates.entry(key).or_insert_with(|| Rate::new(now));
-        rate.record(bytes, now, self.samples, self.window_ms);
+        rate.record(amount, now, self.samples, self.window_ms);
         let window = rate.window_ms(now, self.samples, self.window_ms);
         let observed = rate.total() * 1000.0 / window as f64;
-        if observed <= quota.bound {
+        if observed <= bound {
             return 0;
         }
         // Kafka's QuotaUtils.throttleTime: the silence that brings the rate
         // over the window back down to the bound.
-        ((observed - quota.bound) / quota.bound * window as f64).round() as u64
+        let ms = ((observed - bound) / bound * window as f64).round() as u64;
+        if quota_type.bounded() {
+            ms.min(self.window_ms)
+        } else {
+            ms
+        }
+    }
+
+    /// Counts `permits` (partitions created or deleted) against a
+    /// controller_mutation_rate `quota` (KIP-599): a token bucket that refills
+    /// at the quota and holds at most quota × window_num × window seconds.
+    /// `strict` (CreateTopics v6+, CreatePartitions v3+, DeleteTopics v5+):
+    /// refused while the bucket is in debt, `Err` with the throttle time in ms;
+    /// else taken, even into debt. Permissive: always taken, `Ok` with the
+    /// throttle time once in debt.
+    pub fn record_mutation(
+        &self,
+        quota: &ClientQuota,
+        permits: f64,
+        strict: bool,
+    ) -> Result<u64, u64> {
+        let now = self.now_ms();
+        let burst = quota.bound * (self.samples as u64 * self.window_ms) as f64 / 1000.0;
+        let mut sensors = self.sensors.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (quota.user.clone(), quota.client_id.clone());
+        let bucket = sensors.buckets.entry(key).or_insert(TokenBucket {
+            tokens: burst,
+            last_ms: now,
+        });
+        let elapsed = now.saturating_sub(bucket.last_ms) as f64 / 1000.0;
+        bucket.tokens = (bucket.tokens + quota.bound * elapsed).min(burst);
+        bucket.last_ms = now;
+        let debt = |tokens: f64| (-tokens / quota.bound * 1000.0).round().max(0.0) as u64;
+        if strict && bucket.tokens < 0.0 {
+            return Err(debt(bucket.tokens));
+        }
+        bucket.tokens -= permits;
+        Ok(if strict { 0 } else { debt(bucket.tokens) })
     }
 
     /// Takes back what `record` counted (a fetch answered empty because it was throttled).
     pub fn unrecord(&self, quota_type: QuotaType, quota: &ClientQuota, bytes: f64) {
+        let key = (quota_type, quota.user.clone(), quota.client_id.clone());
+        self.unrecord_sensor(&key, bytes);
+    }
+
+    fn unrecord_sensor(&self, key: &(QuotaType, String, String), amount: f64) {
         let now = self.now_ms();
         let mut sensors = self.sensors.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (quota_type, quota.user.clone(), quota.client_id.clone());
-        if let Some(rate) = sensors.rates.get_mut(&key) {
-            rate.record(-bytes, now, self.samples, self.window_ms);
+        if let Some(rate) = sensors.rates.get_mut(key) {
+            rate.record(-amount, now, self.samples, self.window_ms);
         }
     }
+}
+
+/// Kafka's `TokenBucket` stat.
+struct TokenBucket {
+    tokens: f64,
+    last_ms: u64,
 }
 
 /// Kafka's `Rate` over a `SampledStat`: up to `samples` windows, the current
@@ -215,5 +314,61 @@ mod tests {
         // Fetch is measured apart from produce.
         assert_eq!(m.record(QuotaType::Fetch, &q, 100.0), 0);
         assert_eq!(m.max_value_in_window(&q), 10_000.0);
+    }
+
+    #[test]
+    fn request_and_connection_throttling_is_capped_at_one_window() {
+        let config = QuotaSection {
+            window_num: 2,
+            window_size_seconds: 1,
+        };
+        let m = ClientQuotaManager::new(&config);
+        // 50% of a thread over the (one window) minimum: 0.5 s of handling.
+        let q = quota(50.0);
+        assert_eq!(
+            m.record(
+                QuotaType::Request,
+                &q,
+                request_percentage(Duration::from_millis(500))
+            ),
+            0
+        );
+        // Ten seconds of handling would call for far more than one window.
+        let ms = m.record(
+            QuotaType::Request,
+            &q,
+            request_percentage(Duration::from_secs(10)),
+        );
+        assert_eq!(ms, 1000);
+        // Five connections a second are let in, the sixth is throttled and not counted.
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        for _ in 0..5 {
+            assert_eq!(m.record_connection(ip, 5.0), 0);
+        }
+        let ms = m.record_connection(ip, 5.0);
+        assert!(ms > 0 && ms <= 1000, "{ms}");
+        assert!(m.record_connection(ip, 5.0) > 0);
+        // Another address has its own rate.
+        assert_eq!(m.record_connection([10, 0, 0, 2].into(), 5.0), 0);
+    }
+
+    #[test]
+    fn controller_mutations_draw_on_a_token_bucket() {
+        let config = QuotaSection {
+            window_num: 10,
+            window_size_seconds: 1,
+        };
+        let m = ClientQuotaManager::new(&config);
+        // 10 partitions a second: a burst of 100.
+        let q = quota(10.0);
+        assert_eq!(m.record_mutation(&q, 90.0, true), Ok(0));
+        // Strict: taken while the bucket is not in debt, even into debt ...
+        assert_eq!(m.record_mutation(&q, 90.0, true), Ok(0));
+        // ... then refused until it has refilled: 80 in debt at 10/s is 8 s.
+        let refused = m.record_mutation(&q, 1.0, true).unwrap_err();
+        assert!((7_900..=8_000).contains(&refused), "{refused}");
+        // Permissive: taken, with the throttle the debt calls for.
+        let ms = m.record_mutation(&q, 10.0, false).unwrap();
+        assert!((8_900..=9_000).contains(&ms), "{ms}");
     }
 }

@@ -319,3 +319,139 @@ async fn without_an_authorizer_everything_is_allowed_and_acl_apis_say_security_d
     c.create_topic("t", 1, &[]).await;
     assert_eq!(produce(&mut c, "t").await, 0);
 }
+
+/// The checks Kafka's KafkaApis makes besides READ/WRITE on a topic: a
+/// follower's fetch needs CLUSTER_ACTION, a KIP-848 heartbeat DESCRIBE on every
+/// subscribed topic, and CreateTopics shows a new topic's configs only to
+/// those who may describe them.
+#[tokio::test]
+async fn follower_fetch_subscriptions_and_created_configs_are_checked() {
+    const CREATE: i8 = 5;
+    const CLUSTER_ACTION: i8 = 9;
+    const DESCRIBE_CONFIGS: i8 = 10;
+    let anon = "User:ANONYMOUS";
+    let mut b = TestBroker::start_with(|c| {
+        c.authorizer.enabled = true;
+        c.authorizer.super_users = anon.into();
+    })
+    .await;
+    let mut c = b.client().await;
+    for t in ["readable", "secret"] {
+        c.create_topic(t, 1, &[]).await;
+    }
+    let codes = create_acls(
+        &mut c,
+        vec![
+            acl(TOPIC, "readable", LITERAL, anon, READ, ALLOW),
+            acl(TOPIC, "new-", PREFIXED, anon, CREATE, ALLOW),
+            acl(TOPIC, "new-shown", LITERAL, anon, DESCRIBE_CONFIGS, ALLOW),
+            acl(GROUP, "g", LITERAL, anon, READ, ALLOW),
+        ],
+    )
+    .await;
+    assert_eq!(codes, vec![0; 4]);
+    b.restart(|c| c.authorizer.enabled = true).await;
+    let mut c = b.client().await;
+
+    // A follower's fetch without CLUSTER_ACTION: refused even where READ is allowed.
+    let follower_fetch = |topic: &str| {
+        FetchRequest::default()
+            .with_replica_id(BrokerId(1))
+            .with_max_bytes(1 << 20)
+            .with_session_epoch(-1)
+            .with_topics(vec![
+                FetchTopic::default()
+                    .with_topic(TopicName(s(topic)))
+                    .with_partitions(vec![
+                        FetchPartition::default()
+                            .with_partition(0)
+                            .with_partition_max_bytes(1 << 20),
+                    ]),
+            ])
+    };
+    assert_eq!(fetch(&mut c, "readable").await, 0);
+    let r = c.send(&follower_fetch("readable"), 12).await;
+    assert_eq!(
+        r.responses[0].partitions[0].error_code,
+        code(ResponseError::TopicAuthorizationFailed)
+    );
+
+    // KIP-848: the whole heartbeat is refused if one subscribed topic may not be described.
+    let heartbeat = |topics: &[&str]| {
+        ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_member_id(s("member-1"))
+            .with_member_epoch(0)
+            .with_rebalance_timeout_ms(10_000)
+            .with_subscribed_topic_names(Some(topics.iter().map(|t| TopicName(s(t))).collect()))
+            .with_topic_partitions(Some(vec![]))
+    };
+    let r = c.send(&heartbeat(&["readable", "secret"]), 0).await;
+    assert_eq!(r.error_code, code(ResponseError::TopicAuthorizationFailed));
+    let r = c.send(&heartbeat(&["readable"]), 0).await;
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+
+    // CreateTopics v7: created either way; configs and layout only with DESCRIBE_CONFIGS.
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    let create = CreateTopicsRequest::default().with_topics(
+        ["new-hidden", "new-shown"]
+            .iter()
+            .map(|n| {
+                CreatableTopic::default()
+                    .with_name(TopicName(s(n)))
+                    .with_num_partitions(2)
+                    .with_replication_factor(1)
+            })
+            .collect(),
+    );
+    let r = c.send(&create, 7).await;
+    let hidden = &r.topics[0];
+    assert_eq!(hidden.error_code, 0);
+    assert_eq!(
+        hidden.topic_config_error_code,
+        code(ResponseError::TopicAuthorizationFailed)
+    );
+    assert_eq!((hidden.num_partitions, hidden.replication_factor), (-1, -1));
+    assert!(hidden.configs.as_ref().is_none_or(|c| c.is_empty()));
+    let shown = &r.topics[1];
+    assert_eq!((shown.error_code, shown.topic_config_error_code), (0, 0));
+    assert_eq!((shown.num_partitions, shown.replication_factor), (2, 1));
+    assert!(
+        shown
+            .configs
+            .iter()
+            .flatten()
+            .any(|c| c.name.as_str() == "retention.ms"),
+        "{:?}",
+        shown.configs
+    );
+
+    // With CLUSTER_ACTION a follower may fetch any topic, READ or not.
+    b.restart(|c| {
+        c.authorizer.enabled = true;
+        c.authorizer.super_users = anon.into();
+    })
+    .await;
+    let mut c = b.client().await;
+    let codes = create_acls(
+        &mut c,
+        vec![acl(
+            CLUSTER,
+            "kafka-cluster",
+            LITERAL,
+            anon,
+            CLUSTER_ACTION,
+            ALLOW,
+        )],
+    )
+    .await;
+    assert_eq!(codes, vec![0]);
+    b.restart(|c| c.authorizer.enabled = true).await;
+    let mut c = b.client().await;
+    assert_eq!(
+        fetch(&mut c, "secret").await,
+        code(ResponseError::TopicAuthorizationFailed)
+    );
+    let r = c.send(&follower_fetch("secret"), 12).await;
+    assert_eq!(r.responses[0].partitions[0].error_code, 0);
+}

@@ -1,16 +1,20 @@
 //! Limits that keep the broker up: max.connections, max.connections.per.ip,
 //! connections.max.idle.ms and queued.max.request.bytes, over real sockets;
-//! and a client over its byte-rate quota throttled as Kafka throttles it.
+//! and clients over their byte-rate, request-time (KIP-124) or connection
+//! creation rate (KIP-612) quotas throttled as Kafka throttles them.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::{Client, TestBroker};
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    AlterClientQuotasRequest, ApiVersionsRequest, ProduceRequest, TopicName,
-    alter_client_quotas_request,
+    AlterClientQuotasRequest, ApiVersionsRequest, BrokerId, CreatePartitionsRequest,
+    CreateTopicsRequest, DeleteTopicsRequest, FetchRequest, MetadataRequest, ProduceRequest,
+    TopicName, alter_client_quotas_request, create_partitions_request, create_topics_request,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
@@ -204,4 +208,274 @@ async fn answers_within(c: &mut Client, within: Duration) -> bool {
     let frame = c.encode(&ApiVersionsRequest::default(), 0);
     c.stream.write_all(&frame).await.unwrap();
     matches!(timeout(within, c.read_frame()).await, Ok(Some(_)))
+}
+
+/// Sets one quota `key` = `value` on the entity (`entity_type`, `name`).
+async fn set_quota(
+    admin: &mut Client,
+    entity_type: &str,
+    name: Option<&str>,
+    key: &str,
+    value: f64,
+) {
+    let s = |v: &str| StrBytes::from_string(v.to_string());
+    let entry = alter_client_quotas_request::EntryData::default()
+        .with_entity(vec![
+            alter_client_quotas_request::EntityData::default()
+                .with_entity_type(s(entity_type))
+                .with_entity_name(name.map(s)),
+        ])
+        .with_ops(vec![
+            alter_client_quotas_request::OpData::default()
+                .with_key(s(key))
+                .with_value(value),
+        ]);
+    let r = admin
+        .send(
+            &AlterClientQuotasRequest::default().with_entries(vec![entry]),
+            1,
+        )
+        .await;
+    assert_eq!(
+        r.entries[0].error_code, 0,
+        "{:?}",
+        r.entries[0].error_message
+    );
+}
+
+/// A broker measuring rates over two 1-second samples, so a rate is taken
+/// over one second (not ten) and a burst shows at once.
+async fn one_second_quota_window() -> TestBroker {
+    TestBroker::start_with(|c| {
+        c.quota.window_num = 2;
+        c.quota.window_size_seconds = 1;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn request_time_over_request_percentage_is_throttled() {
+    let b = one_second_quota_window().await;
+    let mut admin = b.client().await;
+    admin.create_topic("idle", 1, &[]).await;
+    // 10% of a thread: 100 ms of handling a second.
+    set_quota(
+        &mut admin,
+        "client-id",
+        Some("runnel-test"),
+        "request_percentage",
+        10.0,
+    )
+    .await;
+
+    // A long poll waits 600 ms without a handler working: not counted.
+    let mut c = b.client().await;
+    let fetch = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(600)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str("idle")))
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(0)
+                        .with_partition_max_bytes(1 << 20),
+                ]),
+        ]);
+    let start = Instant::now();
+    let r = c.send(&fetch, 12).await;
+    assert!(start.elapsed() >= Duration::from_millis(500));
+    assert_eq!(r.throttle_time_ms, 0, "a long poll's wait was counted");
+    for _ in 0..3 {
+        let r = c.send(&MetadataRequest::default(), 12).await;
+        assert_eq!(r.throttle_time_ms, 0);
+    }
+
+    // A ten-thousandth of a percent: 10 µs a second, which any few requests
+    // exceed. The throttle is at most one quota window, and the connection is
+    // not read from meanwhile.
+    set_quota(
+        &mut admin,
+        "client-id",
+        Some("runnel-test"),
+        "request_percentage",
+        0.001,
+    )
+    .await;
+    let mut throttle = 0;
+    for _ in 0..200 {
+        throttle = c
+            .send(&MetadataRequest::default(), 12)
+            .await
+            .throttle_time_ms;
+        if throttle > 0 {
+            break;
+        }
+    }
+    assert!(
+        (1..=1000).contains(&throttle),
+        "throttle_time_ms {throttle}"
+    );
+    if throttle >= 500 {
+        let muted = Instant::now();
+        assert!(answers_within(&mut c, Duration::from_secs(5)).await);
+        assert!(
+            muted.elapsed() >= Duration::from_millis(throttle as u64 - 300),
+            "muted for {:?} of {throttle} ms",
+            muted.elapsed()
+        );
+    }
+    let throttled = b
+        .broker
+        .as_ref()
+        .unwrap()
+        .state()
+        .metrics
+        .throttled_requests
+        .get_or_create(&runnel::metrics::QuotaLabels {
+            quota_type: "Request".into(),
+        })
+        .get();
+    assert!(throttled >= 1);
+}
+
+#[tokio::test]
+async fn connections_over_connection_creation_rate_are_closed() {
+    let b = one_second_quota_window().await;
+    let mut admin = b.client().await;
+    set_quota(&mut admin, "ip", None, "connection_creation_rate", 5.0).await;
+    // A burst of 30 from one address: about five a second get in; the others
+    // are never served and closed after their throttle time.
+    let mut clients = Vec::new();
+    for _ in 0..30 {
+        clients.push(Client::connect(b.addr).await);
+    }
+    let mut served = 0;
+    for c in &mut clients {
+        if answers(c).await {
+            served += 1;
+        }
+    }
+    assert!((3..=12).contains(&served), "{served} of 30 served");
+    let refused = b
+        .broker
+        .as_ref()
+        .unwrap()
+        .state()
+        .metrics
+        .connections_refused
+        .get_or_create(&runnel::metrics::ReasonLabels {
+            reason: "connection_creation_rate".into(),
+        })
+        .get();
+    assert_eq!(refused, 30 - served);
+    // Another IP entity's own rate replaces the default: 127.0.0.1 at 1000/s.
+    set_quota(
+        &mut admin,
+        "ip",
+        Some("127.0.0.1"),
+        "connection_creation_rate",
+        1000.0,
+    )
+    .await;
+    let mut more = Vec::new();
+    for _ in 0..20 {
+        more.push(Client::connect(b.addr).await);
+    }
+    for c in &mut more {
+        assert!(answers(c).await);
+    }
+}
+
+#[tokio::test]
+async fn partition_mutations_over_controller_mutation_rate_are_refused_or_throttled() {
+    let b = one_second_quota_window().await;
+    let mut admin = b.client().await;
+    // One partition a second: a bucket of two (one per sample).
+    set_quota(
+        &mut admin,
+        "client-id",
+        Some("runnel-test"),
+        "controller_mutation_rate",
+        1.0,
+    )
+    .await;
+    let topic = |name: &str, partitions: i32| {
+        create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.to_string())))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)
+    };
+    // Strict (v6+): taken while the bucket is not in debt, even into debt; then refused.
+    let r = admin
+        .send(
+            &CreateTopicsRequest::default().with_topics(vec![
+                topic("m1", 2),
+                topic("m2", 1),
+                topic("m3", 1),
+            ]),
+            7,
+        )
+        .await;
+    let codes: Vec<i16> = r.topics.iter().map(|t| t.error_code).collect();
+    let throttled = ResponseError::ThrottlingQuotaExceeded.code();
+    assert_eq!(codes, vec![0, 0, throttled]);
+    assert!(
+        (1..=1000).contains(&r.throttle_time_ms),
+        "throttle_time_ms {}",
+        r.throttle_time_ms
+    );
+    let mut c = b.client().await;
+    let r = c
+        .send(
+            &CreatePartitionsRequest::default().with_topics(vec![
+                create_partitions_request::CreatePartitionsTopic::default()
+                    .with_name(TopicName(StrBytes::from_static_str("m1")))
+                    .with_count(3),
+            ]),
+            3,
+        )
+        .await;
+    assert_eq!(r.results[0].error_code, throttled, "{r:?}");
+    let delete = DeleteTopicsRequest::default()
+        .with_topic_names(vec![TopicName(StrBytes::from_static_str("m2"))]);
+    // (A throttled connection is muted: each step on a new one.)
+    let mut c = b.client().await;
+    let r = c.send(&delete, 5).await;
+    assert_eq!(r.responses[0].error_code, throttled, "{r:?}");
+    // Permissive (CreateTopics v5): served, and throttled after.
+    let mut c = b.client().await;
+    let r = c
+        .send(
+            &CreateTopicsRequest::default().with_topics(vec![topic("m4", 1)]),
+            5,
+        )
+        .await;
+    assert_eq!(r.topics[0].error_code, 0);
+    assert!(r.throttle_time_ms > 0);
+    // Without the quota, everything is served again.
+    let entry = alter_client_quotas_request::EntryData::default()
+        .with_entity(vec![
+            alter_client_quotas_request::EntityData::default()
+                .with_entity_type(StrBytes::from_static_str("client-id"))
+                .with_entity_name(Some(StrBytes::from_static_str("runnel-test"))),
+        ])
+        .with_ops(vec![
+            alter_client_quotas_request::OpData::default()
+                .with_key(StrBytes::from_static_str("controller_mutation_rate"))
+                .with_remove(true),
+        ]);
+    let mut fresh = b.client().await;
+    let r = fresh
+        .send(
+            &AlterClientQuotasRequest::default().with_entries(vec![entry]),
+            1,
+        )
+        .await;
+    assert_eq!(r.entries[0].error_code, 0);
+    let r = fresh.send(&delete, 5).await;
+    assert_eq!(r.responses[0].error_code, 0);
 }

@@ -320,3 +320,118 @@ async fn credential_admin_apis_validate_as_kafka_does() {
     let users: Vec<&str> = all.results.iter().map(|r| r.user.as_str()).collect();
     assert_eq!(users, ["alice"]);
 }
+
+/// SaslHandshake v0 on `raw`, then nothing but bare tokens (KIP-152's predecessor).
+async fn handshake_v0(raw: &mut Client, mechanism: &'static str) {
+    let h = raw
+        .send(
+            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism)),
+            0,
+        )
+        .await;
+    assert_eq!(h.error_code, 0, "{mechanism}");
+}
+
+/// Sends a bare token (length, bytes) and reads the bare answer, `None` when
+/// the broker closed the connection instead.
+async fn raw_token(raw: &mut Client, token: &[u8]) -> Option<Vec<u8>> {
+    use tokio::io::AsyncWriteExt;
+    let mut frame = (token.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(token);
+    raw.stream.write_all(&frame).await.ok()?;
+    raw.read_frame().await.map(|b| b.to_vec())
+}
+
+#[tokio::test]
+async fn handshake_v0_exchanges_bare_tokens() {
+    let (broker, _) = start(0).await;
+    let mut raw = Client::connect(broker.addr).await;
+    let v = raw.send(&ApiVersionsRequest::default(), 3).await;
+    let handshake = v
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == ApiKey::SaslHandshake as i16)
+        .unwrap();
+    assert_eq!((handshake.min_version, handshake.max_version), (0, 1));
+
+    // PLAIN: one token, an empty token back, then Kafka requests as alice.
+    handshake_v0(&mut raw, "PLAIN").await;
+    let answer = raw_token(&mut raw, format!("\0alice\0{PASSWORD}").as_bytes()).await;
+    assert_eq!(answer.as_deref(), Some(&b""[..]));
+    let m = raw.send(&MetadataRequest::default(), 12).await;
+    assert_eq!(m.brokers.len(), 1);
+
+    // SCRAM-SHA-256: client-first, server-first, client-final, server-final.
+    let mut raw = Client::connect(broker.addr).await;
+    handshake_v0(&mut raw, "SCRAM-SHA-256").await;
+    let (mut client, first) =
+        runnel::security::scram::ClientExchange::start(ScramMechanism::Sha256, "alice", PASSWORD)
+            .unwrap();
+    let server_first = raw_token(&mut raw, first.as_bytes()).await.unwrap();
+    let last = client
+        .answer(std::str::from_utf8(&server_first).unwrap())
+        .unwrap();
+    let server_final = raw_token(&mut raw, last.as_bytes()).await.unwrap();
+    client
+        .verify(std::str::from_utf8(&server_final).unwrap())
+        .unwrap();
+    let m = raw.send(&MetadataRequest::default(), 12).await;
+    assert_eq!(m.brokers.len(), 1);
+    // Re-authentication needs SaslAuthenticate: a v0 handshake now is refused.
+    let h = raw
+        .send(
+            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+            0,
+        )
+        .await;
+    assert_eq!(h.error_code, ResponseError::IllegalSaslState.code());
+}
+
+#[tokio::test]
+async fn handshake_v0_failures_close_the_connection() {
+    let (broker, _) = start(0).await;
+    // A wrong password: no answer, the connection closes.
+    for (mechanism, token) in [
+        ("PLAIN", b"\0alice\0wrong".to_vec()),
+        ("SCRAM-SHA-256", b"n,,n=mallory,r=abcdefgh".to_vec()),
+    ] {
+        let mut raw = Client::connect(broker.addr).await;
+        handshake_v0(&mut raw, mechanism).await;
+        assert_eq!(raw_token(&mut raw, &token).await, None, "{mechanism}");
+    }
+    let mut raw = Client::connect(broker.addr).await;
+    handshake_v0(&mut raw, "SCRAM-SHA-256").await;
+    let (mut client, first) =
+        runnel::security::scram::ClientExchange::start(ScramMechanism::Sha256, "alice", "wrong")
+            .unwrap();
+    let server_first = raw_token(&mut raw, first.as_bytes()).await.unwrap();
+    let last = client
+        .answer(std::str::from_utf8(&server_first).unwrap())
+        .unwrap();
+    assert_eq!(raw_token(&mut raw, last.as_bytes()).await, None);
+
+    // A Kafka request where a bare token belongs is taken as a token, and fails.
+    let mut raw = Client::connect(broker.addr).await;
+    handshake_v0(&mut raw, "PLAIN").await;
+    let frame = raw.encode(
+        &SaslAuthenticateRequest::default()
+            .with_auth_bytes(format!("\0alice\0{PASSWORD}").into_bytes().into()),
+        2,
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut raw.stream, &frame)
+        .await
+        .unwrap();
+    assert!(
+        raw.read_frame().await.is_none(),
+        "a framed request was served"
+    );
+
+    // A token's length prefix beyond sasl.server.max.receive.size closes the
+    // connection before anything is read or allocated.
+    let mut raw = Client::connect(broker.addr).await;
+    handshake_v0(&mut raw, "PLAIN").await;
+    tokio::io::AsyncWriteExt::write_all(&mut raw.stream, &(1u32 << 20).to_be_bytes())
+        .await
+        .unwrap();
+    assert!(raw.is_closed_by_broker().await);
+}

@@ -335,3 +335,166 @@ fn the_broker_exits_2_on_a_bad_keystore() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ssl.keystore_location"), "{stderr}");
 }
+
+/// Runs the `runnel` binary with `args` (within 20 s): exit code, stdout, stderr.
+async fn runnel_cli(args: &[&str]) -> (i32, String, String) {
+    let out = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_runnel"))
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("runnel {args:?} did not finish"))
+    .expect("runnel runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_speaks_tls_with_a_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("test CA");
+    let truststore = trust(&ca, dir.path());
+    let (_broker, addr) = ssl_broker(&ca, dir.path(), |c| {
+        c.ssl.truststore_location = truststore.clone();
+        c.ssl.client_auth = ClientAuth::Required;
+    })
+    .await;
+    let alice = ca.client(&[(DnType::CommonName, "alice")], false);
+    let (cert, key) = (dir.path().join("alice.crt"), dir.path().join("alice.key"));
+    std::fs::write(&cert, &alice.cert_pem).unwrap();
+    std::fs::write(&key, &alice.key_pem).unwrap();
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let bootstrap = addr.to_string();
+    let tls = [
+        "-b",
+        &bootstrap,
+        "--ssl-ca",
+        &truststore,
+        "--ssl-cert",
+        &cert,
+        "--ssl-key",
+        &key,
+    ];
+    let run = |args: &[&str]| {
+        let all: Vec<String> = args.iter().chain(&tls).map(|a| a.to_string()).collect();
+        async move {
+            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+            runnel_cli(&refs).await
+        }
+    };
+    let (code, _, err) = run(&["topic", "create", "over-tls", "--partitions", "2"]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(&["topic", "list"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().any(|l| l.trim() == "over-tls"), "{out}");
+    let (code, out, err) = runnel_cli(&[
+        "topic",
+        "describe",
+        "over-tls",
+        "-b",
+        &bootstrap,
+        "--security-protocol",
+        "ssl",
+        "--ssl-ca",
+        &truststore,
+        "--ssl-cert",
+        &cert,
+        "--ssl-key",
+        &key,
+    ])
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("over-tls"), "{out}");
+
+    // SSL without a CA to trust, a CA that did not sign the broker, or no
+    // client certificate where one is required: exit 1 with the reason.
+    let (code, _, err) = runnel_cli(&[
+        "topic",
+        "list",
+        "-b",
+        &bootstrap,
+        "--security-protocol",
+        "SSL",
+    ])
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("--ssl-ca"), "{err}");
+    let stranger = dir.path().join("stranger.pem");
+    std::fs::write(&stranger, Ca::new("another CA").pem()).unwrap();
+    let stranger = stranger.display().to_string();
+    let (code, _, err) =
+        runnel_cli(&["topic", "list", "-b", &bootstrap, "--ssl-ca", &stranger]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    let (code, _, _) =
+        runnel_cli(&["topic", "list", "-b", &bootstrap, "--ssl-ca", &truststore]).await;
+    assert_eq!(code, 1, "served without a client certificate");
+    // A plaintext CLI on the SSL port is refused too.
+    let (code, _, _) = runnel_cli(&["topic", "list", "-b", &bootstrap]).await;
+    assert_eq!(code, 1);
+}
+
+#[tokio::test]
+async fn the_cli_authenticates_over_sasl_ssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("test CA");
+    let truststore = trust(&ca, dir.path());
+    let (broker, addr) = ssl_broker(&ca, dir.path(), |c| {
+        c.listen = "SASL_SSL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0".into();
+    })
+    .await;
+    let plain = broker
+        .broker
+        .as_ref()
+        .unwrap()
+        .listener_addr("PLAINTEXT")
+        .unwrap()
+        .to_string();
+    let (code, _, err) = runnel_cli(&[
+        "user",
+        "add",
+        "alice",
+        "--password",
+        "alice-secret",
+        "-b",
+        &plain,
+    ])
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let bootstrap = addr.to_string();
+    let sasl_ssl = |password: &'static str| {
+        let args: Vec<String> = [
+            "topic",
+            "list",
+            "-b",
+            &bootstrap,
+            "--security-protocol",
+            "SASL_SSL",
+            "--ssl-ca",
+            &truststore,
+            "--sasl-username",
+            "alice",
+            "--sasl-password",
+            password,
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            runnel_cli(&refs).await
+        }
+    };
+    let (code, _, err) = sasl_ssl("alice-secret").await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = sasl_ssl("wrong").await;
+    assert_eq!(code, 1);
+    assert!(err.contains("SASL_AUTHENTICATION_FAILED"), "{err}");
+}

@@ -68,6 +68,17 @@ pub fn heartbeat(
             .with_error_code(e.code())
             .with_error_message(Some(s(e.to_string())));
     }
+    // Clients may not learn of topics they cannot describe: a subscription
+    // naming one is refused whole, as Kafka refuses it.
+    let indescribable = request
+        .subscribed_topic_names
+        .iter()
+        .flatten()
+        .any(|topic| !broker.authorize_topic(ctx, AclOperation::Describe, topic));
+    if indescribable {
+        return ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(kafka_protocol::ResponseError::TopicAuthorizationFailed.code());
+    }
     let view = topics_view(broker);
     let owned = request.topic_partitions.map(|tps| {
         let mut owned = Assignment::new();

@@ -34,11 +34,23 @@ pub fn handle(
             FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code()),
         ));
     }
+    // A follower's fetch (replica id >= 0) needs CLUSTER_ACTION on the
+    // cluster instead, all or nothing, as Kafka's KafkaApis checks it.
+    let replica_id = if version >= 15 {
+        request.replica_state.replica_id
+    } else {
+        request.replica_id
+    };
+    let follower_denied =
+        (*replica_id >= 0).then(|| !broker.authorize_cluster(ctx, AclOperation::ClusterAction));
     // READ on each topic, decided once for the whole long poll.
     let denied: Vec<bool> = request
         .topics
         .iter()
         .map(|t| {
+            if let Some(denied) = follower_denied {
+                return denied;
+            }
             let name = if version >= 13 {
                 broker.topics.get_by_id(t.topic_id).map(|t| t.name.clone())
             } else {

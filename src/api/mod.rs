@@ -17,6 +17,7 @@ mod init_producer_id;
 mod leader_epoch;
 mod list_offsets;
 mod metadata;
+mod mutation_quota;
 mod offsets;
 mod partitions;
 mod produce;
@@ -58,7 +59,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SyncGroup, 0, 5),
     (ApiKey::DescribeGroups, 0, 6),
     (ApiKey::ListGroups, 0, 5),
-    (ApiKey::SaslHandshake, 1, 1),
+    (ApiKey::SaslHandshake, 0, 1),
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
@@ -105,6 +106,9 @@ pub struct RequestContext {
     pub listener: usize,
     /// Who the connection authenticated as (User:ANONYMOUS without authentication).
     pub principal: KafkaPrincipal,
+    /// The throttle (ms) the request's partition mutations call for under the
+    /// client's controller_mutation_rate quota, set by the handler.
+    pub mutation_throttle_ms: std::sync::atomic::AtomicU64,
 }
 
 /// The version range runnel accepts for `key`, if it serves that API.

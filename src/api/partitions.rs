@@ -10,6 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use super::error::topic_error;
+use super::mutation_quota::MutationQuota;
 use crate::broker::BrokerState;
 use crate::security::acl::AclOperation;
 use crate::topic::{NewPartitions, TopicError};
@@ -18,8 +19,9 @@ pub fn create(
     broker: &Arc<BrokerState>,
     ctx: &RequestContext,
     request: CreatePartitionsRequest,
-    _version: i16,
+    version: i16,
 ) -> CreatePartitionsResponse {
+    let quota = MutationQuota::new(broker, ctx, version >= 3);
     let mut seen = HashSet::new();
     let duplicates: HashSet<String> = request
         .topics
@@ -45,6 +47,16 @@ pub fn create(
                     .with_error_message(Some(StrBytes::from_static_str(
                         "The topic authorization is failed.",
                     )));
+            }
+            let current = broker
+                .topics
+                .get(&t.name)
+                .map_or(t.count, |topic| topic.partitions.len() as i32);
+            if !request.validate_only && !quota.record(t.count - current) {
+                let e = ResponseError::ThrottlingQuotaExceeded;
+                return result
+                    .with_error_code(e.code())
+                    .with_error_message(Some(StrBytes::from_string(e.to_string())));
             }
             let new = NewPartitions {
                 count: t.count,

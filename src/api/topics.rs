@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
     CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
@@ -13,17 +15,20 @@ use uuid::Uuid;
 
 use super::RequestContext;
 use super::error::topic_error;
+use super::mutation_quota::MutationQuota;
 use crate::broker::BrokerState;
+use crate::config_report::topic_entries;
 use crate::security::acl::AclOperation;
-use crate::topic::{NewTopic, TopicError};
+use crate::topic::{NewTopic, TopicConfig, TopicError};
 
 pub fn create(
     broker: &Arc<BrokerState>,
     ctx: &RequestContext,
     request: CreateTopicsRequest,
-    _version: i16,
+    version: i16,
 ) -> CreateTopicsResponse {
     let cluster_create = broker.authorize_cluster(ctx, AclOperation::Create);
+    let quota = MutationQuota::new(broker, ctx, version >= 6);
     let mut seen = std::collections::HashSet::new();
     let topics = request
         .topics
@@ -76,9 +81,20 @@ pub fn create(
                     .map(|c| (c.name.to_string(), c.value.as_deref().unwrap_or("").to_string()))
                     .collect(),
             };
+            let overrides = TopicConfig {
+                overrides: new.configs.iter().cloned().collect(),
+            };
             let outcome = if request.validate_only {
                 broker.topics.validate(&new).map(|_| None)
             } else {
+                let count = if partitions == -1 {
+                    broker.config.num_partitions
+                } else {
+                    partitions
+                };
+                if !quota.record(count) {
+                    return throttled(result);
+                }
                 broker.topics.create(new).map(Some)
             };
             match outcome {
@@ -88,10 +104,23 @@ pub fn create(
                         None if partitions == -1 => broker.config.num_partitions,
                         None => partitions,
                     };
-                    result
-                        .with_topic_id(created.map(|t| t.id).unwrap_or(Uuid::nil()))
-                        .with_num_partitions(partitions)
-                        .with_replication_factor(1)
+                    let result =
+                        result.with_topic_id(created.map(|t| t.id).unwrap_or(Uuid::nil()));
+                    // The configs and layout only for those who may describe
+                    // the topic's configs, as Kafka's controller answers (v5+).
+                    if version < 5 || broker.authorize_topic(ctx, AclOperation::DescribeConfigs, &name) {
+                        result
+                            .with_num_partitions(partitions)
+                            .with_replication_factor(1)
+                            .with_configs(Some(created_configs(broker, &overrides, version)))
+                    } else {
+                        result
+                            .with_num_partitions(-1)
+                            .with_replication_factor(-1)
+                            .with_topic_config_error_code(
+                                ResponseError::TopicAuthorizationFailed.code(),
+                            )
+                    }
                 }
                 Err(e) => result
                     .with_error_code(topic_error(&e).code())
@@ -102,6 +131,38 @@ pub fn create(
         })
         .collect();
     CreateTopicsResponse::default().with_topics(topics)
+}
+
+fn throttled(result: CreatableTopicResult) -> CreatableTopicResult {
+    let e = ResponseError::ThrottlingQuotaExceeded;
+    result
+        .with_error_code(e.code())
+        .with_error_message(Some(StrBytes::from_string(e.to_string())))
+        .with_num_partitions(-1)
+        .with_replication_factor(-1)
+}
+
+/// A new topic's configs as CreateTopics v5+ reports them (Kafka's
+/// DescribeConfigs view of the topic).
+fn created_configs(
+    broker: &BrokerState,
+    config: &TopicConfig,
+    version: i16,
+) -> Vec<CreatableTopicConfigs> {
+    if version < 5 {
+        return Vec::new();
+    }
+    topic_entries(config, &broker.config)
+        .into_iter()
+        .map(|e| {
+            CreatableTopicConfigs::default()
+                .with_name(StrBytes::from_string(e.name))
+                .with_value(e.value.map(StrBytes::from_string))
+                .with_read_only(e.read_only)
+                .with_config_source(e.source as i8)
+                .with_is_sensitive(false)
+        })
+        .collect()
 }
 
 pub fn delete(
@@ -124,6 +185,7 @@ pub fn delete(
             .map(|n| (Some(n.to_string()), Uuid::nil()))
             .collect()
     };
+    let quota = MutationQuota::new(broker, ctx, version >= 5);
     let responses = targets
         .into_iter()
         .map(|(name, id)| {
@@ -139,6 +201,16 @@ pub fn delete(
             };
             if !broker.authorize_topic(ctx, AclOperation::Delete, &name) {
                 return result.with_error_code(ResponseError::TopicAuthorizationFailed.code());
+            }
+            let partitions = broker
+                .topics
+                .get(&name)
+                .map_or(0, |t| t.partitions.len() as i32);
+            if !quota.record(partitions) {
+                let e = ResponseError::ThrottlingQuotaExceeded;
+                return result
+                    .with_error_code(e.code())
+                    .with_error_message(Some(StrBytes::from_string(e.to_string())));
             }
             match broker.topics.delete(&name) {
                 Ok(id) => result.with_topic_id(id),

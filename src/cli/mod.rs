@@ -17,7 +17,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::client::{Cluster, SaslConfig};
+use crate::client::{Cluster, SaslConfig, TlsClient};
+use crate::security::SecurityProtocol;
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -68,18 +69,65 @@ pub struct ClientArgs {
     /// A file whose first line is the SASL password.
     #[arg(long, conflicts_with = "sasl_password")]
     pub sasl_password_file: Option<std::path::PathBuf>,
+    /// Kafka's security.protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+    /// Without it, TLS is used when --ssl-ca is given and SASL when a SASL
+    /// user name or mechanism is.
+    #[arg(long, value_parser = parse_security_protocol)]
+    pub security_protocol: Option<SecurityProtocol>,
+    /// PEM file of the CA certificate(s) the broker's certificate must chain
+    /// to (Kafka's ssl.truststore.location); needed for TLS.
+    #[arg(long)]
+    pub ssl_ca: Option<std::path::PathBuf>,
+    /// PEM file of this client's certificate chain, shown to a listener with
+    /// ssl.client.auth (with --ssl-key).
+    #[arg(long, requires = "ssl_key")]
+    pub ssl_cert: Option<std::path::PathBuf>,
+    /// PEM file of the private key of --ssl-cert.
+    #[arg(long, requires = "ssl_cert")]
+    pub ssl_key: Option<std::path::PathBuf>,
+}
+
+fn parse_security_protocol(s: &str) -> Result<SecurityProtocol, String> {
+    SecurityProtocol::parse(s)
+        .ok_or_else(|| format!("`{s}`: expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"))
 }
 
 impl ClientArgs {
     pub async fn connect(&self) -> anyhow::Result<Cluster> {
-        Ok(Cluster::connect(&self.bootstrap_server, &self.client_id, self.sasl()?).await?)
+        let protocol = self.security_protocol.unwrap_or_else(|| {
+            let tls = self.ssl_ca.is_some();
+            let sasl = self.sasl_mechanism.is_some() || self.sasl_username.is_some();
+            match (tls, sasl) {
+                (false, false) => SecurityProtocol::Plaintext,
+                (true, false) => SecurityProtocol::Ssl,
+                (false, true) => SecurityProtocol::SaslPlaintext,
+                (true, true) => SecurityProtocol::SaslSsl,
+            }
+        });
+        let sasl = if protocol.uses_sasl() {
+            Some(self.sasl()?)
+        } else {
+            None
+        };
+        let tls = if protocol.uses_tls() {
+            Some(self.tls()?)
+        } else {
+            None
+        };
+        Ok(Cluster::connect(&self.bootstrap_server, &self.client_id, sasl, tls).await?)
     }
 
-    /// How to authenticate, if any SASL option is given.
-    fn sasl(&self) -> anyhow::Result<Option<SaslConfig>> {
-        if self.sasl_mechanism.is_none() && self.sasl_username.is_none() {
-            return Ok(None);
-        }
+    /// The TLS settings the --ssl-* options give.
+    fn tls(&self) -> anyhow::Result<TlsClient> {
+        let ca = self.ssl_ca.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("TLS needs --ssl-ca FILE: the CA that signed the broker's certificate")
+        })?;
+        let identity = self.ssl_cert.as_deref().zip(self.ssl_key.as_deref());
+        TlsClient::new(ca, identity).map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// How to authenticate, from the SASL options.
+    fn sasl(&self) -> anyhow::Result<SaslConfig> {
         let username = self
             .sasl_username
             .clone()
@@ -89,7 +137,7 @@ impl ClientArgs {
             self.sasl_password_file.as_deref(),
         )?
         .ok_or_else(|| anyhow::anyhow!("SASL needs --sasl-password-file or KAFKA_SASL_PASSWORD"))?;
-        Ok(Some(SaslConfig {
+        Ok(SaslConfig {
             mechanism: self
                 .sasl_mechanism
                 .clone()
@@ -97,7 +145,7 @@ impl ClientArgs {
                 .to_ascii_uppercase(),
             username,
             password,
-        }))
+        })
     }
 }
 

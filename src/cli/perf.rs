@@ -160,7 +160,9 @@ async fn produce(args: ProducePerfArgs) -> anyhow::Result<()> {
         let addr = cluster
             .broker_addr(leader)
             .ok_or_else(|| anyhow::anyhow!("no address for broker {leader}"))?;
-        let conn = Connection::connect(&addr, cluster.client_id(), cluster.sasl()).await?;
+        let conn =
+            Connection::connect_over(&addr, cluster.client_id(), cluster.sasl(), cluster.tls())
+                .await?;
         let mut args = args.clone();
         if args.throughput > 0 {
             args.throughput = (args.throughput / leaders).max(1);

@@ -14,7 +14,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::{ClientError, Connection, Result, SaslConfig};
+use super::{ClientError, Connection, Result, SaslConfig, TlsClient};
 
 /// FindCoordinator's key types.
 const GROUP_KEY: i8 = 0;
@@ -45,6 +45,7 @@ pub struct PartitionInfo {
 pub struct Cluster {
     client_id: String,
     sasl: Option<SaslConfig>,
+    tls: Option<TlsClient>,
     bootstrap: Connection,
     brokers: HashMap<i32, String>,
     connections: HashMap<i32, Connection>,
@@ -58,11 +59,13 @@ pub fn str_bytes(s: &str) -> StrBytes {
 
 impl Cluster {
     /// Connects to the first reachable server of `bootstrap` (comma-separated
-    /// HOST:PORT); every connection authenticates with `sasl` when given.
+    /// HOST:PORT); every connection authenticates with `sasl` when given, and
+    /// speaks TLS with `tls`.
     pub async fn connect(
         bootstrap: &str,
         client_id: &str,
         sasl: Option<SaslConfig>,
+        tls: Option<TlsClient>,
     ) -> Result<Cluster> {
         let mut last = ClientError::Protocol("no bootstrap server given".into());
         for addr in bootstrap
@@ -70,11 +73,12 @@ impl Cluster {
             .map(str::trim)
             .filter(|a| !a.is_empty())
         {
-            match Connection::connect(addr, client_id, sasl.as_ref()).await {
+            match Connection::connect_over(addr, client_id, sasl.as_ref(), tls.as_ref()).await {
                 Ok(conn) => {
                     let mut cluster = Cluster {
                         client_id: client_id.to_string(),
                         sasl,
+                        tls,
                         bootstrap: conn,
                         brokers: HashMap::new(),
                         connections: HashMap::new(),
@@ -104,6 +108,11 @@ impl Cluster {
     /// How this cluster's connections authenticate.
     pub fn sasl(&self) -> Option<&SaslConfig> {
         self.sasl.as_ref()
+    }
+
+    /// The TLS settings of this cluster's connections, if they use TLS.
+    pub fn tls(&self) -> Option<&TlsClient> {
+        self.tls.as_ref()
     }
 
     /// Every broker Metadata named.
@@ -213,7 +222,13 @@ impl Cluster {
                 .get(&node)
                 .cloned()
                 .ok_or_else(|| ClientError::Protocol(format!("unknown broker {node}")))?;
-            let conn = Connection::connect(&addr, &self.client_id, self.sasl.as_ref()).await?;
+            let conn = Connection::connect_over(
+                &addr,
+                &self.client_id,
+                self.sasl.as_ref(),
+                self.tls.as_ref(),
+            )
+            .await?;
             self.connections.insert(node, conn);
         }
         self.connections

@@ -9,11 +9,14 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use super::{ClientError, Result, SaslConfig};
+use super::{ClientError, Result, SaslConfig, TlsClient};
+
+/// The halves of a TCP stream, or of a TLS stream over one.
+type Reader = Box<dyn AsyncRead + Unpin + Send>;
+type Writer = Box<dyn AsyncWrite + Unpin + Send>;
 
 /// The versions this client can build and read, per API. Capped where newer
 /// versions change shape (Fetch and Produce v13 name topics by id, OffsetFetch
@@ -56,8 +59,8 @@ const MAX_RESPONSE_BYTES: usize = 512 * 1024 * 1024;
 
 pub struct Connection {
     addr: String,
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: BufReader<Reader>,
+    writer: Writer,
     client_id: StrBytes,
     correlation_id: i32,
     broker_versions: HashMap<i16, (i16, i16)>,
@@ -71,13 +74,33 @@ impl Connection {
         client_id: &str,
         sasl: Option<&SaslConfig>,
     ) -> Result<Connection> {
+        Self::connect_over(addr, client_id, sasl, None).await
+    }
+
+    /// As [`Connection::connect`], over TLS with `tls`.
+    pub async fn connect_over(
+        addr: &str,
+        client_id: &str,
+        sasl: Option<&SaslConfig>,
+        tls: Option<&TlsClient>,
+    ) -> Result<Connection> {
         let io = |source| ClientError::Io {
             addr: addr.to_string(),
             source,
         };
         let stream = TcpStream::connect(addr).await.map_err(io)?;
         stream.set_nodelay(true).map_err(io)?;
-        let (read, writer) = stream.into_split();
+        let (read, writer): (Reader, Writer) = match tls {
+            None => {
+                let (read, write) = stream.into_split();
+                (Box::new(read), Box::new(write))
+            }
+            Some(tls) => {
+                let stream = tls.connect(addr, stream).await.map_err(io)?;
+                let (read, write) = tokio::io::split(stream);
+                (Box::new(read), Box::new(write))
+            }
+        };
         let mut conn = Connection {
             addr: addr.to_string(),
             reader: BufReader::with_capacity(256 * 1024, read),
@@ -141,10 +164,12 @@ impl Connection {
         encoded.map_err(|e| ClientError::Protocol(format!("cannot encode request: {e}")))?;
         let len = (buf.len() - 4) as i32;
         buf[0..4].copy_from_slice(&len.to_be_bytes());
-        self.writer
-            .write_all(&buf)
-            .await
-            .map_err(|source| self.io(source))?;
+        let written = match self.writer.write_all(&buf).await {
+            // TLS holds written records until flushed.
+            Ok(()) => self.writer.flush().await,
+            Err(e) => Err(e),
+        };
+        written.map_err(|source| self.io(source))?;
         Ok(self.correlation_id)
     }
 

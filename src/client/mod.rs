@@ -9,10 +9,12 @@ pub mod connection;
 pub mod group_member;
 pub mod partitioner;
 pub mod sasl;
+pub mod tls;
 
 pub use cluster::Cluster;
 pub use connection::Connection;
 pub use sasl::SaslConfig;
+pub use tls::TlsClient;
 
 use kafka_protocol::ResponseError;
 

@@ -4,6 +4,12 @@
 //! other request closes it. Once authenticated it runs as `User:<name>` until
 //! its session (connections.max.reauth.ms) expires, unless it re-authenticates
 //! as the same user first.
+//!
+//! SaslHandshake v0 (before KIP-152) is served too: after it the client sends
+//! bare SASL tokens, each a 4-byte length and the token with no request
+//! header, and gets bare tokens back; a failure closes the connection without
+//! an answer. The token exchange is the same either way; only the framing
+//! differs.
 
 use std::time::{Duration, Instant};
 
@@ -33,10 +39,12 @@ pub enum Verdict {
 enum State {
     /// Nothing but ApiVersions and SaslHandshake yet.
     Start,
-    /// A mechanism's exchange runs: SaslAuthenticate only.
+    /// A mechanism's exchange runs: SaslAuthenticate only, or with `raw`
+    /// (after SaslHandshake v0) bare tokens only.
     Exchange {
         server: SaslServer,
         mechanism: String,
+        raw: bool,
     },
     Authenticated,
 }
@@ -70,6 +78,30 @@ impl Authenticator {
         &self.principal
     }
 
+    /// Whether the next frame is a bare SASL token (after SaslHandshake v0)
+    /// rather than a Kafka request.
+    pub fn expects_raw_token(&self) -> bool {
+        matches!(self.state, State::Exchange { raw: true, .. })
+    }
+
+    /// The largest frame the connection may send now: before a SASL listener's
+    /// client has authenticated, Kafka's sasl.server.max.receive.size.
+    pub fn max_receive(&self, request_max_bytes: usize) -> usize {
+        if self.sasl && self.authenticated.is_none() {
+            request_max_bytes.min(SASL_SERVER_MAX_RECEIVE_SIZE)
+        } else {
+            request_max_bytes
+        }
+    }
+
+    /// Handles a bare token sent after SaslHandshake v0: the bare token to
+    /// answer with, or why the connection is closed.
+    pub fn raw_token(&mut self, broker: &BrokerState, token: &[u8]) -> Result<Vec<u8>, String> {
+        match self.exchange(broker, token)? {
+            Exchanged::Challenge(bytes) | Exchanged::Done(bytes) => Ok(bytes),
+        }
+    }
+
     /// Decides about one decoded request.
     pub fn admit(
         &mut self,
@@ -92,8 +124,15 @@ impl Authenticator {
         }
         match (&mut self.state, request) {
             (State::Start, RequestKind::ApiVersions(_)) => Verdict::Run,
+            (State::Authenticated, RequestKind::SaslHandshake(_)) if version == 0 => {
+                // Re-authentication (KIP-368) needs SaslAuthenticate.
+                Verdict::Answer(ResponseKind::SaslHandshake(
+                    SaslHandshakeResponse::default()
+                        .with_error_code(ResponseError::IllegalSaslState.code()),
+                ))
+            }
             (State::Start | State::Authenticated, RequestKind::SaslHandshake(r)) => {
-                self.handshake(broker, r)
+                self.handshake(broker, r, version)
             }
             (State::Exchange { .. }, RequestKind::SaslAuthenticate(r)) => {
                 self.authenticate(broker, r, version)
@@ -119,7 +158,12 @@ impl Authenticator {
         }
     }
 
-    fn handshake(&mut self, broker: &BrokerState, request: &SaslHandshakeRequest) -> Verdict {
+    fn handshake(
+        &mut self,
+        broker: &BrokerState,
+        request: &SaslHandshakeRequest,
+        version: i16,
+    ) -> Verdict {
         let enabled = broker.config.sasl.mechanisms();
         let response = SaslHandshakeResponse::default().with_mechanisms(
             enabled
@@ -137,6 +181,7 @@ impl Authenticator {
                 self.state = State::Exchange {
                     server,
                     mechanism: wanted.to_string(),
+                    raw: version == 0,
                 };
                 Verdict::Answer(ResponseKind::SaslHandshake(response))
             }
@@ -152,51 +197,75 @@ impl Authenticator {
         request: &SaslAuthenticateRequest,
         version: i16,
     ) -> Verdict {
-        let State::Exchange { server, mechanism } = &mut self.state else {
-            return Verdict::Close("SaslAuthenticate without a handshake".into());
-        };
-        let failed = |message: String| {
-            Verdict::AnswerAndClose(ResponseKind::SaslAuthenticate(
+        match self.exchange(broker, &request.auth_bytes) {
+            Err(message) => Verdict::AnswerAndClose(ResponseKind::SaslAuthenticate(
                 SaslAuthenticateResponse::default()
                     .with_error_code(ResponseError::SaslAuthenticationFailed.code())
                     .with_error_message(Some(StrBytes::from_string(message))),
-            ))
-        };
-        match server.step(&request.auth_bytes, &broker.credentials) {
-            Err(e) => failed(e.0),
-            Ok(Step::Continue(challenge)) => Verdict::Answer(ResponseKind::SaslAuthenticate(
+            )),
+            Ok(Exchanged::Challenge(challenge)) => Verdict::Answer(ResponseKind::SaslAuthenticate(
                 SaslAuthenticateResponse::default().with_auth_bytes(challenge.into()),
             )),
-            Ok(Step::Done { user, response }) => {
-                let principal = KafkaPrincipal::user(user);
-                if let Some(previous) = &self.authenticated {
-                    if principal != self.principal {
-                        return failed(format!(
-                            "Cannot change principals during re-authentication from {}: {principal}",
-                            self.principal
-                        ));
-                    }
-                    if previous != mechanism {
-                        return failed(format!(
-                            "Cannot change SASL mechanisms during re-authentication from {previous} to {mechanism}"
-                        ));
-                    }
-                }
-                let lifetime = broker.config.sasl.connections_max_reauth_ms;
-                self.expires =
-                    (lifetime > 0).then(|| Instant::now() + Duration::from_millis(lifetime as u64));
-                self.principal = principal;
-                self.authenticated = Some(mechanism.clone());
-                self.state = State::Authenticated;
+            Ok(Exchanged::Done(response)) => {
                 tracing::debug!(principal = %self.principal, version, "SASL authentication succeeded");
                 Verdict::Answer(ResponseKind::SaslAuthenticate(
                     SaslAuthenticateResponse::default()
                         .with_auth_bytes(response.into())
-                        .with_session_lifetime_ms(lifetime),
+                        .with_session_lifetime_ms(broker.config.sasl.connections_max_reauth_ms),
                 ))
             }
         }
     }
+
+    /// Feeds one client token to the running mechanism, however it was framed;
+    /// on success the connection becomes the user it authenticated as. An
+    /// error is the message for the client.
+    fn exchange(&mut self, broker: &BrokerState, token: &[u8]) -> Result<Exchanged, String> {
+        let State::Exchange {
+            server, mechanism, ..
+        } = &mut self.state
+        else {
+            return Err("SASL token without a handshake".into());
+        };
+        let (user, response) = match server.step(token, &broker.credentials) {
+            Err(e) => return Err(e.0),
+            Ok(Step::Continue(challenge)) => return Ok(Exchanged::Challenge(challenge)),
+            Ok(Step::Done { user, response }) => (user, response),
+        };
+        let principal = KafkaPrincipal::user(user);
+        if let Some(previous) = &self.authenticated {
+            if principal != self.principal {
+                return Err(format!(
+                    "Cannot change principals during re-authentication from {}: {principal}",
+                    self.principal
+                ));
+            }
+            if previous != mechanism {
+                return Err(format!(
+                    "Cannot change SASL mechanisms during re-authentication from {previous} to {mechanism}"
+                ));
+            }
+        }
+        let lifetime = broker.config.sasl.connections_max_reauth_ms;
+        self.expires =
+            (lifetime > 0).then(|| Instant::now() + Duration::from_millis(lifetime as u64));
+        self.principal = principal;
+        self.authenticated = Some(mechanism.clone());
+        self.state = State::Authenticated;
+        Ok(Exchanged::Done(response))
+    }
+}
+
+/// Kafka's sasl.server.max.receive.size default: the largest frame a client
+/// may send before it has authenticated.
+const SASL_SERVER_MAX_RECEIVE_SIZE: usize = 524_288;
+
+/// What one client token led to.
+enum Exchanged {
+    /// Send this challenge; the exchange goes on.
+    Challenge(Vec<u8>),
+    /// Authenticated; send these final bytes.
+    Done(Vec<u8>),
 }
 
 fn illegal_authenticate(message: &str) -> ResponseKind {

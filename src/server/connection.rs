@@ -20,7 +20,7 @@ use super::authenticator::{Authenticator, Verdict};
 use super::frame::{FrameError, FrameReader};
 use super::outbox::Outbox;
 use super::request_memory::{RequestMemory, RequestReader};
-use crate::api::throttle::{self, Mute};
+use crate::api::throttle::{self, ConnectionThrottle, RequestCost};
 use crate::api::{self, Reply, RequestContext};
 use crate::broker::BrokerState;
 use crate::security::KafkaPrincipal;
@@ -36,9 +36,16 @@ struct Outgoing {
     correlation_id: i32,
     api_key: ApiKey,
     version: i16,
-    reply: Reply,
+    answer: Answer,
     /// The request's bytes, held until its response is encoded.
     memory: Option<RequestMemory>,
+}
+
+/// What goes back for one frame.
+enum Answer {
+    Kafka(Reply),
+    /// A bare SASL token (after SaslHandshake v0): its length, then the token.
+    SaslToken(Bytes),
 }
 
 /// Why a connection is closed instead of answered, as Kafka does for input it
@@ -55,6 +62,8 @@ pub enum Malformed {
     Decode(ApiKey, i16, String),
     #[error("{0}")]
     IllegalSaslState(String),
+    #[error("SASL authentication failed: {0}")]
+    SaslAuthenticationFailed(String),
 }
 
 /// Whether the connection stays open after a reply.
@@ -81,13 +90,13 @@ pub async fn serve<R, W>(
     let write_task = tokio::spawn(write_replies(writer, replies, peer, state.clone()));
     state.metrics.connections.inc();
     let socket = &state.config.socket;
-    let mute = Arc::new(Mute::default());
+    let mut throttle = ConnectionThrottle::default();
     let mut requests = RequestReader::new(
         FrameReader::new(reader, socket.request_max_bytes as usize),
         socket.queued_max_request_bytes_per_connection,
         state.request_memory.clone(),
         std::time::Duration::from_millis(socket.connections_max_idle_ms),
-        mute.clone(),
+        throttle.mute.clone(),
         state.metrics.clone(),
     );
     let mut stop = state.shutdown.clone();
@@ -97,6 +106,7 @@ pub async fn serve<R, W>(
         .is_some_and(|l| l.protocol.uses_sasl());
     let mut auth = Authenticator::new(sasl, principal);
     loop {
+        requests.set_max_frame(auth.max_receive(socket.request_max_bytes as usize));
         let frame = tokio::select! {
             f = requests.next() => f,
             _ = stop.changed() => break,
@@ -113,7 +123,7 @@ pub async fn serve<R, W>(
                 break;
             }
         };
-        match run(&state, peer, listener, &mut auth, frame, &mute).await {
+        match run(&state, peer, listener, &mut auth, frame, &mut throttle).await {
             Ok((mut outgoing, after)) => {
                 outgoing.memory = Some(memory);
                 if queue.send(outgoing).await.is_err() || after == After::Close {
@@ -186,9 +196,23 @@ async fn run(
     listener: usize,
     auth: &mut Authenticator,
     frame: Bytes,
-    mute: &Arc<Mute>,
+    throttle: &mut ConnectionThrottle,
 ) -> Result<(Outgoing, After), Malformed> {
     let started = Instant::now();
+    if auth.expects_raw_token() {
+        let token = auth
+            .raw_token(state, &frame)
+            .map_err(Malformed::SaslAuthenticationFailed)?;
+        let outgoing = Outgoing {
+            started,
+            correlation_id: 0,
+            api_key: ApiKey::SaslAuthenticate,
+            version: 0,
+            answer: Answer::SaslToken(token.into()),
+            memory: None,
+        };
+        return Ok((outgoing, After::Continue));
+    }
     let size = frame.len();
     let (correlation_id, api_key, version, header, mut request) = match decode_request(frame)? {
         Decoded::Request {
@@ -204,9 +228,9 @@ async fn run(
                 correlation_id,
                 api_key: ApiKey::ApiVersions,
                 version: 0,
-                reply: Reply::now(ResponseKind::ApiVersions(
+                answer: Answer::Kafka(Reply::now(ResponseKind::ApiVersions(
                     api::unsupported_version_response(),
-                )),
+                ))),
                 memory: None,
             };
             return Ok((outgoing, After::Continue));
@@ -229,12 +253,19 @@ async fn run(
                 client_host: format!("/{}", peer.ip()),
                 listener,
                 principal: auth.principal().clone(),
+                mutation_throttle_ms: Default::default(),
             };
-            throttle::bound_fetch(state, &ctx, &mut request);
+            throttle::bound_fetch(state, &ctx, throttle, &mut request);
+            let handling = Instant::now();
             let reply = api::handle(state, &ctx, request, version)
                 .instrument(span)
                 .await;
-            let reply = throttle::apply(state, &ctx, api_key, version, size, reply, mute);
+            // A long poll's wait is in the reply, not in this handling time.
+            let cost = RequestCost {
+                bytes: size,
+                handling: handling.elapsed(),
+            };
+            let reply = throttle::apply(state, &ctx, throttle, api_key, version, cost, reply);
             (reply, After::Continue)
         }
     };
@@ -243,7 +274,7 @@ async fn run(
         correlation_id,
         api_key,
         version,
-        reply,
+        answer: Answer::Kafka(reply),
         memory: None,
     };
     Ok((outgoing, after))
@@ -263,7 +294,19 @@ async fn write_replies<W: AsyncWrite + Unpin>(
 ) {
     let mut outbox = Outbox::default();
     while let Some(mut out) = replies.recv().await {
-        let response = match std::mem::replace(&mut out.reply, Reply::None) {
+        let reply = match std::mem::replace(&mut out.answer, Answer::Kafka(Reply::None)) {
+            Answer::Kafka(reply) => reply,
+            Answer::SaslToken(token) => {
+                observe(&state, &out);
+                outbox.push_raw(token);
+                if let Err(e) = outbox.flush(&mut writer).await {
+                    tracing::debug!(%peer, error = %e, "connection write failed");
+                    return;
+                }
+                continue;
+            }
+        };
+        let response = match reply {
             Reply::None => {
                 observe(&state, &out);
                 continue;

@@ -36,6 +36,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    pub fn set_max_frame(&mut self, max: usize) {
+        self.max_frame = max;
+    }
+
     /// The length of the next frame, once its prefix has arrived; `None` at a
     /// clean EOF. The frame's body is not read yet.
     pub async fn next_len(&mut self) -> Result<Option<usize>, FrameError> {

@@ -37,6 +37,24 @@ async fn accept(
     Some((slot, listener.accept().await))
 }
 
+/// The throttle time of a new connection from `peer` if its IP is over its
+/// connection_creation_rate quota.
+fn connection_throttle(state: &BrokerState, peer: SocketAddr) -> Option<u64> {
+    let rate = state.quotas.ip_connection_rate(peer.ip())?;
+    let ms = state.client_quotas.record_connection(peer.ip(), rate);
+    (ms > 0).then_some(ms)
+}
+
+fn refused(state: &BrokerState, reason: &str) {
+    state
+        .metrics
+        .connections_refused
+        .get_or_create(&ReasonLabels {
+            reason: reason.into(),
+        })
+        .inc();
+}
+
 /// Accepts connections on listener number `index` until shutdown, then waits
 /// for them to finish. With `ssl`, each connection is TLS.
 pub async fn accept_loop(
@@ -52,11 +70,22 @@ pub async fn accept_loop(
             accepted = accept(&listener, &state.connection_quotas) => match accepted {
                 None => break,
                 Some((slot, Ok((stream, peer)))) => {
+                    if let Some(ms) = connection_throttle(&state, peer) {
+                        // KIP-612: over its IP's connection_creation_rate, a
+                        // connection is not served and is closed once the
+                        // throttle time has passed (Kafka's delayed close).
+                        drop(slot);
+                        tracing::debug!(%peer, ms, "throttling a connection: connection_creation_rate");
+                        refused(&state, "connection_creation_rate");
+                        connections.spawn(async move {
+                            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                            drop(stream);
+                        });
+                        continue;
+                    }
                     let Some(counted) = state.connection_quotas.inc(slot, peer.ip()) else {
                         tracing::info!(%peer, "closing a connection: its address has max.connections.per.ip open");
-                        state.metrics.connections_refused.get_or_create(&ReasonLabels {
-                            reason: "max_connections_per_ip".into(),
-                        }).inc();
+                        refused(&state, "max_connections_per_ip");
                         continue;
                     };
                     let _ = stream.set_nodelay(true);

@@ -69,6 +69,13 @@ impl Outbox {
         Ok(())
     }
 
+    /// Appends a length-prefixed frame without a response header (a bare
+    /// SASL token after SaslHandshake v0).
+    pub fn push_raw(&mut self, body: Bytes) {
+        self.tail.put_u32(body.len() as u32);
+        self.tail.extend_from_slice(&body);
+    }
+
     fn seal_tail(&mut self) {
         if !self.tail.is_empty() {
             let piece = self.tail.split().freeze();

@@ -76,6 +76,11 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
         }
     }
 
+    /// Frames longer than `max` close the connection from now on.
+    pub fn set_max_frame(&mut self, max: usize) {
+        self.frames.set_max_frame(max);
+    }
+
     /// The next request frame and the memory it holds; `None` at a clean EOF.
     /// Nothing is read while the connection is muted (its client is over a
     /// quota). An idle connection ends in a `TimedOut` error.
