@@ -21,7 +21,7 @@ pub const CLIENT_ID: &str = "runnel-http";
 
 /// The authenticated caller of one request, put in its extensions.
 #[derive(Clone)]
-pub struct Caller(pub RequestContext);
+pub struct Caller(pub Arc<RequestContext>);
 
 /// Middleware: 401 unless the request proves who it is (when authentication
 /// is basic); 503 while the broker starts or stops.
@@ -78,12 +78,15 @@ pub async fn authenticate(
     } else {
         KafkaPrincipal::anonymous()
     };
-    request.extensions_mut().insert(Caller(RequestContext {
-        client_id: CLIENT_ID.to_string(),
-        client_host: format!("/{}", peer.ip()),
-        listener: 0,
-        principal,
-    }));
+    request
+        .extensions_mut()
+        .insert(Caller(Arc::new(RequestContext {
+            client_id: CLIENT_ID.to_string(),
+            client_host: format!("/{}", peer.ip()),
+            listener: 0,
+            principal,
+            mutation_throttle_ms: Default::default(),
+        })));
     next.run(request).await
 }
 

@@ -97,7 +97,6 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
 ];
 
 /// Who sent a request: JoinGroup records it, DescribeGroups shows it.
-#[derive(Clone)]
 pub struct RequestContext {
     pub client_id: String,
     /// The peer's address as Kafka shows it (`/127.0.0.1`).

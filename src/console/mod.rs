@@ -52,7 +52,7 @@ pub fn routes(enabled: bool, state: Arc<HttpState>) -> Router<Arc<HttpState>> {
 
 /// The broker, once it serves (503 while it starts or stops), and who asks:
 /// the context the ACL checks take.
-pub struct Broker(pub Arc<BrokerState>, pub RequestContext);
+pub struct Broker(pub Arc<BrokerState>, pub Arc<RequestContext>);
 
 impl FromRequestParts<Arc<HttpState>> for Broker {
     type Rejection = Response;
