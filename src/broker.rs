@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, FlushMode};
 use crate::data_dir::DataDir;
+use crate::dynamic_broker_config::DynamicBrokerConfig;
 use crate::group::GroupCoordinator;
 use crate::http::HttpState;
 use crate::listener::Listener;
@@ -38,6 +39,8 @@ pub struct BrokerState {
     pub metrics: Arc<Metrics>,
     pub producer_ids: Arc<ProducerIdManager>,
     pub txn: Arc<TransactionCoordinator>,
+    /// Dynamic broker configs (AlterConfigs on the BROKER resource).
+    pub dynamic_config: DynamicBrokerConfig,
     /// Client quotas as stored (DescribeClientQuotas, AlterClientQuotas) ...
     pub quotas: QuotaStore,
     /// ... and as enforced: each client's byte rates.
@@ -153,9 +156,12 @@ impl Broker {
             }
         };
         let clean = data_dir.was_clean_shutdown();
+        let dynamic_config =
+            DynamicBrokerConfig::open(&config.data_dir).map_err(StartError::DataDir)?;
         let topics = {
             let config = config.clone();
-            tokio::task::spawn_blocking(move || TopicManager::open(config, clean))
+            let defaults = dynamic_config.snapshot().topic_defaults();
+            tokio::task::spawn_blocking(move || TopicManager::open(config, defaults, clean))
                 .await
                 .map_err(|e| StartError::DataDir(std::io::Error::other(e)))??
         };
@@ -209,6 +215,7 @@ impl Broker {
             metrics: metrics.clone(),
             producer_ids,
             txn: txn.clone(),
+            dynamic_config,
             quotas: QuotaStore::open(&config.data_dir).map_err(StartError::DataDir)?,
             client_quotas: ClientQuotaManager::new(&config.quota),
             connection_quotas: Arc::new(ConnectionQuotas::new(&config.socket)),
