@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, FlushMode};
 use crate::data_dir::DataDir;
-use crate::dynamic_broker_config::DynamicBrokerConfig;
+use crate::dynamic_broker_config::{DynamicBrokerConfig, DynamicConfigs};
 use crate::group::GroupCoordinator;
 use crate::http::HttpState;
 use crate::listener::Listener;
@@ -62,6 +62,17 @@ pub struct BrokerState {
 }
 
 impl BrokerState {
+    /// Applies the dynamic broker configs runnel has an equivalent for (Kafka's
+    /// reconfigurables): the topic defaults and max.connections.per.ip.
+    pub fn reconfigure(&self, dynamic: &DynamicConfigs) {
+        self.topics.set_defaults(dynamic.topic_defaults());
+        let per_ip = dynamic
+            .get("max.connections.per.ip")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(self.config.socket.max_connections_per_ip);
+        self.connection_quotas.set_max_per_ip(per_ip);
+    }
+
     /// The host and port a client that connected through `listener` is told.
     pub fn advertised(&self, listener: usize) -> (String, i32) {
         self.listeners
@@ -236,6 +247,7 @@ impl Broker {
             shutdown: shutdown.clone(),
             started_ms: now_ms(),
         });
+        state.reconfigure(&state.dynamic_config.snapshot());
         let mut background = vec![
             tokio::spawn(groups.run_timers(shutdown.clone())),
             tokio::spawn(txn.run_timers(shutdown.clone())),

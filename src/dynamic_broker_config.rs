@@ -244,6 +244,14 @@ impl DynamicConfigs {
         }
     }
 
+    /// The value in effect: this broker's, else the cluster default.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.broker
+            .get(name)
+            .or_else(|| self.cluster_default.get(name))
+            .map(String::as_str)
+    }
+
     /// The topic defaults these configs set, by topic config name.
     pub fn topic_defaults(&self) -> TopicDefaults {
         let by_topic_name = |m: &BTreeMap<String, String>| {

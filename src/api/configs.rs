@@ -253,15 +253,11 @@ fn alter_one(broker: &BrokerState, a: Alteration, validate_only: bool) -> Result
                 true => Level::ClusterDefault,
                 false => Level::Broker,
             };
-            let before = broker.dynamic_config.snapshot().topic_defaults();
-            let after = broker
+            let dynamic = broker
                 .dynamic_config
                 .alter(level, &changes, a.replace, validate_only)
-                .map_err(alter_failure)?
-                .topic_defaults();
-            if after != before {
-                broker.topics.set_defaults(after);
-            }
+                .map_err(alter_failure)?;
+            broker.reconfigure(&dynamic);
             Ok(())
         }
         GROUP => broker

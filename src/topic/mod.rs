@@ -264,6 +264,9 @@ impl TopicManager {
     /// the partition logs of those that do not override them.
     pub fn set_defaults(&self, defaults: TopicDefaults) {
         let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        if **self.defaults.read().unwrap_or_else(|p| p.into_inner()) == defaults {
+            return;
+        }
         let defaults = Arc::new(defaults);
         *self.defaults.write().unwrap_or_else(|p| p.into_inner()) = defaults.clone();
         for topic in topics.values_mut() {
