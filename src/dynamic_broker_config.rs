@@ -300,13 +300,16 @@ impl DynamicBrokerConfig {
 
     /// Applies `changes` at `level` (on an empty set when `replace`, as
     /// AlterConfigs does), validated as Kafka's DynamicBrokerConfig.validateConfigs;
-    /// unless `validate_only`, stores the result. Returns the configs in effect.
+    /// unless `validate_only`, stores the result and hands it to `reconfigure`
+    /// (under the lock, so concurrent changes apply in order). Returns the
+    /// configs in effect.
     pub fn alter(
         &self,
         level: Level,
         changes: &[ConfigChange],
         replace: bool,
         validate_only: bool,
+        reconfigure: impl FnOnce(&DynamicConfigs),
     ) -> Result<DynamicConfigs, AlterError> {
         let mut configs = self.lock();
         let names: BTreeSet<&str> = changes.iter().map(change_name).collect();
@@ -333,6 +336,7 @@ impl DynamicBrokerConfig {
             .map_err(AlterError::Storage)?;
         tracing::info!(?level, configs = ?altered.level(level), "altered dynamic broker configs");
         *configs = altered;
+        reconfigure(&configs);
         Ok(configs.clone())
     }
 }
@@ -473,6 +477,15 @@ mod tests {
         ConfigChange::Set(k.into(), v.into())
     }
 
+    fn alter(
+        store: &DynamicBrokerConfig,
+        level: Level,
+        changes: &[ConfigChange],
+        replace: bool,
+    ) -> Result<DynamicConfigs, AlterError> {
+        store.alter(level, changes, replace, false, |_| {})
+    }
+
     #[test]
     fn names_levels_and_values() {
         let dir = tempfile::tempdir().unwrap();
@@ -482,51 +495,56 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(
-            bad(store.alter(Level::Broker, &[set("log.dirs", "/x")], false, false)),
-            "Cannot update these configs dynamically: Set(log.dirs)"
-        );
-        assert_eq!(
-            bad(store.alter(
-                Level::ClusterDefault,
-                &[set("sasl.kerberos.min.time.before.relogin", "1")],
-                false,
+            bad(alter(
+                &store,
+                Level::Broker,
+                &[set("log.dirs", "/x")],
                 false
             )),
+            "Cannot update these configs dynamically: Set(log.dirs)"
+        );
+        let relogin = [set("sasl.kerberos.min.time.before.relogin", "1")];
+        assert_eq!(
+            bad(alter(&store, Level::ClusterDefault, &relogin, false)),
             "Cannot update these configs at default cluster level, broker id must be specified: \
              Set(sasl.kerberos.min.time.before.relogin)"
         );
-        bad(store.alter(
+        bad(alter(
+            &store,
             Level::Broker,
             &[set("background.threads", "x")],
             false,
-            false,
         ));
-        bad(store.alter(
+        bad(alter(
+            &store,
             Level::Broker,
             &[set("log.retention.ms", "-5")],
             false,
-            false,
         ));
+        let changes = [
+            set("log.retention.ms", "1000"),
+            ConfigChange::Append("log.cleanup.policy".into(), "compact".into()),
+        ];
+        let mut applied = None;
         let c = store
-            .alter(
-                Level::Broker,
-                &[
-                    set("log.retention.ms", "1000"),
-                    ConfigChange::Append("log.cleanup.policy".into(), "compact".into()),
-                ],
-                false,
-                false,
-            )
+            .alter(Level::Broker, &changes, false, false, |c| {
+                applied = Some(c.clone())
+            })
             .unwrap();
+        assert_eq!(applied.as_ref(), Some(&c));
         assert_eq!(c.broker["log.cleanup.policy"], "delete,compact");
         let defaults = c.topic_defaults();
         assert_eq!(defaults.get("retention.ms"), Some("1000"));
         drop(store);
         let reopened = DynamicBrokerConfig::open(dir.path()).unwrap();
         assert_eq!(reopened.snapshot(), c);
-        let replaced = reopened
-            .alter(Level::Broker, &[set("num.io.threads", "4")], true, false)
-            .unwrap();
+        let replaced = alter(
+            &reopened,
+            Level::Broker,
+            &[set("num.io.threads", "4")],
+            true,
+        )
+        .unwrap();
         assert_eq!(replaced.broker.len(), 1);
     }
 }

@@ -253,13 +253,18 @@ fn alter_one(broker: &BrokerState, a: Alteration, validate_only: bool) -> Result
                 true => Level::ClusterDefault,
                 false => Level::Broker,
             };
-            let dynamic = broker
+            broker
                 .dynamic_config
-                .alter(level, &changes, a.replace, validate_only)
-                .map_err(alter_failure)?;
-            broker.reconfigure(&dynamic);
-            Ok(())
+                .alter(level, &changes, a.replace, validate_only, |dynamic| {
+                    broker.reconfigure(dynamic)
+                })
+                .map(drop)
+                .map_err(alter_failure)
         }
+        GROUP if a.name.is_empty() => Err((
+            ResponseError::InvalidRequest,
+            "Group name cannot be empty".into(),
+        )),
         GROUP => broker
             .groups
             .configs

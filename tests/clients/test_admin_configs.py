@@ -167,7 +167,9 @@ def test_confluent_describe_and_alter(broker, ck_admin):
     (future,) = ck_admin.describe_configs([CkResource("BROKER", "1")]).values()
     broker_configs = future.result(timeout=10)
     assert broker_configs["message.max.bytes"].value == "1048588"
-    assert broker_configs["log.segment.bytes"].is_read_only
+    # Dynamic broker configs can be altered; static settings cannot.
+    assert not broker_configs["log.segment.bytes"].is_read_only
+    assert broker_configs["node.id"].is_read_only
 
 
 def test_configs_survive_a_restart(broker, kp_admin):
