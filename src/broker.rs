@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, FlushMode};
 use crate::data_dir::DataDir;
+use crate::dynamic_broker_config::{DynamicBrokerConfig, DynamicConfigs};
 use crate::group::GroupCoordinator;
 use crate::http::HttpState;
 use crate::listener::Listener;
@@ -38,6 +39,8 @@ pub struct BrokerState {
     pub metrics: Arc<Metrics>,
     pub producer_ids: Arc<ProducerIdManager>,
     pub txn: Arc<TransactionCoordinator>,
+    /// Dynamic broker configs (AlterConfigs on the BROKER resource).
+    pub dynamic_config: DynamicBrokerConfig,
     /// Client quotas as stored (DescribeClientQuotas, AlterClientQuotas) ...
     pub quotas: QuotaStore,
     /// ... and as enforced: each client's byte rates.
@@ -59,6 +62,17 @@ pub struct BrokerState {
 }
 
 impl BrokerState {
+    /// Applies the dynamic broker configs runnel has an equivalent for (Kafka's
+    /// reconfigurables): the topic defaults and max.connections.per.ip.
+    pub fn reconfigure(&self, dynamic: &DynamicConfigs) {
+        self.topics.set_defaults(dynamic.topic_defaults());
+        let per_ip = dynamic
+            .get("max.connections.per.ip")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(self.config.socket.max_connections_per_ip);
+        self.connection_quotas.set_max_per_ip(per_ip);
+    }
+
     /// The host and port a client that connected through `listener` is told.
     pub fn advertised(&self, listener: usize) -> (String, i32) {
         self.listeners
@@ -150,9 +164,12 @@ impl Broker {
             }
         };
         let clean = data_dir.was_clean_shutdown();
+        let dynamic_config =
+            DynamicBrokerConfig::open(&config.data_dir).map_err(StartError::DataDir)?;
         let topics = {
             let config = config.clone();
-            tokio::task::spawn_blocking(move || TopicManager::open(config, clean))
+            let defaults = dynamic_config.snapshot().topic_defaults();
+            tokio::task::spawn_blocking(move || TopicManager::open(config, defaults, clean))
                 .await
                 .map_err(|e| StartError::DataDir(std::io::Error::other(e)))??
         };
@@ -206,6 +223,7 @@ impl Broker {
             metrics: metrics.clone(),
             producer_ids,
             txn: txn.clone(),
+            dynamic_config,
             quotas: QuotaStore::open(&config.data_dir).map_err(StartError::DataDir)?,
             client_quotas: ClientQuotaManager::new(&config.quota),
             connection_quotas: Arc::new(ConnectionQuotas::new(&config.socket)),
@@ -226,6 +244,7 @@ impl Broker {
             shutdown: shutdown.clone(),
             started_ms: now_ms(),
         });
+        state.reconfigure(&state.dynamic_config.snapshot());
         let mut background = vec![
             tokio::spawn(groups.run_timers(shutdown.clone())),
             tokio::spawn(txn.run_timers(shutdown.clone())),

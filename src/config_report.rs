@@ -2,6 +2,7 @@
 //! own terms: each config's value, where it comes from and its synonyms.
 
 use crate::config::{ClientAuth, Config, FlushMode};
+use crate::dynamic_broker_config::{DynamicConfigs, OTHER_DEFS, ValueType, is_dynamic};
 use crate::listener::{Listener, kafka_form};
 use crate::topic::TopicConfig;
 use crate::topic::config::{DEFS, Kind};
@@ -10,8 +11,11 @@ use crate::topic::config::{DEFS, Kind};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigSource {
     DynamicTopic = 1,
+    DynamicBroker = 2,
+    DynamicDefaultBroker = 3,
     StaticBroker = 4,
     Default = 5,
+    DynamicGroup = 8,
 }
 
 /// Kafka's `ConfigType` (DescribeConfigs v3+), by its wire value.
@@ -20,9 +24,24 @@ pub enum ConfigType {
     Boolean = 1,
     String = 2,
     Int = 3,
+    Short = 4,
     Long = 5,
     Double = 6,
     List = 7,
+    Password = 9,
+}
+
+fn value_type(t: ValueType) -> ConfigType {
+    match t {
+        ValueType::Int => ConfigType::Int,
+        ValueType::Short => ConfigType::Short,
+        ValueType::Long => ConfigType::Long,
+        ValueType::Double => ConfigType::Double,
+        ValueType::Bool => ConfigType::Boolean,
+        ValueType::String => ConfigType::String,
+        ValueType::List => ConfigType::List,
+        ValueType::Password => ConfigType::Password,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +53,7 @@ pub struct Synonym {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigEntry {
+    pub sensitive: bool,
     pub name: String,
     pub value: Option<String>,
     pub source: ConfigSource,
@@ -87,6 +107,19 @@ pub fn topic_entries(config: &TopicConfig, broker: &Config) -> Vec<ConfigEntry> 
                     source: ConfigSource::DynamicTopic,
                 });
             }
+            let dynamic = [
+                (&config.defaults.broker, ConfigSource::DynamicBroker),
+                (&config.defaults.cluster, ConfigSource::DynamicDefaultBroker),
+            ];
+            for (values, source) in dynamic {
+                if let Some(v) = values.get(d.name) {
+                    synonyms.push(Synonym {
+                        name: d.broker_name.to_string(),
+                        value: Some(v.clone()),
+                        source,
+                    });
+                }
+            }
             synonyms.extend(broker_synonyms(
                 d.broker_name,
                 Some(d.broker_value(broker)),
@@ -107,7 +140,20 @@ fn entry(
     let (value, source) = synonyms.first().map_or((None, ConfigSource::Default), |s| {
         (s.value.clone(), s.source)
     });
+    // Kafka never shows a password.
+    let sensitive = config_type == ConfigType::Password;
+    let (value, synonyms) = match sensitive {
+        true => (
+            None,
+            synonyms
+                .into_iter()
+                .map(|s| Synonym { value: None, ..s })
+                .collect(),
+        ),
+        false => (value, synonyms),
+    };
     ConfigEntry {
+        sensitive,
         name: name.to_string(),
         value,
         source,
@@ -117,8 +163,59 @@ fn entry(
     }
 }
 
-/// The broker's settings under their Kafka names. None can change at run time.
-pub fn broker_entries(broker: &Config, listeners: &[Listener]) -> Vec<ConfigEntry> {
+/// The cluster-wide dynamic defaults (the BROKER resource with an empty name).
+pub fn cluster_default_entries(dynamic: &DynamicConfigs) -> Vec<ConfigEntry> {
+    dynamic
+        .cluster_default
+        .iter()
+        .map(|(name, value)| {
+            let synonyms = vec![Synonym {
+                name: name.clone(),
+                value: Some(value.clone()),
+                source: ConfigSource::DynamicDefaultBroker,
+            }];
+            entry(name, config_type_of(name), false, synonyms)
+        })
+        .collect()
+}
+
+fn config_type_of(name: &str) -> ConfigType {
+    match OTHER_DEFS.iter().find(|d| d.name == name) {
+        Some(d) => value_type(d.value_type),
+        None => DEFS
+            .iter()
+            .find(|d| d.broker_name == name)
+            .map_or(ConfigType::String, |d| kind_type(d.kind)),
+    }
+}
+
+/// A group's configs: its own (DYNAMIC_GROUP_CONFIG), else the broker's defaults.
+pub fn group_entries(configs: Vec<(&'static str, String, bool)>) -> Vec<ConfigEntry> {
+    configs
+        .into_iter()
+        .map(|(name, value, own)| {
+            let source = match own {
+                true => ConfigSource::DynamicGroup,
+                false => ConfigSource::Default,
+            };
+            let synonyms = vec![Synonym {
+                name: name.to_string(),
+                value: Some(value),
+                source,
+            }];
+            entry(name, ConfigType::Int, false, synonyms)
+        })
+        .collect()
+}
+
+/// The broker's settings under their Kafka names; those Kafka can change at run
+/// time (the dynamic configs) with this broker's and the cluster's dynamic
+/// values first, in Kafka's precedence order.
+pub fn broker_entries(
+    broker: &Config,
+    listeners: &[Listener],
+    dynamic: &DynamicConfigs,
+) -> Vec<ConfigEntry> {
     let node_id = broker.node_id.to_string();
     let bound = kafka_form(listeners.iter().map(|l| {
         (
@@ -326,6 +423,35 @@ pub fn broker_entries(broker: &Config, listeners: &[Listener]) -> Vec<ConfigEntr
             broker_synonyms(d.broker_name, Some(d.broker_value(broker)), Some(d.default));
         entries.push(entry(d.broker_name, kind_type(d.kind), true, synonyms));
     }
+    for d in OTHER_DEFS {
+        if entries.iter().any(|e| e.name == d.name) {
+            continue;
+        }
+        let synonyms = broker_synonyms(d.name, d.default.map(str::to_string), d.default);
+        entries.push(entry(d.name, value_type(d.value_type), true, synonyms));
+    }
+    let entries = entries.into_iter().map(|e| {
+        if !is_dynamic(&e.name) {
+            return e;
+        }
+        let levels = [
+            (&dynamic.broker, ConfigSource::DynamicBroker),
+            (&dynamic.cluster_default, ConfigSource::DynamicDefaultBroker),
+        ];
+        let mut synonyms: Vec<Synonym> = levels
+            .into_iter()
+            .filter_map(|(values, source)| {
+                values.get(&e.name).map(|v| Synonym {
+                    name: e.name.clone(),
+                    value: Some(v.clone()),
+                    source,
+                })
+            })
+            .collect();
+        synonyms.extend(e.synonyms);
+        entry(&e.name, e.config_type, false, synonyms)
+    });
+    let mut entries: Vec<ConfigEntry> = entries.collect();
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     entries
 }
@@ -366,14 +492,16 @@ mod tests {
             bound: "127.0.0.1:9092".parse().unwrap(),
             advertised: ("h".into(), 1),
         };
-        let entries = broker_entries(&broker, &[listener]);
+        let entries = broker_entries(&broker, &[listener], &DynamicConfigs::default());
         let s = entries
             .iter()
             .find(|e| e.name == "log.segment.bytes")
             .unwrap();
         assert_eq!(s.value.as_deref(), Some("1000"));
         assert_eq!(s.source, ConfigSource::StaticBroker);
-        assert!(s.read_only);
+        assert!(!s.read_only, "log.segment.bytes is a dynamic config");
+        let node = entries.iter().find(|e| e.name == "node.id").unwrap();
+        assert!(node.read_only);
         let map = entries
             .iter()
             .find(|e| e.name == "listener.security.protocol.map")
@@ -385,5 +513,50 @@ mod tests {
         assert_eq!(t.value.as_deref(), Some("1000"));
         let n = entries.iter().find(|e| e.name == "num.partitions").unwrap();
         assert_eq!(n.source, ConfigSource::Default);
+    }
+
+    #[test]
+    fn dynamic_values_come_first_in_kafkas_order() {
+        let mut broker = Config::default();
+        broker.log.retention_ms = 5000;
+        let mut dynamic = DynamicConfigs::default();
+        dynamic
+            .cluster_default
+            .insert("log.retention.ms".into(), "2000".into());
+        dynamic
+            .broker
+            .insert("log.retention.ms".into(), "1000".into());
+        dynamic
+            .broker
+            .insert("sasl.jaas.config".into(), "secret".into());
+        let entries = broker_entries(&broker, &[], &dynamic);
+        let r = entries
+            .iter()
+            .find(|e| e.name == "log.retention.ms")
+            .unwrap();
+        let sources: Vec<_> = r.synonyms.iter().map(|s| s.source).collect();
+        assert_eq!(
+            sources,
+            [
+                ConfigSource::DynamicBroker,
+                ConfigSource::DynamicDefaultBroker,
+                ConfigSource::StaticBroker,
+                ConfigSource::Default
+            ]
+        );
+        assert_eq!(r.value.as_deref(), Some("1000"));
+        let jaas = entries
+            .iter()
+            .find(|e| e.name == "sasl.jaas.config")
+            .unwrap();
+        assert!(jaas.sensitive);
+        assert_eq!(jaas.value, None);
+        let topic =
+            TopicConfig::default().with_defaults(std::sync::Arc::new(dynamic.topic_defaults()));
+        let t = topic_entries(&topic, &broker);
+        let r = t.iter().find(|e| e.name == "retention.ms").unwrap();
+        assert_eq!(r.source, ConfigSource::DynamicBroker);
+        assert_eq!(r.value.as_deref(), Some("1000"));
+        assert_eq!(r.synonyms[0].name, "log.retention.ms");
     }
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod config_report;
 pub mod console;
 mod data_dir;
+pub mod dynamic_broker_config;
 pub mod group;
 pub mod health_probe;
 pub mod http;

@@ -455,3 +455,56 @@ async fn follower_fetch_subscriptions_and_created_configs_are_checked() {
     let r = c.send(&follower_fetch("secret"), 12).await;
     assert_eq!(r.responses[0].partitions[0].error_code, 0);
 }
+
+async fn set_config(c: &mut Client, resource_type: i8, name: &str, key: &str, value: &str) -> i16 {
+    use incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(s(name))
+            .with_configs(vec![
+                AlterableConfig::default()
+                    .with_name(s(key))
+                    .with_config_operation(0)
+                    .with_value(Some(s(value))),
+            ]),
+    ]);
+    c.send(&req, 1).await.responses[0].error_code
+}
+
+#[tokio::test]
+async fn altering_broker_and_group_configs_needs_alter_configs() {
+    const ALTER_CONFIGS: i8 = 11;
+    const BROKER_CONFIGS: i8 = 4;
+    const GROUP_CONFIGS: i8 = 32;
+    let mut b = TestBroker::start_with(|c| {
+        c.authorizer.enabled = true;
+        c.authorizer.super_users = "User:ANONYMOUS".into();
+    })
+    .await;
+    let mut c = b.client().await;
+    let anon = "User:ANONYMOUS";
+    let codes = create_acls(
+        &mut c,
+        vec![acl(GROUP, "mine", LITERAL, anon, ALTER_CONFIGS, ALLOW)],
+    )
+    .await;
+    assert_eq!(codes, vec![0]);
+
+    b.restart(|c| c.authorizer.enabled = true).await;
+    let mut c = b.client().await;
+    let relogin = "sasl.kerberos.min.time.before.relogin";
+    assert_eq!(
+        set_config(&mut c, BROKER_CONFIGS, "1", relogin, "58000").await,
+        code(ResponseError::ClusterAuthorizationFailed)
+    );
+    let timeout = "consumer.session.timeout.ms";
+    assert_eq!(
+        set_config(&mut c, GROUP_CONFIGS, "theirs", timeout, "50000").await,
+        code(ResponseError::GroupAuthorizationFailed)
+    );
+    assert_eq!(
+        set_config(&mut c, GROUP_CONFIGS, "mine", timeout, "50000").await,
+        0
+    );
+}

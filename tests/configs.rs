@@ -17,8 +17,12 @@ use kafka_protocol::records::Compression;
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 const BROKER_LOGGER: i8 = 8;
+const GROUP: i8 = 32;
 const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+const DYNAMIC_BROKER_CONFIG: i8 = 2;
+const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
 const DEFAULT_CONFIG: i8 = 5;
+const GROUP_CONFIG: i8 = 8;
 const SET: i8 = 0;
 const DELETE: i8 = 1;
 const APPEND: i8 = 2;
@@ -217,7 +221,8 @@ async fn describe_the_broker() {
         Some("104857600")
     );
     assert_eq!(get("log.retention.ms").value.as_deref(), Some("604800000"));
-    assert!(r.configs.iter().all(|e| e.read_only));
+    assert!(get("node.id").read_only);
+    assert!(!get("log.retention.ms").read_only, "a dynamic config");
 
     let default = describe(&mut c, BROKER, "", None, false).await;
     assert_eq!((default.error_code, default.configs.len()), (0, 0));
@@ -408,7 +413,7 @@ async fn alter_configs_replaces_every_override() {
         Some("60000")
     );
     assert_eq!(
-        alter(&mut c, BROKER, "1", &[("log.segment.bytes", "1000")]).await,
+        alter(&mut c, BROKER, "1", &[("num.partitions", "2")]).await,
         ResponseError::InvalidRequest.code()
     );
     assert_eq!(alter(&mut c, BROKER, "1", &[]).await, 0);
@@ -476,4 +481,297 @@ async fn log_settings_apply_at_run_time() {
         })
         .count();
     assert!(logs >= 3, "{logs} segments");
+}
+
+/// (value, source, synonym sources) of one config of a resource.
+async fn config_of(
+    c: &mut Client,
+    resource_type: i8,
+    name: &str,
+    key: &str,
+) -> (Option<String>, i8, Vec<i8>) {
+    let r = describe(c, resource_type, name, Some(&[key]), true).await;
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    assert_eq!(r.configs.len(), 1, "{key}");
+    let e = &r.configs[0];
+    (
+        e.value.as_ref().map(|v| v.to_string()),
+        e.config_source,
+        e.synonyms.iter().map(|s| s.source).collect(),
+    )
+}
+
+#[tokio::test]
+async fn dynamic_broker_configs_each_operation() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    // As librdkafka's 0081-admin test does.
+    let relogin = [("sasl.kerberos.min.time.before.relogin", "58000")];
+    assert_eq!(alter(&mut c, BROKER, "1", &relogin).await, 0);
+    let set = [("sasl.kerberos.min.time.before.relogin", SET, Some("58000"))];
+    assert_eq!(
+        incremental(&mut c, BROKER, "1", &set, false).await,
+        (0, None)
+    );
+    assert_eq!(
+        config_of(&mut c, BROKER, "1", "sasl.kerberos.min.time.before.relogin").await,
+        (
+            Some("58000".into()),
+            DYNAMIC_BROKER_CONFIG,
+            vec![DYNAMIC_BROKER_CONFIG, DEFAULT_CONFIG]
+        )
+    );
+
+    let set = [("background.threads", SET, Some("9"))];
+    assert_eq!(incremental(&mut c, BROKER, "1", &set, false).await.0, 0);
+    assert_eq!(
+        config_of(&mut c, BROKER, "1", "background.threads").await.0,
+        Some("9".into())
+    );
+    let delete = [("background.threads", DELETE, None)];
+    assert_eq!(incremental(&mut c, BROKER, "1", &delete, false).await.0, 0);
+    assert_eq!(
+        config_of(&mut c, BROKER, "1", "background.threads").await,
+        (Some("10".into()), DEFAULT_CONFIG, vec![DEFAULT_CONFIG])
+    );
+
+    let append = [("log.cleanup.policy", APPEND, Some("compact"))];
+    assert_eq!(incremental(&mut c, BROKER, "1", &append, false).await.0, 0);
+    let (value, source, _) = config_of(&mut c, BROKER, "1", "log.cleanup.policy").await;
+    assert_eq!(
+        (value.as_deref(), source),
+        (Some("delete,compact"), DYNAMIC_BROKER_CONFIG)
+    );
+    let subtract = [("log.cleanup.policy", SUBTRACT, Some("compact"))];
+    assert_eq!(
+        incremental(&mut c, BROKER, "1", &subtract, false).await.0,
+        0
+    );
+    assert_eq!(
+        config_of(&mut c, BROKER, "1", "log.cleanup.policy").await.0,
+        Some("delete".into())
+    );
+    // APPEND to a config that is not a list.
+    let bad_append = [("background.threads", APPEND, Some("1"))];
+    assert_eq!(
+        incremental(&mut c, BROKER, "1", &bad_append, false).await.0,
+        ResponseError::InvalidConfig.code()
+    );
+
+    let invalid_request = ResponseError::InvalidRequest.code();
+    let static_only = [("log.dirs", SET, Some("/elsewhere"))];
+    assert_eq!(
+        incremental(&mut c, BROKER, "1", &static_only, false).await,
+        (
+            invalid_request,
+            Some("Cannot update these configs dynamically: Set(log.dirs)".into())
+        )
+    );
+    let per_broker = [("sasl.kerberos.min.time.before.relogin", SET, Some("1"))];
+    assert_eq!(
+        incremental(&mut c, BROKER, "", &per_broker, false).await,
+        (
+            invalid_request,
+            Some(
+                "Cannot update these configs at default cluster level, broker id must be \
+                 specified: Set(sasl.kerberos.min.time.before.relogin)"
+                    .into()
+            )
+        )
+    );
+    let not_a_number = [("num.io.threads", SET, Some("many"))];
+    assert_eq!(
+        incremental(&mut c, BROKER, "1", &not_a_number, false)
+            .await
+            .0,
+        invalid_request
+    );
+    // validate_only changes nothing.
+    let io = [("num.io.threads", SET, Some("4"))];
+    assert_eq!(incremental(&mut c, BROKER, "1", &io, true).await.0, 0);
+    assert_eq!(
+        config_of(&mut c, BROKER, "1", "num.io.threads").await.1,
+        DEFAULT_CONFIG
+    );
+
+    // AlterConfigs replaces every dynamic config of the level.
+    assert_eq!(
+        alter(&mut c, BROKER, "1", &[("num.io.threads", "4")]).await,
+        0
+    );
+    assert_eq!(
+        config_of(&mut c, BROKER, "1", "sasl.kerberos.min.time.before.relogin")
+            .await
+            .1,
+        DEFAULT_CONFIG
+    );
+    assert_eq!(
+        config_of(&mut c, BROKER, "1", "num.io.threads").await.0,
+        Some("4".into())
+    );
+}
+
+#[tokio::test]
+async fn dynamic_topic_defaults_apply_to_topics_without_an_override() {
+    let mut b = TestBroker::start().await;
+    let mut c = b.client().await;
+    c.create_topic("plain", 1, &[]).await;
+    c.create_topic("own", 1, &[("retention.ms", "1000")]).await;
+
+    let cluster = [("log.retention.ms", SET, Some("2000"))];
+    assert_eq!(incremental(&mut c, BROKER, "", &cluster, false).await.0, 0);
+    assert_eq!(
+        topic_config(&mut c, "plain", "retention.ms").await,
+        (Some("2000".into()), DYNAMIC_DEFAULT_BROKER_CONFIG)
+    );
+    assert_eq!(
+        topic_config(&mut c, "own", "retention.ms").await,
+        (Some("1000".into()), DYNAMIC_TOPIC_CONFIG)
+    );
+    let default = describe(&mut c, BROKER, "", None, false).await;
+    assert_eq!(default.configs.len(), 1);
+    assert_eq!(default.configs[0].name.as_str(), "log.retention.ms");
+    assert_eq!(
+        default.configs[0].config_source,
+        DYNAMIC_DEFAULT_BROKER_CONFIG
+    );
+
+    // This broker's own value wins over the cluster default.
+    let own = [("log.retention.ms", SET, Some("3000"))];
+    assert_eq!(incremental(&mut c, BROKER, "1", &own, false).await.0, 0);
+    assert_eq!(
+        config_of(&mut c, TOPIC, "plain", "retention.ms").await,
+        (
+            Some("3000".into()),
+            DYNAMIC_BROKER_CONFIG,
+            vec![
+                DYNAMIC_BROKER_CONFIG,
+                DYNAMIC_DEFAULT_BROKER_CONFIG,
+                DEFAULT_CONFIG
+            ]
+        )
+    );
+    assert_eq!(
+        config_of(&mut c, BROKER, "1", "log.retention.ms").await.2,
+        vec![
+            DYNAMIC_BROKER_CONFIG,
+            DYNAMIC_DEFAULT_BROKER_CONFIG,
+            DEFAULT_CONFIG
+        ]
+    );
+
+    // message.max.bytes applies on the produce path at once.
+    let value = "x".repeat(2000);
+    let big = || common::batch(&[value.as_bytes()], Compression::None);
+    assert_eq!(produce(&mut c, "plain", big(), 9).await.error_code, 0);
+    let small = [("message.max.bytes", SET, Some("1000"))];
+    assert_eq!(incremental(&mut c, BROKER, "", &small, false).await.0, 0);
+    assert_eq!(
+        produce(&mut c, "plain", big(), 9).await.error_code,
+        ResponseError::MessageTooLarge.code()
+    );
+
+    b.restart(|_| {}).await;
+    let mut c = b.client().await;
+    assert_eq!(
+        topic_config(&mut c, "plain", "retention.ms").await,
+        (Some("3000".into()), DYNAMIC_BROKER_CONFIG)
+    );
+    assert_eq!(
+        config_of(&mut c, BROKER, "", "message.max.bytes").await.1,
+        DYNAMIC_DEFAULT_BROKER_CONFIG
+    );
+    assert_eq!(
+        produce(&mut c, "plain", big(), 9).await.error_code,
+        ResponseError::MessageTooLarge.code()
+    );
+    let delete = [("log.retention.ms", DELETE, None)];
+    assert_eq!(incremental(&mut c, BROKER, "1", &delete, false).await.0, 0);
+    assert_eq!(incremental(&mut c, BROKER, "", &delete, false).await.0, 0);
+    assert_eq!(
+        topic_config(&mut c, "plain", "retention.ms").await,
+        (Some("604800000".into()), DEFAULT_CONFIG)
+    );
+}
+
+#[tokio::test]
+async fn group_configs() {
+    let mut b = TestBroker::start().await;
+    let mut c = b.client().await;
+    let invalid_config = ResponseError::InvalidConfig.code();
+    // A group may be configured before it exists.
+    let set = [("consumer.session.timeout.ms", SET, Some("50000"))];
+    assert_eq!(
+        incremental(&mut c, GROUP, "my-group", &set, false).await,
+        (0, None)
+    );
+    assert_eq!(
+        config_of(&mut c, GROUP, "my-group", "consumer.session.timeout.ms").await,
+        (Some("50000".into()), GROUP_CONFIG, vec![GROUP_CONFIG])
+    );
+    let heartbeat = [("consumer.heartbeat.interval.ms", SET, Some("6000"))];
+    assert_eq!(
+        incremental(&mut c, GROUP, "my-group", &heartbeat, false)
+            .await
+            .0,
+        0
+    );
+
+    let too_short = [("consumer.session.timeout.ms", SET, Some("1000"))];
+    assert_eq!(
+        incremental(&mut c, GROUP, "my-group", &too_short, false).await,
+        (
+            invalid_config,
+            Some(
+                "consumer.session.timeout.ms must be greater than or equal to \
+                 group.consumer.min.session.timeout.ms"
+                    .into()
+            )
+        )
+    );
+    let unknown = [("share.session.timeout.ms", SET, Some("50000"))];
+    assert_eq!(
+        incremental(&mut c, GROUP, "my-group", &unknown, false).await,
+        (
+            invalid_config,
+            Some("Unknown group config name: share.session.timeout.ms".into())
+        )
+    );
+
+    // The group's heartbeat interval is what a KIP-848 member is told.
+    c.create_topic("k", 1, &[]).await;
+    let join = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(s("my-group")))
+        .with_member_id(s("m1"))
+        .with_member_epoch(0)
+        .with_rebalance_timeout_ms(10_000)
+        .with_subscribed_topic_names(Some(vec![TopicName(s("k"))]))
+        .with_topic_partitions(Some(vec![]));
+    let r = c.send(&join, 0).await;
+    assert_eq!(r.error_code, 0);
+    assert_eq!(r.heartbeat_interval_ms, 6000);
+
+    b.restart(|_| {}).await;
+    let mut c = b.client().await;
+    assert_eq!(
+        config_of(&mut c, GROUP, "my-group", "consumer.session.timeout.ms")
+            .await
+            .0,
+        Some("50000".into())
+    );
+    let delete = [
+        ("consumer.session.timeout.ms", DELETE, None),
+        ("consumer.heartbeat.interval.ms", DELETE, None),
+    ];
+    assert_eq!(
+        incremental(&mut c, GROUP, "my-group", &delete, false)
+            .await
+            .0,
+        0
+    );
+    let (value, source, _) =
+        config_of(&mut c, GROUP, "my-group", "consumer.session.timeout.ms").await;
+    assert_eq!(source, DEFAULT_CONFIG);
+    let default = runnel::Config::default().group.consumer_session_timeout_ms;
+    assert_eq!(value, Some(default.to_string()));
 }

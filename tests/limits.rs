@@ -13,8 +13,9 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     AlterClientQuotasRequest, ApiVersionsRequest, BrokerId, CreatePartitionsRequest,
-    CreateTopicsRequest, DeleteTopicsRequest, FetchRequest, MetadataRequest, ProduceRequest,
-    TopicName, alter_client_quotas_request, create_partitions_request, create_topics_request,
+    CreateTopicsRequest, DeleteTopicsRequest, FetchRequest, IncrementalAlterConfigsRequest,
+    MetadataRequest, ProduceRequest, TopicName, alter_client_quotas_request,
+    create_partitions_request, create_topics_request, incremental_alter_configs_request,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
@@ -46,6 +47,32 @@ async fn a_connection_beyond_max_connections_per_ip_is_closed() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut fourth = b.client().await;
     assert!(answers(&mut fourth).await);
+}
+
+#[tokio::test]
+async fn max_connections_per_ip_is_a_dynamic_config() {
+    use incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let b = TestBroker::start().await;
+    let mut admin = b.client().await;
+    let mut other = b.client().await;
+    assert!(answers(&mut other).await);
+    // The cluster-wide default, as `kafka-configs --entity-default` sets it.
+    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(StrBytes::from_static_str(""))
+            .with_configs(vec![
+                AlterableConfig::default()
+                    .with_name(StrBytes::from_static_str("max.connections.per.ip"))
+                    .with_config_operation(0)
+                    .with_value(Some(StrBytes::from_static_str("2"))),
+            ]),
+    ]);
+    assert_eq!(admin.send(&req, 1).await.responses[0].error_code, 0);
+    // Both open connections stay; a third is refused.
+    assert!(answers(&mut other).await);
+    let mut third = b.client().await;
+    assert!(third.is_closed_by_broker().await);
 }
 
 #[tokio::test]

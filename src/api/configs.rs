@@ -1,5 +1,5 @@
-//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs, for topics and the
-//! broker. Topic configs change at run time; broker settings are read-only.
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs, for topics, the
+//! broker (its dynamic configs, per broker or cluster-wide) and groups.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -18,7 +18,10 @@ use kafka_protocol::protocol::StrBytes;
 use super::RequestContext;
 use super::error::topic_error;
 use crate::broker::BrokerState;
-use crate::config_report::{ConfigEntry, broker_entries, topic_entries};
+use crate::config_report::{
+    ConfigEntry, broker_entries, cluster_default_entries, group_entries, topic_entries,
+};
+use crate::dynamic_broker_config::{AlterError, Level};
 use crate::security::acl::AclOperation;
 use crate::topic::{ConfigChange, TopicConfig, TopicError, validate_topic_name};
 
@@ -161,12 +164,14 @@ fn entries(
         }
         BROKER => {
             check_broker_name(broker, name)?;
-            // The default resource holds only dynamic cluster-wide settings: none here.
+            let dynamic = broker.dynamic_config.snapshot();
+            // The default resource holds only the dynamic cluster-wide settings.
             if name.is_empty() {
-                return Ok(Vec::new());
+                return Ok(cluster_default_entries(&dynamic));
             }
-            Ok(broker_entries(&broker.config, &broker.listeners))
+            Ok(broker_entries(&broker.config, &broker.listeners, &dynamic))
         }
+        GROUP => Ok(group_entries(broker.groups.configs.describe(name))),
         t => Err((
             ResponseError::InvalidRequest,
             format!("Unsupported resource type: {}", resource_type_name(t)),
@@ -197,7 +202,7 @@ fn wire_entry(
         .with_value(e.value.map(str))
         .with_read_only(e.read_only)
         .with_config_source(e.source as i8)
-        .with_is_sensitive(false)
+        .with_is_sensitive(e.sensitive)
         .with_synonyms(synonyms)
         .with_documentation(None);
     if version >= 3 {
@@ -231,7 +236,7 @@ fn alter_one(broker: &BrokerState, a: Alteration, validate_only: bool) -> Result
         TOPIC => {
             let change = |current: &TopicConfig| {
                 let base = if a.replace {
-                    TopicConfig::default()
+                    TopicConfig::default().with_defaults(current.defaults.clone())
                 } else {
                     current.clone()
                 };
@@ -244,31 +249,39 @@ fn alter_one(broker: &BrokerState, a: Alteration, validate_only: bool) -> Result
         }
         BROKER => {
             check_broker_name(broker, &a.name)?;
-            // No broker setting is dynamic: anything but a delete would set one.
-            let set: Vec<&str> = changes
-                .iter()
-                .filter_map(|c| match c {
-                    ConfigChange::Delete(_) => None,
-                    ConfigChange::Set(k, _)
-                    | ConfigChange::Append(k, _)
-                    | ConfigChange::Subtract(k, _) => Some(k.as_str()),
+            let level = match a.name.is_empty() {
+                true => Level::ClusterDefault,
+                false => Level::Broker,
+            };
+            broker
+                .dynamic_config
+                .alter(level, &changes, a.replace, validate_only, |dynamic| {
+                    broker.reconfigure(dynamic)
                 })
-                .collect();
-            if set.is_empty() {
-                return Ok(());
-            }
-            Err((
-                ResponseError::InvalidRequest,
-                format!(
-                    "Cannot update these configs dynamically: Set({})",
-                    set.join(", ")
-                ),
-            ))
+                .map(drop)
+                .map_err(alter_failure)
         }
+        GROUP if a.name.is_empty() => Err((
+            ResponseError::InvalidRequest,
+            "Group name cannot be empty".into(),
+        )),
+        GROUP => broker
+            .groups
+            .configs
+            .alter(&a.name, &changes, a.replace, validate_only)
+            .map_err(alter_failure),
         t => Err((
             ResponseError::InvalidRequest,
             format!("Unknown resource type {t}"),
         )),
+    }
+}
+
+fn alter_failure(e: AlterError) -> Failure {
+    match e {
+        AlterError::InvalidRequest(m) => (ResponseError::InvalidRequest, m),
+        AlterError::InvalidConfig(m) => (ResponseError::InvalidConfig, m),
+        AlterError::Storage(e) => (ResponseError::KafkaStorageError, e.to_string()),
     }
 }
 

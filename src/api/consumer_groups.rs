@@ -117,7 +117,7 @@ pub fn heartbeat(
         Ok(r) => ConsumerGroupHeartbeatResponse::default()
             .with_member_id(Some(s(r.member_id)))
             .with_member_epoch(r.member_epoch)
-            .with_heartbeat_interval_ms(broker.groups.heartbeat_interval_ms())
+            .with_heartbeat_interval_ms(broker.groups.heartbeat_interval_ms(&request.group_id))
             .with_assignment(r.assignment.map(|a| {
                 heartbeat::Assignment::default().with_topic_partitions(
                     a.into_iter()

@@ -83,6 +83,7 @@ pub fn create(
             };
             let overrides = TopicConfig {
                 overrides: new.configs.iter().cloned().collect(),
+                defaults: broker.topics.defaults(),
             };
             let outcome = if request.validate_only {
                 broker.topics.validate(&new).map(|_| None)

@@ -96,6 +96,9 @@ pub struct AlterConfigs {
 fn source_name(s: ConfigSource) -> &'static str {
     match s {
         ConfigSource::DynamicTopic => "DYNAMIC_TOPIC_CONFIG",
+        ConfigSource::DynamicBroker => "DYNAMIC_BROKER_CONFIG",
+        ConfigSource::DynamicDefaultBroker => "DYNAMIC_DEFAULT_BROKER_CONFIG",
+        ConfigSource::DynamicGroup => "DYNAMIC_GROUP_CONFIG",
         ConfigSource::StaticBroker => "STATIC_BROKER_CONFIG",
         ConfigSource::Default => "DEFAULT_CONFIG",
     }

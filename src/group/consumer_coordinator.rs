@@ -3,12 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Duration;
+
 use tokio::time::Instant;
 
 use super::GroupError;
 use super::assignor::Assignment;
 use super::classic_group::GroupState;
-use super::consumer_group::{ConsumerGroup, HeartbeatParams, HeartbeatResult};
+use super::consumer_group::{ConsumerGroup, ConsumerSettings, HeartbeatParams, HeartbeatResult};
 use super::coordinator::GroupCoordinator;
 use crate::broker::now_ms;
 
@@ -35,8 +37,9 @@ pub struct ConsumerGroupDescription {
 }
 
 impl GroupCoordinator {
-    pub fn heartbeat_interval_ms(&self) -> i32 {
-        self.heartbeat_interval_ms
+    /// The group's consumer.heartbeat.interval.ms, else the broker's.
+    pub fn heartbeat_interval_ms(&self, group_id: &str) -> i32 {
+        i32::try_from(self.configs.heartbeat_interval_ms(group_id)).unwrap_or(i32::MAX)
     }
 
     /// ConsumerGroupHeartbeat. `topics`: every topic with its partition count.
@@ -70,13 +73,13 @@ impl GroupCoordinator {
             .consumer
             .get_mut(group_id)
             .ok_or(GroupError::CoordinatorNotAvailable)?;
-        let result = group.heartbeat(
-            params,
-            topics,
-            &self.consumer_settings,
-            Instant::now(),
-            now_ms(),
-        );
+        let settings = ConsumerSettings {
+            session_timeout: Duration::from_millis(
+                u64::try_from(self.configs.session_timeout_ms(group_id)).unwrap_or(0),
+            ),
+            ..self.consumer_settings.clone()
+        };
+        let result = group.heartbeat(params, topics, &settings, Instant::now(), now_ms());
         drop(groups);
         self.wake.notify_one();
         result

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::GroupError;
 use super::classic_group::{Group, GroupSettings, GroupState, SyncParams};
 use super::consumer_group::{ConsumerGroup, ConsumerSettings};
+use super::group_config::GroupConfigManager;
 use super::member::{JoinParams, JoinResult, SyncResult};
 use super::offsets_log::{OffsetsLog, Replayed};
 use super::records::{CommittedOffset, OffsetsRecord};
@@ -28,7 +29,8 @@ pub struct GroupCoordinator {
     retention_check: Duration,
     pub(super) metadata_max_bytes: usize,
     pub(super) consumer_settings: ConsumerSettings,
-    pub(super) heartbeat_interval_ms: i32,
+    /// Group configs: per-group session timeouts and heartbeat intervals.
+    pub configs: GroupConfigManager,
     groups: Mutex<Groups>,
     pub(super) log: OffsetsLog,
     /// Wakes the timer task when a request may have set an earlier deadline.
@@ -226,8 +228,7 @@ impl GroupCoordinator {
                 session_timeout: Duration::from_millis(config.group.consumer_session_timeout_ms),
                 max_size: config.group.max_size,
             },
-            heartbeat_interval_ms: i32::try_from(config.group.consumer_heartbeat_interval_ms)
-                .unwrap_or(i32::MAX),
+            configs: GroupConfigManager::open(config)?,
             groups: Mutex::new(Groups {
                 classic: groups,
                 consumer: HashMap::new(),

@@ -7,6 +7,7 @@ mod classic_group;
 mod consumer_coordinator;
 mod consumer_group;
 mod coordinator;
+pub mod group_config;
 mod member;
 mod offsets_log;
 pub(crate) mod records;

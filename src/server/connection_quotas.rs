@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -12,7 +13,8 @@ use crate::config::SocketConfig;
 
 pub struct ConnectionQuotas {
     slots: Arc<Semaphore>,
-    max_per_ip: usize,
+    /// Dynamic: a new limit applies to the next connection.
+    max_per_ip: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
 
@@ -33,7 +35,7 @@ impl ConnectionQuotas {
         let max = (config.max_connections.max(1) as usize).min(Semaphore::MAX_PERMITS);
         ConnectionQuotas {
             slots: Arc::new(Semaphore::new(max)),
-            max_per_ip: config.max_connections_per_ip.max(1) as usize,
+            max_per_ip: AtomicUsize::new(config.max_connections_per_ip.max(1) as usize),
             per_ip: Mutex::new(HashMap::new()),
         }
     }
@@ -49,12 +51,18 @@ impl ConnectionQuotas {
             .map(|permit| Slot { _permit: permit })
     }
 
+    /// A new max.connections.per.ip; connections already open stay open.
+    pub fn set_max_per_ip(&self, max: i32) {
+        self.max_per_ip
+            .store(max.max(1) as usize, Ordering::Relaxed);
+    }
+
     /// Counts a new connection from `ip`, or `None` when that IP is at
     /// max.connections.per.ip.
     pub fn inc(self: &Arc<Self>, slot: Slot, ip: IpAddr) -> Option<ConnectionSlot> {
         let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
         let count = per_ip.entry(ip).or_insert(0);
-        if *count >= self.max_per_ip {
+        if *count >= self.max_per_ip.load(Ordering::Relaxed) {
             return None;
         }
         *count += 1;

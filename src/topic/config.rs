@@ -5,6 +5,7 @@
 //! of the wrong type is INVALID_CONFIG.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::config::{Config, FlushMode};
 
@@ -298,15 +299,50 @@ pub enum ConfigChange {
     Subtract(String, String),
 }
 
+/// The dynamic broker configs that are topic defaults (`log.retention.ms`, ...),
+/// by topic config name: this broker's own, then the cluster-wide default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicDefaults {
+    pub broker: BTreeMap<String, String>,
+    pub cluster: BTreeMap<String, String>,
+}
+
+impl TopicDefaults {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.broker
+            .get(name)
+            .or_else(|| self.cluster.get(name))
+            .map(String::as_str)
+    }
+}
+
 /// The configs set on one topic, overriding the broker defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TopicConfig {
     pub overrides: BTreeMap<String, String>,
+    /// The dynamic broker defaults in effect, shared by every topic.
+    pub defaults: Arc<TopicDefaults>,
 }
 
 impl TopicConfig {
+    /// A topic's own value, else the dynamic broker default (None: the static one).
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.overrides
+            .get(name)
+            .map(String::as_str)
+            .or_else(|| self.defaults.get(name))
+    }
+
     pub fn get_i64(&self, name: &str) -> Option<i64> {
-        self.overrides.get(name).and_then(|v| v.trim().parse().ok())
+        self.value(name).and_then(|v| v.trim().parse().ok())
+    }
+
+    /// The same overrides under other dynamic defaults.
+    pub fn with_defaults(&self, defaults: Arc<TopicDefaults>) -> TopicConfig {
+        TopicConfig {
+            overrides: self.overrides.clone(),
+            defaults,
+        }
     }
 
     /// Checks every override.
@@ -349,7 +385,10 @@ impl TopicConfig {
                 }
             }
         }
-        let config = TopicConfig { overrides };
+        let config = TopicConfig {
+            overrides,
+            defaults: self.defaults.clone(),
+        };
         config.validate()?;
         Ok(config)
     }
@@ -357,22 +396,18 @@ impl TopicConfig {
     /// The codec batches are stored with (`compression.type`), or None to store
     /// them as the producer sent them.
     pub fn compression_codec(&self) -> Option<u8> {
-        self.overrides
-            .get("compression.type")
+        self.value("compression.type")
             .and_then(|c| crate::log::codec_of(c.trim()))
     }
 
     /// True when `cleanup.policy` includes `compact`.
     pub fn is_compacted(&self) -> bool {
-        self.overrides
-            .get("cleanup.policy")
+        self.value("cleanup.policy")
             .is_some_and(|p| p.split(',').any(|w| w.trim() == "compact"))
     }
 
     fn get_or_default<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
-        self.overrides
-            .get(name)
-            .map(String::as_str)
+        self.value(name)
             .or_else(|| find(name).map(|d| d.default))
             .and_then(|v| v.trim().parse().ok())
     }
@@ -396,8 +431,7 @@ impl TopicConfig {
 
     /// True when `cleanup.policy` includes `delete` (the default).
     pub fn is_deleting(&self) -> bool {
-        self.overrides
-            .get("cleanup.policy")
+        self.value("cleanup.policy")
             .is_none_or(|p| p.split(',').any(|w| w.trim() == "delete"))
     }
 
@@ -437,8 +471,7 @@ impl TopicConfig {
 
     /// True when `message.timestamp.type` is LogAppendTime: the broker stamps batches.
     pub fn is_log_append_time(&self) -> bool {
-        self.overrides
-            .get("message.timestamp.type")
+        self.value("message.timestamp.type")
             .is_some_and(|t| t.trim() == "LogAppendTime")
     }
 

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use uuid::Uuid;
 
 pub use cleaning::{clean_periodically, lower_thread_priority};
-pub use config::{ConfigChange, InvalidConfig, TopicConfig};
+pub use config::{ConfigChange, InvalidConfig, TopicConfig, TopicDefaults};
 pub use flusher::{Flusher, flush_periodically};
 pub use internal_log::{InternalLog, InternalLogError};
 pub use name::{is_internal_topic, validate_topic_name};
@@ -99,18 +99,33 @@ pub struct TopicManager {
     config: Arc<Config>,
     data_dir: PathBuf,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
+    /// The dynamic broker defaults; written under the `topics` write lock.
+    defaults: RwLock<Arc<TopicDefaults>>,
     /// Serializes writers of the log start checkpoint.
     checkpoint_lock: Mutex<()>,
 }
 
 impl TopicManager {
     /// Loads every topic under the data dir. `clean_shutdown` skips log recovery.
-    pub fn open(config: Arc<Config>, clean_shutdown: bool) -> Result<TopicManager, TopicError> {
+    /// `defaults`: the dynamic broker configs that are topic defaults.
+    pub fn open(
+        config: Arc<Config>,
+        defaults: TopicDefaults,
+        clean_shutdown: bool,
+    ) -> Result<TopicManager, TopicError> {
         let data_dir = config.data_dir.clone();
+        let defaults = Arc::new(defaults);
         let mut topics = HashMap::new();
         let starts = checkpoint::read(&data_dir);
         for stored in store::load_all(&data_dir)? {
-            let topic = open_topic(&config, &data_dir, stored, clean_shutdown, &starts)?;
+            let topic = open_topic(
+                &config,
+                &defaults,
+                &data_dir,
+                stored,
+                clean_shutdown,
+                &starts,
+            )?;
             topics.insert(topic.name.clone(), Arc::new(topic));
         }
         store::remove_orphan_partitions(&data_dir, |name| topics.contains_key(name))?;
@@ -118,6 +133,7 @@ impl TopicManager {
             config,
             data_dir,
             topics: RwLock::new(topics),
+            defaults: RwLock::new(defaults),
             checkpoint_lock: Mutex::new(()),
         })
     }
@@ -179,7 +195,20 @@ impl TopicManager {
         };
         store::save(&self.data_dir, &stored)?;
         let no_checkpoint = checkpoint::Checkpoint::new();
-        let topic = match open_topic(&self.config, &self.data_dir, stored, true, &no_checkpoint) {
+        let defaults = self
+            .defaults
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let opened = open_topic(
+            &self.config,
+            &defaults,
+            &self.data_dir,
+            stored,
+            true,
+            &no_checkpoint,
+        );
+        let topic = match opened {
             Ok(t) => Arc::new(t),
             Err(e) => {
                 // Leave no half-created topic behind.
@@ -229,6 +258,39 @@ impl TopicManager {
         };
         topics.insert(name.to_string(), Arc::new(altered));
         Ok(())
+    }
+
+    /// The dynamic broker defaults in effect.
+    pub fn defaults(&self) -> Arc<TopicDefaults> {
+        self.defaults
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Makes `defaults` the dynamic broker defaults of every topic, applied to
+    /// the partition logs of those that do not override them.
+    pub fn set_defaults(&self, defaults: TopicDefaults) {
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        if **self.defaults.read().unwrap_or_else(|p| p.into_inner()) == defaults {
+            return;
+        }
+        let defaults = Arc::new(defaults);
+        *self.defaults.write().unwrap_or_else(|p| p.into_inner()) = defaults.clone();
+        for topic in topics.values_mut() {
+            let config = topic.config.with_defaults(defaults.clone());
+            let log_config = config.log_config(&self.config);
+            for p in &topic.partitions {
+                p.set_log_config(log_config.clone());
+            }
+            *topic = Arc::new(Topic {
+                name: topic.name.clone(),
+                id: topic.id,
+                config,
+                partitions: topic.partitions.clone(),
+            });
+        }
+        tracing::info!(defaults = ?defaults, "applied dynamic topic defaults");
     }
 
     /// Grows `name` to `new.count` partitions, as Kafka's controller does: never
@@ -431,6 +493,7 @@ fn partition_dir(data_dir: &Path, topic: &str, index: i32) -> PathBuf {
 
 fn open_topic(
     config: &Config,
+    defaults: &Arc<TopicDefaults>,
     data_dir: &Path,
     stored: store::StoredTopic,
     clean_shutdown: bool,
@@ -438,6 +501,7 @@ fn open_topic(
 ) -> Result<Topic, TopicError> {
     let topic_config = TopicConfig {
         overrides: stored.configs.clone(),
+        defaults: defaults.clone(),
     };
     let log_config = topic_config.log_config(config);
     let mut partitions = Vec::with_capacity(stored.partitions.max(0) as usize);

@@ -167,7 +167,9 @@ def test_confluent_describe_and_alter(broker, ck_admin):
     (future,) = ck_admin.describe_configs([CkResource("BROKER", "1")]).values()
     broker_configs = future.result(timeout=10)
     assert broker_configs["message.max.bytes"].value == "1048588"
-    assert broker_configs["log.segment.bytes"].is_read_only
+    # Dynamic broker configs can be altered; static settings cannot.
+    assert not broker_configs["log.segment.bytes"].is_read_only
+    assert broker_configs["node.id"].is_read_only
 
 
 def test_configs_survive_a_restart(broker, kp_admin):
@@ -183,3 +185,47 @@ def test_configs_survive_a_restart(broker, kp_admin):
         assert value(kp_topic_configs(admin, "keep", config_filter="all")["retention.ms"]) == "7777"
     finally:
         admin.close()
+
+
+def ck_alter(admin, resource):
+    (future,) = admin.incremental_alter_configs([resource]).values()
+    future.result(timeout=10)
+
+
+def test_dynamic_broker_and_group_configs(ck_admin):
+    """What librdkafka's 0081-admin test does to the BROKER and GROUP resources."""
+    op = AlterConfigOpType
+
+    def broker(*entries, name="1"):
+        return CkResource("BROKER", name, incremental_configs=list(entries))
+
+    ck_alter(ck_admin, broker(
+        ConfigEntry("background.threads", "9", incremental_operation=op.SET),
+        ConfigEntry("log.cleanup.policy", "compact", incremental_operation=op.APPEND),
+    ))
+    (future,) = ck_admin.describe_configs([CkResource("BROKER", "1")]).values()
+    configs = future.result(timeout=10)
+    assert configs["background.threads"].value == "9"
+    assert configs["background.threads"].source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
+    assert configs["log.cleanup.policy"].value == "delete,compact"
+    ck_alter(ck_admin, broker(
+        ConfigEntry("background.threads", "", incremental_operation=op.DELETE),
+        ConfigEntry("log.cleanup.policy", "compact", incremental_operation=op.SUBTRACT),
+    ))
+    (future,) = ck_admin.describe_configs([CkResource("BROKER", "1")]).values()
+    configs = future.result(timeout=10)
+    assert configs["background.threads"].source == ConfigSource.DEFAULT_CONFIG.value
+    assert configs["log.cleanup.policy"].value == "delete"
+
+    with pytest.raises(KafkaException) as refused:
+        ck_alter(ck_admin, broker(ConfigEntry("log.dirs", "/x", incremental_operation=op.SET)))
+    assert "Cannot update these configs dynamically" in str(refused.value)
+
+    group = CkResource("GROUP", "my-group", incremental_configs=[
+        ConfigEntry("consumer.session.timeout.ms", "50000", incremental_operation=op.SET)
+    ])
+    ck_alter(ck_admin, group)
+    (future,) = ck_admin.describe_configs([CkResource("GROUP", "my-group")]).values()
+    configs = future.result(timeout=10)
+    assert configs["consumer.session.timeout.ms"].value == "50000"
+    assert configs["consumer.session.timeout.ms"].source == ConfigSource.GROUP_CONFIG.value

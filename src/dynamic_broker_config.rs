@@ -1,0 +1,550 @@
+//! Dynamic broker configs (Kafka's DynamicBrokerConfig): settings changed at
+//! run time with AlterConfigs / IncrementalAlterConfigs on the BROKER resource,
+//! per broker (resource name = this node's id) or as the cluster-wide default
+//! (empty resource name). Stored in `<data_dir>/broker-configs.toml`.
+//!
+//! The `log.*` topic defaults (and `message.max.bytes`, `log.cleaner.*` topic
+//! defaults) take effect at once through [`DynamicBrokerConfig::topic_defaults`];
+//! the other names are accepted, stored and reported only.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use crate::topic::config::{DEFS, validate as validate_topic_value};
+use crate::topic::{ConfigChange, TopicDefaults};
+
+pub const FILE: &str = "broker-configs.toml";
+
+/// A config value's type, for validation and DescribeConfigs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    Int,
+    Short,
+    Long,
+    Double,
+    Bool,
+    String,
+    List,
+    Password,
+}
+
+/// A dynamic broker config that is not a topic default.
+pub struct DynamicDef {
+    pub name: &'static str,
+    pub value_type: ValueType,
+    /// Kafka's default, None where Kafka has none (null).
+    pub default: Option<&'static str>,
+    /// Only per broker, never at the cluster default level.
+    pub per_broker: bool,
+}
+
+const fn d(
+    name: &'static str,
+    value_type: ValueType,
+    default: Option<&'static str>,
+    per_broker: bool,
+) -> DynamicDef {
+    DynamicDef {
+        name,
+        value_type,
+        default,
+        per_broker,
+    }
+}
+
+use ValueType::{Bool, Double, Int, List, Long, Password, Short};
+
+/// Kafka's dynamic configs runnel has no equivalent for: thread pools, the log
+/// cleaner's buffers, SASL/GSSAPI login settings, socket server limits and the
+/// producer state manager. The topic defaults (`log.*`) come from [`DEFS`].
+pub const OTHER_DEFS: &[DynamicDef] = &[
+    // DynamicThreadPool
+    d("background.threads", Int, Some("10"), false),
+    d("num.io.threads", Int, Some("8"), false),
+    d("num.network.threads", Int, Some("3"), false),
+    d("num.recovery.threads.per.data.dir", Int, Some("2"), false),
+    d("num.replica.fetchers", Int, Some("1"), false),
+    // LogCleaner.ReconfigurableConfigs (message.max.bytes is a topic default)
+    d("log.cleaner.backoff.ms", Long, Some("15000"), false),
+    d(
+        "log.cleaner.dedupe.buffer.size",
+        Long,
+        Some("134217728"),
+        false,
+    ),
+    d(
+        "log.cleaner.io.buffer.load.factor",
+        Double,
+        Some("0.9"),
+        false,
+    ),
+    d("log.cleaner.io.buffer.size", Int, Some("524288"), false),
+    d(
+        "log.cleaner.io.max.bytes.per.second",
+        Double,
+        Some("1.7976931348623157E308"),
+        false,
+    ),
+    d("log.cleaner.threads", Int, Some("1"), false),
+    d("metric.reporters", List, Some(""), false),
+    // DynamicListenerConfig: per broker
+    d("sasl.jaas.config", Password, None, true),
+    d(
+        "sasl.kerberos.kinit.cmd",
+        ValueType::String,
+        Some("/usr/bin/kinit"),
+        true,
+    ),
+    d(
+        "sasl.kerberos.min.time.before.relogin",
+        Long,
+        Some("60000"),
+        true,
+    ),
+    d(
+        "sasl.kerberos.principal.to.local.rules",
+        List,
+        Some("DEFAULT"),
+        true,
+    ),
+    d("sasl.kerberos.service.name", ValueType::String, None, true),
+    d(
+        "sasl.kerberos.ticket.renew.jitter",
+        Double,
+        Some("0.05"),
+        true,
+    ),
+    d(
+        "sasl.kerberos.ticket.renew.window.factor",
+        Double,
+        Some("0.8"),
+        true,
+    ),
+    d(
+        "sasl.login.refresh.buffer.seconds",
+        Short,
+        Some("300"),
+        true,
+    ),
+    d(
+        "sasl.login.refresh.min.period.seconds",
+        Short,
+        Some("60"),
+        true,
+    ),
+    d(
+        "sasl.login.refresh.window.factor",
+        Double,
+        Some("0.8"),
+        true,
+    ),
+    d(
+        "sasl.login.refresh.window.jitter",
+        Double,
+        Some("0.05"),
+        true,
+    ),
+    // SocketServer.ReconfigurableConfigs
+    d(
+        "max.connection.creation.rate",
+        Int,
+        Some("2147483647"),
+        false,
+    ),
+    d("max.connections", Int, Some("2147483647"), false),
+    d("max.connections.per.ip", Int, Some("2147483647"), false),
+    d(
+        "max.connections.per.ip.overrides",
+        ValueType::String,
+        Some(""),
+        false,
+    ),
+    // DynamicProducerStateManagerConfig
+    d("producer.id.expiration.ms", Int, Some("86400000"), false),
+    d(
+        "transaction.partition.verification.enable",
+        Bool,
+        Some("true"),
+        false,
+    ),
+];
+
+/// SslConfigs.RECONFIGURABLE_CONFIGS: dynamic only with a listener prefix.
+const LISTENER_ONLY: &[&str] = &[
+    "ssl.key.password",
+    "ssl.keystore.certificate.chain",
+    "ssl.keystore.key",
+    "ssl.keystore.location",
+    "ssl.keystore.password",
+    "ssl.keystore.type",
+    "ssl.truststore.certificates",
+    "ssl.truststore.location",
+    "ssl.truststore.password",
+    "ssl.truststore.type",
+];
+
+/// The topic config a dynamic broker name is the default of, if any.
+/// `log.message.format.version` is not dynamic (as in Kafka).
+pub fn topic_config_of(broker_name: &str) -> Option<&'static str> {
+    DEFS.iter()
+        .find(|d| d.broker_name == broker_name && d.broker_name != "log.message.format.version")
+        .map(|d| d.name)
+}
+
+pub fn other_def(name: &str) -> Option<&'static DynamicDef> {
+    OTHER_DEFS.iter().find(|d| d.name == name)
+}
+
+pub fn is_dynamic(name: &str) -> bool {
+    topic_config_of(name).is_some() || other_def(name).is_some()
+}
+
+/// Which set of dynamic configs a BROKER resource names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// This broker (resource name = its node id).
+    Broker,
+    /// The cluster-wide default (empty resource name).
+    ClusterDefault,
+}
+
+#[derive(Debug)]
+pub enum AlterError {
+    InvalidRequest(String),
+    InvalidConfig(String),
+    Storage(io::Error),
+}
+
+/// The dynamic configs of both levels, as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicConfigs {
+    #[serde(default)]
+    pub broker: BTreeMap<String, String>,
+    #[serde(default)]
+    pub cluster_default: BTreeMap<String, String>,
+}
+
+impl DynamicConfigs {
+    pub fn level(&self, level: Level) -> &BTreeMap<String, String> {
+        match level {
+            Level::Broker => &self.broker,
+            Level::ClusterDefault => &self.cluster_default,
+        }
+    }
+
+    fn level_mut(&mut self, level: Level) -> &mut BTreeMap<String, String> {
+        match level {
+            Level::Broker => &mut self.broker,
+            Level::ClusterDefault => &mut self.cluster_default,
+        }
+    }
+
+    /// The value in effect: this broker's, else the cluster default.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.broker
+            .get(name)
+            .or_else(|| self.cluster_default.get(name))
+            .map(String::as_str)
+    }
+
+    /// The topic defaults these configs set, by topic config name.
+    pub fn topic_defaults(&self) -> TopicDefaults {
+        let by_topic_name = |m: &BTreeMap<String, String>| {
+            m.iter()
+                .filter_map(|(k, v)| topic_config_of(k).map(|t| (t.to_string(), v.clone())))
+                .collect()
+        };
+        TopicDefaults {
+            broker: by_topic_name(&self.broker),
+            cluster: by_topic_name(&self.cluster_default),
+        }
+    }
+}
+
+pub struct DynamicBrokerConfig {
+    path: PathBuf,
+    configs: Mutex<DynamicConfigs>,
+}
+
+impl DynamicBrokerConfig {
+    /// Loads the stored configs (none when there is no file yet).
+    pub fn open(data_dir: &Path) -> io::Result<DynamicBrokerConfig> {
+        let path = data_dir.join(FILE);
+        let configs = match crate::data_dir::read_optional(&path)? {
+            Some(text) => toml::from_str(&text).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            })?,
+            None => DynamicConfigs::default(),
+        };
+        Ok(DynamicBrokerConfig {
+            path,
+            configs: Mutex::new(configs),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, DynamicConfigs> {
+        self.configs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn snapshot(&self) -> DynamicConfigs {
+        self.lock().clone()
+    }
+
+    /// Applies `changes` at `level` (on an empty set when `replace`, as
+    /// AlterConfigs does), validated as Kafka's DynamicBrokerConfig.validateConfigs;
+    /// unless `validate_only`, stores the result and hands it to `reconfigure`
+    /// (under the lock, so concurrent changes apply in order). Returns the
+    /// configs in effect.
+    pub fn alter(
+        &self,
+        level: Level,
+        changes: &[ConfigChange],
+        replace: bool,
+        validate_only: bool,
+        reconfigure: impl FnOnce(&DynamicConfigs),
+    ) -> Result<DynamicConfigs, AlterError> {
+        let mut configs = self.lock();
+        let names: BTreeSet<&str> = changes.iter().map(change_name).collect();
+        check_names(&names, level)?;
+        let mut altered = configs.clone();
+        let current = altered.level_mut(level);
+        if replace {
+            current.clear();
+        }
+        for change in changes {
+            apply_change(current, change, list_default)?;
+        }
+        for name in &names {
+            if let Some(value) = current.get(*name) {
+                validate_value(name, value)?;
+            }
+        }
+        if validate_only || altered == *configs {
+            return Ok(configs.clone());
+        }
+        let body = toml::to_string(&altered)
+            .map_err(|e| AlterError::Storage(io::Error::new(io::ErrorKind::InvalidData, e)))?;
+        crate::data_dir::write_atomically(&self.path, body.as_bytes(), 0o600)
+            .map_err(AlterError::Storage)?;
+        tracing::info!(?level, configs = ?altered.level(level), "altered dynamic broker configs");
+        *configs = altered;
+        reconfigure(&configs);
+        Ok(configs.clone())
+    }
+}
+
+pub fn change_name(change: &ConfigChange) -> &str {
+    match change {
+        ConfigChange::Set(k, _)
+        | ConfigChange::Delete(k)
+        | ConfigChange::Append(k, _)
+        | ConfigChange::Subtract(k, _) => k,
+    }
+}
+
+/// Kafka prints the offending names as a Scala Set.
+fn scala_set(names: &[&str]) -> String {
+    format!("Set({})", names.join(", "))
+}
+
+fn check_names(names: &BTreeSet<&str>, level: Level) -> Result<(), AlterError> {
+    let refuse = |names: Vec<&str>, message: &str| match names.is_empty() {
+        true => Ok(()),
+        false => Err(AlterError::InvalidRequest(format!(
+            "{message}: {}",
+            scala_set(&names)
+        ))),
+    };
+    refuse(
+        names
+            .iter()
+            .copied()
+            .filter(|n| !is_dynamic(n) && !LISTENER_ONLY.contains(n))
+            .collect(),
+        "Cannot update these configs dynamically",
+    )?;
+    refuse(
+        names
+            .iter()
+            .copied()
+            .filter(|n| LISTENER_ONLY.contains(n))
+            .collect(),
+        "These security configs can be dynamically updated only per-listener using the listener prefix",
+    )?;
+    if level == Level::ClusterDefault {
+        refuse(
+            names
+                .iter()
+                .copied()
+                .filter(|n| other_def(n).is_some_and(|d| d.per_broker))
+                .collect(),
+            "Cannot update these configs at default cluster level, broker id must be specified",
+        )?;
+    }
+    Ok(())
+}
+
+/// The default an APPEND or SUBTRACT starts from when no value is set.
+fn list_default(name: &str) -> Option<&'static str> {
+    match topic_config_of(name) {
+        Some(topic_name) => DEFS
+            .iter()
+            .find(|d| d.name == topic_name && d.is_list())
+            .map(|d| d.default),
+        None => other_def(name)
+            .filter(|d| d.value_type == List)
+            .map(|d| d.default.unwrap_or("")),
+    }
+}
+
+/// One change of IncrementalAlterConfigs on a set of configs, in Kafka's
+/// semantics; `list_default` gives a LIST config's default (None: not a list).
+pub fn apply_change(
+    configs: &mut BTreeMap<String, String>,
+    change: &ConfigChange,
+    list_default: impl Fn(&str) -> Option<&'static str>,
+) -> Result<(), AlterError> {
+    match change {
+        ConfigChange::Set(k, v) => {
+            configs.insert(k.clone(), v.clone());
+        }
+        ConfigChange::Delete(k) => {
+            configs.remove(k);
+        }
+        ConfigChange::Append(k, v) | ConfigChange::Subtract(k, v) => {
+            let append = matches!(change, ConfigChange::Append(..));
+            let Some(default) = list_default(k) else {
+                let op = if append { "append" } else { "subtract" };
+                return Err(AlterError::InvalidConfig(format!(
+                    "Config value {op} is not allowed for config key: {k}"
+                )));
+            };
+            let old = configs.get(k).map_or(default, String::as_str);
+            let mut items: Vec<&str> = old.split(',').filter(|s| !s.is_empty()).collect();
+            for item in v.split(',') {
+                if append && !items.contains(&item) {
+                    items.push(item);
+                } else if !append {
+                    items.retain(|i| *i != item);
+                }
+            }
+            let joined = items.join(",");
+            configs.insert(k.clone(), joined);
+        }
+    }
+    Ok(())
+}
+
+fn validate_value(name: &str, value: &str) -> Result<(), AlterError> {
+    if let Some(topic_name) = topic_config_of(name) {
+        return validate_topic_value(topic_name, value).map_err(|_| {
+            AlterError::InvalidRequest(format!("Invalid value {value} for configuration {name}"))
+        });
+    }
+    let Some(def) = other_def(name) else {
+        return Ok(());
+    };
+    let v = value.trim();
+    let ok = match def.value_type {
+        Int => v.parse::<i32>().is_ok(),
+        Short => v.parse::<i16>().is_ok(),
+        Long => v.parse::<i64>().is_ok(),
+        Double => v.parse::<f64>().is_ok(),
+        Bool => v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false"),
+        ValueType::String | List | Password => true,
+    };
+    match ok {
+        true => Ok(()),
+        false => Err(AlterError::InvalidRequest(format!(
+            "Invalid value {value} for configuration {name}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(k: &str, v: &str) -> ConfigChange {
+        ConfigChange::Set(k.into(), v.into())
+    }
+
+    fn alter(
+        store: &DynamicBrokerConfig,
+        level: Level,
+        changes: &[ConfigChange],
+        replace: bool,
+    ) -> Result<DynamicConfigs, AlterError> {
+        store.alter(level, changes, replace, false, |_| {})
+    }
+
+    #[test]
+    fn names_levels_and_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DynamicBrokerConfig::open(dir.path()).unwrap();
+        let bad = |r: Result<DynamicConfigs, AlterError>| match r {
+            Err(AlterError::InvalidRequest(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            bad(alter(
+                &store,
+                Level::Broker,
+                &[set("log.dirs", "/x")],
+                false
+            )),
+            "Cannot update these configs dynamically: Set(log.dirs)"
+        );
+        let relogin = [set("sasl.kerberos.min.time.before.relogin", "1")];
+        assert_eq!(
+            bad(alter(&store, Level::ClusterDefault, &relogin, false)),
+            "Cannot update these configs at default cluster level, broker id must be specified: \
+             Set(sasl.kerberos.min.time.before.relogin)"
+        );
+        bad(alter(
+            &store,
+            Level::Broker,
+            &[set("background.threads", "x")],
+            false,
+        ));
+        bad(alter(
+            &store,
+            Level::Broker,
+            &[set("log.retention.ms", "-5")],
+            false,
+        ));
+        let changes = [
+            set("log.retention.ms", "1000"),
+            ConfigChange::Append("log.cleanup.policy".into(), "compact".into()),
+        ];
+        let mut applied = None;
+        let c = store
+            .alter(Level::Broker, &changes, false, false, |c| {
+                applied = Some(c.clone())
+            })
+            .unwrap();
+        assert_eq!(applied.as_ref(), Some(&c));
+        assert_eq!(c.broker["log.cleanup.policy"], "delete,compact");
+        let defaults = c.topic_defaults();
+        assert_eq!(defaults.get("retention.ms"), Some("1000"));
+        drop(store);
+        let reopened = DynamicBrokerConfig::open(dir.path()).unwrap();
+        assert_eq!(reopened.snapshot(), c);
+        let replaced = alter(
+            &reopened,
+            Level::Broker,
+            &[set("num.io.threads", "4")],
+            true,
+        )
+        .unwrap();
+        assert_eq!(replaced.broker.len(), 1);
+    }
+}
