@@ -52,4 +52,9 @@ if [ -z "${SKIP_COMPAT:-}" ] && [ -f tests/compat/librdkafka.txt ]; then
   tests/compat/run-librdkafka.sh
   step "librdkafka group tests with the consumer group protocol (KIP-848)"
   TEST_CONSUMER_GROUP_PROTOCOL=consumer tests/compat/run-librdkafka.sh tests/compat/librdkafka-consumer-protocol.txt
+  # 0081 (the admin suite) as against Kafka 4.0, which has group configs
+  # (KIP-848); its fixed sleeps add up to about 3 minutes, its own timeout.
+  step "librdkafka admin test 0081 (Kafka 4.0 behaviour)"
+  TEST_KAFKA_VERSION=4.0.0 QUICK=0 TEST_TIMEOUT_MULTIPLIER=2 TEST_TIMEOUT=600 \
+    BROKER_ARGS="--set group.initial_rebalance_delay_ms=0" tests/compat/run-librdkafka.sh 0081
 fi

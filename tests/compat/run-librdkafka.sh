@@ -18,14 +18,23 @@ log=$data.log
 # request passes through the authorizer.
 args=(--listen "127.0.0.1:$port" --http-listen off --data-dir "$data" --set num_partitions=4
   --set authorizer.enabled=true --set authorizer.super_users=User:ANONYMOUS)
+# BROKER_ARGS: more broker flags for one run (word-split).
+args+=(${BROKER_ARGS:-})
 start_broker() {
   "$bin" "${args[@]}" >>"$log" 2>&1 &
   echo $! >"$data.pid"
 }
-trap 'pkill -f -- "--data-dir $data" 2>/dev/null; rm -rf "$data" "$data.pid" "$log"' EXIT
+trap 'pkill -f -- "--data-dir $data" 2>/dev/null; rm -rf "$data" "$data.pid" "$data.conf" "$log"' EXIT
 start_broker
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 export BOOTSTRAP_SERVERS=127.0.0.1:$port
+# TEST_TIMEOUT_MULTIPLIER: scales the tests' own timeouts (librdkafka's
+# test.timeout.multiplier), through a test.conf of ours.
+if [ -n "${TEST_TIMEOUT_MULTIPLIER:-}" ]; then
+  printf 'bootstrap.servers=%s\ntest.timeout.multiplier=%s\n' "$BOOTSTRAP_SERVERS" \
+    "$TEST_TIMEOUT_MULTIPLIER" >"$data.conf"
+  export RDKAFKA_TEST_CONF=$data.conf
+fi
 # A broker that died is reported and started again, so one crash fails one test.
 export ON_BROKER_DOWN="echo '# broker died; log tail:' >&2; tail -20 '$log' >&2; '$bin' ${args[*]} >>'$log' 2>&1 &"
 if [ $# -gt 0 ]; then "$compat" run "$@"; else "$compat" run "$root/tests/compat/librdkafka.txt"; fi
