@@ -172,10 +172,7 @@ fn bench_tls(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(8));
     // Each operation over both listeners back to back, so that the two
     // figures of a ratio are measured under the same machine load.
-    let cases = [
-        ("produce_1MiB", Op::Produce),
-        ("fetch_1MiB", Op::Fetch),
-    ];
+    let cases = [("produce_1MiB", Op::Produce), ("fetch_1MiB", Op::Fetch)];
     for (op_name, op) in cases {
         for (name, client) in [("plaintext", &mut plain), ("ssl", &mut ssl)] {
             group.bench_function(format!("{op_name}/{name}"), |b| {
