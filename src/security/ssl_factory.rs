@@ -8,11 +8,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use rustls::RootCertStore;
 use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
 use rustls::server::ServerConnection;
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::ClientCertVerifier;
+use rustls::{CipherSuite, RootCertStore};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::sync::watch;
@@ -176,7 +177,7 @@ fn server_config(settings: &SslSection) -> Result<Arc<ServerConfig>, ConfigError
             return Err(invalid(key, format!("`{kind}`: runnel reads PEM only")));
         }
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(provider());
     let path = &settings.keystore_location;
     let chain = certificates(KEYSTORE, path)?;
     let key = PrivateKeyDer::from_pem_file(Path::new(path))
@@ -202,13 +203,31 @@ fn server_config(settings: &SslSection) -> Result<Arc<ServerConfig>, ConfigError
                 .map_err(|e| invalid(TRUSTSTORE, e.to_string()))?
         }
     };
-    let config = ServerConfig::builder_with_provider(provider)
+    let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| invalid(KEYSTORE, e.to_string()))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)
         .map_err(|e| invalid(KEYSTORE, format!("{path}: {e}")))?;
+    config.ignore_client_order = true;
     Ok(Arc::new(config))
+}
+
+/// ring's cipher suites with AES-128-GCM first, chosen over the client's
+/// order: as safe for TLS, and cheaper per byte than AES-256-GCM (10 AES
+/// rounds instead of 14), which most clients list first. The others follow in
+/// ring's order (AES-256-GCM, then ChaCha20-Poly1305).
+fn provider() -> CryptoProvider {
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites.sort_by_key(|s| {
+        !matches!(
+            s.suite(),
+            CipherSuite::TLS13_AES_128_GCM_SHA256
+                | CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+                | CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        )
+    });
+    provider
 }
 
 #[cfg(test)]
@@ -238,6 +257,16 @@ mod tests {
         subject: Option<&[(DnType, &str)]>,
         rules: &str,
     ) -> Option<KafkaPrincipal> {
+        let (factory, server) = handshake(subject, rules).await;
+        factory.principal(&server)
+    }
+
+    /// A real handshake of a rustls client with its default settings: the
+    /// broker's factory and its side of the connection.
+    async fn handshake(
+        subject: Option<&[(DnType, &str)]>,
+        rules: &str,
+    ) -> (SslFactory, ServerConnection) {
         let dir = tempfile::tempdir().unwrap();
         let mut ca = params(&[(DnType::CommonName, "CA")], &[]);
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -287,7 +316,16 @@ mod tests {
             connector.connect(name, client_io)
         );
         client.unwrap();
-        factory.principal(server.unwrap().get_ref().1)
+        (factory, server.unwrap().into_inner().1)
+    }
+
+    #[tokio::test]
+    async fn aes_128_gcm_is_chosen_over_the_clients_first_choice() {
+        let (_, server) = handshake(None, "DEFAULT").await;
+        assert_eq!(
+            server.negotiated_cipher_suite().map(|s| s.suite()),
+            Some(CipherSuite::TLS13_AES_128_GCM_SHA256)
+        );
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@ mod authenticator;
 mod connection;
 mod connection_quotas;
 mod frame;
+mod net_read_buffer;
 mod outbox;
 mod request_memory;
 mod response_buf;

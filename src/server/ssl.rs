@@ -7,8 +7,14 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 
 use super::connection;
+use super::net_read_buffer::NetReadBuffer;
 use crate::broker::BrokerState;
 use crate::security::SslFactory;
+
+/// Encrypted bytes a connection may hold before a write waits for the
+/// socket (rustls' default is 64 KiB): a large response goes out in a few
+/// large writes of many records, not one write per four records.
+const TLS_SEND_BUFFER: usize = 512 * 1024;
 
 /// Shakes hands (bounded by ssl.handshake_timeout_ms), then serves the
 /// connection as the principal its certificate names. A failed or stalled
@@ -21,7 +27,12 @@ pub async fn serve(
     state: Arc<BrokerState>,
 ) {
     let mut stop = state.shutdown.clone();
-    let handshake = tokio::time::timeout(ssl.handshake_timeout(), ssl.acceptor().accept(stream));
+    let accept = ssl
+        .acceptor()
+        .accept_with(NetReadBuffer::new(stream), |tls| {
+            tls.set_buffer_limit(Some(TLS_SEND_BUFFER))
+        });
+    let handshake = tokio::time::timeout(ssl.handshake_timeout(), accept);
     let tls = tokio::select! {
         done = handshake => match done {
             Ok(Ok(tls)) => tls,
