@@ -184,6 +184,7 @@ impl FuzzBroker {
                 client_host: "/127.0.0.1".into(),
                 listener: 0,
                 principal: KafkaPrincipal::anonymous(),
+                mutation_throttle_ms: Default::default(),
             },
             _dir: dir,
         };
