@@ -14,8 +14,6 @@
 //! recently verified passwords, which is what every later request of a
 //! logged-in browser pays.
 
-use std::time::Duration;
-
 use criterion::{Criterion, criterion_group, criterion_main};
 use runnel::client::{Connection, SaslConfig};
 use runnel::security::credentials::Alteration;
@@ -26,19 +24,9 @@ use tokio::runtime::Runtime;
 
 const ITERATIONS: u32 = 4096;
 
-/// CPU time (user + system) used so far by this thread and by the whole process.
-fn cpu_times() -> (Duration, Duration) {
-    fn of(who: libc::c_int) -> Duration {
-        // SAFETY: getrusage writes into the zeroed struct it is handed.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        unsafe { libc::getrusage(who, &mut usage) };
-        let tv = |t: libc::timeval| {
-            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-        };
-        tv(usage.ru_utime) + tv(usage.ru_stime)
-    }
-    (of(libc::RUSAGE_THREAD), of(libc::RUSAGE_SELF))
-}
+#[path = "common/cpu.rs"]
+mod cpu;
+use cpu::cpu_times;
 
 fn bench_sasl(c: &mut Criterion) {
     let rt = Runtime::new().unwrap();

@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
-use crate::topic::config::{DEFS, validate as validate_topic_value};
+use crate::topic::config::{DEFS, alter_list, validate as validate_topic_value};
 use crate::topic::{ConfigChange, TopicDefaults};
 
 pub const FILE: &str = "broker-configs.toml";
@@ -428,16 +428,7 @@ pub fn apply_change(
                 )));
             };
             let old = configs.get(k).map_or(default, String::as_str);
-            let mut items: Vec<&str> = old.split(',').filter(|s| !s.is_empty()).collect();
-            for item in v.split(',') {
-                if append && !items.contains(&item) {
-                    items.push(item);
-                } else if !append {
-                    items.retain(|i| *i != item);
-                }
-            }
-            let joined = items.join(",");
-            configs.insert(k.clone(), joined);
+            configs.insert(k.clone(), alter_list(old, v, append));
         }
     }
     Ok(())

@@ -299,6 +299,20 @@ pub enum ConfigChange {
     Subtract(String, String),
 }
 
+/// The list value `old` after an APPEND (items not there yet go last) or a
+/// SUBTRACT (items removed) of the comma-separated `items`.
+pub fn alter_list(old: &str, items: &str, append: bool) -> String {
+    let mut list: Vec<&str> = old.split(',').filter(|s| !s.is_empty()).collect();
+    for item in items.split(',') {
+        if append && !list.contains(&item) {
+            list.push(item);
+        } else if !append {
+            list.retain(|i| *i != item);
+        }
+    }
+    list.join(",")
+}
+
 /// The dynamic broker configs that are topic defaults (`log.retention.ms`, ...),
 /// by topic config name: this broker's own, then the cluster-wide default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -372,16 +386,7 @@ impl TopicConfig {
                         )));
                     }
                     let old = overrides.get(k).map_or(d.default, String::as_str);
-                    let mut items: Vec<&str> = old.split(',').filter(|s| !s.is_empty()).collect();
-                    for item in v.split(',') {
-                        if append && !items.contains(&item) {
-                            items.push(item);
-                        } else if !append {
-                            items.retain(|i| *i != item);
-                        }
-                    }
-                    let joined = items.join(",");
-                    overrides.insert(k.clone(), joined);
+                    overrides.insert(k.clone(), alter_list(old, v, append));
                 }
             }
         }
