@@ -20,7 +20,7 @@ use std::sync::Arc;
 use libfuzzer_sys::fuzz_target;
 use runnel::Config;
 use runnel::log::BatchHeader;
-use runnel::topic::{Isolation, TopicManager};
+use runnel::topic::{Isolation, TopicDefaults, TopicManager};
 
 const FILES: [&str; 8] = [
     "log",
@@ -89,7 +89,7 @@ fuzz_target!(|data: &[u8]| {
     config.log.segment_bytes = 1 << 20;
     config.log.index_size_max_bytes = 64 << 10;
     let config = Arc::new(config);
-    let Ok(topics) = TopicManager::open(config.clone(), flags & 1 != 0) else {
+    let Ok(topics) = TopicManager::open(config.clone(), TopicDefaults::default(), flags & 1 != 0) else {
         return;
     };
     let offsets = read_all(&topics);
@@ -100,7 +100,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     drop(topics);
-    let topics = TopicManager::open(config, true).expect("a cleanly closed log opens");
+    let topics = TopicManager::open(config, TopicDefaults::default(), true).expect("a cleanly closed log opens");
     assert_eq!(read_all(&topics), offsets, "offsets after a clean reopen");
     topics.close().expect("close");
     check_files_left(&partition_dir);
