@@ -89,7 +89,8 @@ fuzz_target!(|data: &[u8]| {
     config.log.segment_bytes = 1 << 20;
     config.log.index_size_max_bytes = 64 << 10;
     let config = Arc::new(config);
-    let Ok(topics) = TopicManager::open(config.clone(), TopicDefaults::default(), flags & 1 != 0) else {
+    let Ok(topics) = TopicManager::open(config.clone(), TopicDefaults::default(), flags & 1 != 0)
+    else {
         return;
     };
     let offsets = read_all(&topics);
@@ -100,7 +101,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     drop(topics);
-    let topics = TopicManager::open(config, TopicDefaults::default(), true).expect("a cleanly closed log opens");
+    let topics = TopicManager::open(config, TopicDefaults::default(), true)
+        .expect("a cleanly closed log opens");
     assert_eq!(read_all(&topics), offsets, "offsets after a clean reopen");
     topics.close().expect("close");
     check_files_left(&partition_dir);
