@@ -349,6 +349,12 @@ async fn create_validate_and_delete_topics() {
         create_topic(&mut c, "bad name", 1).await.topics[0].error_code,
         ResponseError::InvalidTopicException.code()
     );
+    // Found by the request fuzz target: a huge count used to be allocated up front.
+    assert_eq!(
+        create_topic(&mut c, "huge", i32::MAX).await.topics[0].error_code,
+        ResponseError::InvalidPartitions.code()
+    );
+    assert!(!b.dir.join("huge-0").exists());
     let bad_config = CreateTopicsRequest::default().with_topics(vec![
         CreatableTopic::default()
             .with_name(name("cfg"))

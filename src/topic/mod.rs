@@ -166,6 +166,12 @@ impl TopicManager {
         if new.partitions == 0 || new.partitions < -1 {
             return Err(TopicError::InvalidPartitions(new.partitions));
         }
+        if new.partitions > MAX_PARTITIONS {
+            return Err(TopicError::PartitionCount(format!(
+                "runnel allows at most {MAX_PARTITIONS} partitions per topic (asked for {}).",
+                new.partitions
+            )));
+        }
         if new.replication_factor == 0 || new.replication_factor < -1 || new.replication_factor > 1
         {
             return Err(TopicError::InvalidReplicationFactor(new.replication_factor));
@@ -504,7 +510,7 @@ fn open_topic(
         defaults: defaults.clone(),
     };
     let log_config = topic_config.log_config(config);
-    let mut partitions = Vec::with_capacity(stored.partitions.max(0) as usize);
+    let mut partitions = Vec::with_capacity(stored.partitions.clamp(0, MAX_PARTITIONS) as usize);
     for index in 0..stored.partitions {
         let dir = partition_dir(data_dir, &stored.name, index);
         let mut log = Log::open(&dir, log_config.clone(), clean_shutdown)?;
