@@ -234,6 +234,9 @@ pub struct SocketConfig {
     pub max_connections_per_ip: i32,
     /// connections.max.idle.ms: a connection silent this long is closed.
     pub connections_max_idle_ms: u64,
+    /// connection.failed.authentication.delay.ms: how long a connection whose
+    /// authentication failed stays open after its error response.
+    pub connection_failed_authentication_delay_ms: u64,
     /// queued.max.request.bytes: request bytes in flight across the broker.
     pub queued_max_request_bytes: u64,
     /// Request bytes in flight on one connection (runnel's own; Kafka reads one

@@ -298,6 +298,17 @@ pub fn broker_entries(
             Some("600000"),
         ),
         (
+            "connection.failed.authentication.delay.ms",
+            ConfigType::Int,
+            Some(
+                broker
+                    .socket
+                    .connection_failed_authentication_delay_ms
+                    .to_string(),
+            ),
+            Some("100"),
+        ),
+        (
             "queued.max.request.bytes",
             ConfigType::Long,
             Some(broker.socket.queued_max_request_bytes.to_string()),

@@ -123,7 +123,11 @@ async fn wrong_password_and_unknown_user_are_refused_and_closed() {
         .await;
     assert_eq!(a.error_code, ResponseError::SaslAuthenticationFailed.code());
     assert!(a.error_message.is_some());
+    // The close comes connection.failed.authentication.delay.ms (100) after
+    // the answer, as in Kafka, so a client reads the error before the close.
+    let answered = std::time::Instant::now();
     assert!(raw.is_closed_by_broker().await);
+    assert!(answered.elapsed() >= std::time::Duration::from_millis(80));
 }
 
 #[tokio::test]

@@ -126,8 +126,15 @@ pub async fn serve<R, W>(
         match run(&state, peer, listener, &mut auth, frame, &mut throttle).await {
             Ok((mut outgoing, after)) => {
                 outgoing.memory = Some(memory);
-                if queue.send(outgoing).await.is_err() || after == After::Close {
-                    break; // the writer failed (the socket is gone), or authentication did
+                if queue.send(outgoing).await.is_err() {
+                    break; // the writer failed: the socket is gone
+                }
+                if after == After::Close {
+                    // Authentication failed: the writer sends the error now, the
+                    // close follows after Kafka's delay.
+                    let delay = socket.connection_failed_authentication_delay_ms;
+                    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                    break;
                 }
             }
             Err(e) => {
