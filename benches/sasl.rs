@@ -33,14 +33,9 @@ fn bench_sasl(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let store = CredentialStore::open(dir.path()).unwrap();
     for m in [ScramMechanism::Sha256, ScramMechanism::Sha512] {
-        let salt = random_bytes(32).unwrap();
-        let out = store.alter(vec![Alteration::Upsert {
-            user: "bench".into(),
-            mechanism: m.kafka_type(),
-            iterations: ITERATIONS as i32,
-            salted_password: m.salted_password(b"bench-pw", &salt, ITERATIONS),
-            salt,
-        }]);
+        let out = store.alter(vec![
+            Alteration::upsert_password("bench", m, "bench-pw", ITERATIONS as i32).unwrap(),
+        ]);
         assert!(out[0].1.is_ok());
     }
     drop(store);
@@ -99,14 +94,9 @@ fn bench_http_basic(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let store = CredentialStore::open(dir.path()).unwrap();
     let m = ScramMechanism::Sha512;
-    let salt = random_bytes(32).unwrap();
-    store.alter(vec![Alteration::Upsert {
-        user: "bench".into(),
-        mechanism: m.kafka_type(),
-        iterations: 4096,
-        salted_password: m.salted_password(b"bench-pw", &salt, 4096),
-        salt,
-    }]);
+    store.alter(vec![
+        Alteration::upsert_password("bench", m, "bench-pw", 4096).unwrap(),
+    ]);
     // "bench:bench-pw"
     let credentials = BasicCredentials::parse("Basic YmVuY2g6YmVuY2gtcHc=").unwrap();
     c.bench_function("http_basic_derived_SCRAM-SHA-512", |b| {

@@ -117,14 +117,9 @@ fn http(broker: &TestBroker) -> SocketAddr {
 /// Stores a user's credential for `mechanism` in `config`'s data dir.
 fn add_user(config: &Config, user: &str, mechanism: ScramMechanism, password: &str) {
     let store = CredentialStore::open(&config.data_dir).unwrap();
-    let salt = random_bytes(16).unwrap();
-    let out = store.alter(vec![Alteration::Upsert {
-        user: user.into(),
-        mechanism: mechanism.kafka_type(),
-        iterations: 4096,
-        salted_password: mechanism.salted_password(password.as_bytes(), &salt, 4096),
-        salt,
-    }]);
+    let out = store.alter(vec![
+        Alteration::upsert_password(user, mechanism, password, 4096).unwrap(),
+    ]);
     assert!(out.iter().all(|(_, r)| r.is_ok()), "{out:?}");
 }
 

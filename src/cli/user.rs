@@ -22,7 +22,7 @@ use crate::client::ClientError;
 use crate::client::cluster::str_bytes;
 use crate::security::CredentialStore;
 use crate::security::credentials::{Alteration, CredentialError};
-use crate::security::scram::{MIN_ITERATIONS, ScramMechanism, random_bytes};
+use crate::security::scram::{MIN_ITERATIONS, ScramMechanism};
 
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
@@ -86,16 +86,10 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
                 .context("give the password with --password-file, SCRAM_PASSWORD or --password")?;
             let mut alterations = Vec::new();
             for m in parse_mechanisms(&mechanisms)? {
-                let salt = random_bytes(32).context("no random numbers")?;
-                let salted_password =
-                    m.salted_password(password.as_bytes(), &salt, iterations.max(1) as u32);
-                alterations.push(Alteration::Upsert {
-                    user: name.clone(),
-                    mechanism: m.kafka_type(),
-                    iterations,
-                    salt,
-                    salted_password,
-                });
+                alterations.push(
+                    Alteration::upsert_password(&name, m, &password, iterations)
+                        .context("no random numbers")?,
+                );
             }
             alter(&target, alterations).await?;
             println!("user {name}: credentials stored");

@@ -102,17 +102,12 @@ impl BasicAuthenticator {
 mod tests {
     use super::*;
     use crate::security::credentials::Alteration;
-    use crate::security::scram::{ScramMechanism, b64, random_bytes};
+    use crate::security::scram::{ScramMechanism, b64};
 
     fn add(store: &CredentialStore, user: &str, m: ScramMechanism, password: &str) {
-        let salt = random_bytes(16).unwrap();
-        let out = store.alter(vec![Alteration::Upsert {
-            user: user.into(),
-            mechanism: m.kafka_type(),
-            iterations: 4096,
-            salted_password: m.salted_password(password.as_bytes(), &salt, 4096),
-            salt,
-        }]);
+        let out = store.alter(vec![
+            Alteration::upsert_password(user, m, password, 4096).unwrap(),
+        ]);
         assert!(out.iter().all(|(_, r)| r.is_ok()));
     }
 

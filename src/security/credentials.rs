@@ -12,7 +12,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
-use super::scram::{MAX_ITERATIONS, MIN_ITERATIONS, ScramCredential, ScramMechanism, b64, unb64};
+use super::scram::{
+    MAX_ITERATIONS, MIN_ITERATIONS, ScramCredential, ScramMechanism, b64, random_bytes, unb64,
+};
 
 pub const FILE: &str = "scram-credentials.toml";
 
@@ -47,6 +49,26 @@ pub enum Alteration {
 }
 
 impl Alteration {
+    /// Sets `user`'s credential of `mechanism` from a password: a fresh 32-byte
+    /// salt and the password salted at `iterations`, as kafka-configs.sh sends it.
+    pub fn upsert_password(
+        user: &str,
+        mechanism: ScramMechanism,
+        password: &str,
+        iterations: i32,
+    ) -> Result<Alteration, getrandom::Error> {
+        let salt = random_bytes(32)?;
+        let salted_password =
+            mechanism.salted_password(password.as_bytes(), &salt, iterations.max(1) as u32);
+        Ok(Alteration::Upsert {
+            user: user.to_string(),
+            mechanism: mechanism.kafka_type(),
+            iterations,
+            salt,
+            salted_password,
+        })
+    }
+
     fn user(&self) -> &str {
         match self {
             Alteration::Delete { user, .. } | Alteration::Upsert { user, .. } => user,

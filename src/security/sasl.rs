@@ -158,20 +158,15 @@ fn scram_first(
 mod tests {
     use super::*;
     use crate::security::credentials::Alteration;
-    use crate::security::scram::{ClientExchange, random_bytes};
+    use crate::security::scram::ClientExchange;
 
     fn store_with(user: &str, password: &str) -> (tempfile::TempDir, CredentialStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = CredentialStore::open(dir.path()).unwrap();
         for m in ScramMechanism::ALL {
-            let salt = random_bytes(16).unwrap();
-            let out = store.alter(vec![Alteration::Upsert {
-                user: user.into(),
-                mechanism: m.kafka_type(),
-                iterations: 4096,
-                salted_password: m.salted_password(password.as_bytes(), &salt, 4096),
-                salt,
-            }]);
+            let out = store.alter(vec![
+                Alteration::upsert_password(user, m, password, 4096).unwrap(),
+            ]);
             assert!(out[0].1.is_ok());
         }
         (dir, store)
