@@ -108,12 +108,7 @@ async fn wrong_password_and_unknown_user_are_refused_and_closed() {
     }
     // On the wire: the failure is answered, then the connection is closed.
     let mut raw = Client::connect(broker.addr).await;
-    let h = raw
-        .send(
-            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
-            1,
-        )
-        .await;
+    let h = handshake(&mut raw, "PLAIN", 1).await;
     assert_eq!(h.error_code, 0);
     let a = raw
         .send(
@@ -159,12 +154,7 @@ async fn requests_before_authentication_close_the_connection() {
 async fn an_unsupported_mechanism_gets_the_enabled_list() {
     let (broker, plain) = start(0).await;
     let mut raw = Client::connect(broker.addr).await;
-    let h = raw
-        .send(
-            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("GSSAPI")),
-            1,
-        )
-        .await;
+    let h = handshake(&mut raw, "GSSAPI", 1).await;
     assert_eq!(h.error_code, ResponseError::UnsupportedSaslMechanism.code());
     let offered: Vec<&str> = h.mechanisms.iter().map(|m| m.as_str()).collect();
     assert_eq!(offered, ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"]);
@@ -172,12 +162,7 @@ async fn an_unsupported_mechanism_gets_the_enabled_list() {
 
     // A listener without SASL answers the handshake with ILLEGAL_SASL_STATE.
     let mut raw = Client::connect(plain).await;
-    let h = raw
-        .send(
-            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
-            1,
-        )
-        .await;
+    let h = handshake(&mut raw, "PLAIN", 1).await;
     assert_eq!(h.error_code, ResponseError::IllegalSaslState.code());
 }
 
@@ -325,14 +310,22 @@ async fn credential_admin_apis_validate_as_kafka_does() {
     assert_eq!(users, ["alice"]);
 }
 
+/// A SaslHandshake for `mechanism` at `version` on `raw`.
+async fn handshake(
+    raw: &mut Client,
+    mechanism: &'static str,
+    version: i16,
+) -> SaslHandshakeResponse {
+    raw.send(
+        &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism)),
+        version,
+    )
+    .await
+}
+
 /// SaslHandshake v0 on `raw`, then nothing but bare tokens (KIP-152's predecessor).
 async fn handshake_v0(raw: &mut Client, mechanism: &'static str) {
-    let h = raw
-        .send(
-            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism)),
-            0,
-        )
-        .await;
+    let h = handshake(raw, mechanism, 0).await;
     assert_eq!(h.error_code, 0, "{mechanism}");
 }
 
@@ -351,12 +344,12 @@ async fn handshake_v0_exchanges_bare_tokens() {
     let (broker, _) = start(0).await;
     let mut raw = Client::connect(broker.addr).await;
     let v = raw.send(&ApiVersionsRequest::default(), 3).await;
-    let handshake = v
+    let versions = v
         .api_keys
         .iter()
         .find(|k| k.api_key == ApiKey::SaslHandshake as i16)
         .unwrap();
-    assert_eq!((handshake.min_version, handshake.max_version), (0, 1));
+    assert_eq!((versions.min_version, versions.max_version), (0, 1));
 
     // PLAIN: one token, an empty token back, then Kafka requests as alice.
     handshake_v0(&mut raw, "PLAIN").await;
@@ -382,12 +375,7 @@ async fn handshake_v0_exchanges_bare_tokens() {
     let m = raw.send(&MetadataRequest::default(), 12).await;
     assert_eq!(m.brokers.len(), 1);
     // Re-authentication needs SaslAuthenticate: a v0 handshake now is refused.
-    let h = raw
-        .send(
-            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
-            0,
-        )
-        .await;
+    let h = handshake(&mut raw, "PLAIN", 0).await;
     assert_eq!(h.error_code, ResponseError::IllegalSaslState.code());
 }
 
