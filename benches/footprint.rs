@@ -9,7 +9,8 @@
 //! and the clients are `runnel perf produce` (1 KiB records, acks=1) and
 //! `runnel perf consume`. `cargo bench --bench footprint`; FOOTPRINT_GB sets
 //! the size of the big run (default 10), FOOTPRINT_RUNS the repetitions of each
-//! timed start and of the 1 GB run (default 5, 3).
+//! timed start and of the 1 GB run (default 5, 3), FOOTPRINT_BIN another
+//! runnel binary to measure (e.g. the docker image's static `dist` build).
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -141,7 +142,7 @@ impl Broker {
     fn start(data_dir: &Path) -> (Broker, f64) {
         let addr = free_addr();
         let t = Instant::now();
-        let child = Command::new(env!("CARGO_BIN_EXE_runnel"))
+        let child = Command::new(runnel_bin())
             .args(["--listen", &addr, "--http-listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data_dir)
@@ -223,13 +224,17 @@ fn consume(addr: &str, records: u64) {
 }
 
 fn perf(args: &[&str]) {
-    let status = Command::new(env!("CARGO_BIN_EXE_runnel"))
+    let status = Command::new(runnel_bin())
         .arg("perf")
         .args(args)
         .stdout(Stdio::null())
         .status()
         .expect("run runnel perf");
     assert!(status.success(), "runnel perf {args:?}: {status}");
+}
+
+fn runnel_bin() -> String {
+    std::env::var("FOOTPRINT_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_runnel").to_string())
 }
 
 fn free_addr() -> String {
