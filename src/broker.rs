@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, FlushMode};
 use crate::data_dir::DataDir;
-use crate::dynamic_broker_config::{DynamicBrokerConfig, DynamicConfigs};
+use crate::dynamic_broker_config::{DynamicBrokerConfig, DynamicConfigs, listener_config_name};
 use crate::group::GroupCoordinator;
 use crate::http::HttpState;
 use crate::listener::Listener;
@@ -22,7 +22,7 @@ use crate::quota_manager::ClientQuotaManager;
 use crate::security::Authorizer;
 use crate::security::CredentialStore;
 use crate::security::SslFactory;
-use crate::server::{self, ConnectionQuotas, MemoryPool};
+use crate::server::{self, ConnectionQuotas, CreationRates, MemoryPool};
 use crate::topic::{
     Flusher, TopicError, TopicManager, clean_periodically, enforce_retention_periodically,
     flush_periodically,
@@ -63,14 +63,36 @@ pub struct BrokerState {
 
 impl BrokerState {
     /// Applies the dynamic broker configs runnel has an equivalent for (Kafka's
-    /// reconfigurables): the topic defaults and max.connections.per.ip.
+    /// reconfigurables): the topic defaults, max.connections.per.ip and the
+    /// connection creation rates. A dynamic value wins over the static one.
     pub fn reconfigure(&self, dynamic: &DynamicConfigs) {
         self.topics.set_defaults(dynamic.topic_defaults());
-        let per_ip = dynamic
-            .get("max.connections.per.ip")
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(self.config.socket.max_connections_per_ip);
+        let int = |name: &str| dynamic.get(name).and_then(|v| v.trim().parse::<i32>().ok());
+        let socket = &self.config.socket;
+        let per_ip = int("max.connections.per.ip").unwrap_or(socket.max_connections_per_ip);
         self.connection_quotas.set_max_per_ip(per_ip);
+        // Validated at start-up; a listener without its own rate has none.
+        let static_rates = self
+            .config
+            .listener_connection_creation_rates()
+            .unwrap_or_default();
+        let rate = "max.connection.creation.rate";
+        let listeners = self
+            .listeners
+            .iter()
+            .map(|l| {
+                int(&listener_config_name(&l.name, rate)).or_else(|| {
+                    static_rates
+                        .iter()
+                        .find(|(name, _)| *name == l.name)
+                        .map(|(_, r)| *r)
+                })
+            })
+            .collect();
+        self.connection_quotas.set_creation_rates(CreationRates {
+            broker: int(rate).unwrap_or(socket.max_connection_creation_rate),
+            listeners,
+        });
     }
 
     /// The host and port a client that connected through `listener` is told.

@@ -232,6 +232,13 @@ pub struct SocketConfig {
     pub max_connections: i32,
     /// max.connections.per.ip: a new connection beyond this is closed at once.
     pub max_connections_per_ip: i32,
+    /// max.connection.creation.rate: new connections per second the broker
+    /// takes across its listeners; over it, the listener stops accepting for
+    /// a while (KIP-612).
+    pub max_connection_creation_rate: i32,
+    /// Kafka's listener.name.<listener>.max.connection.creation.rate, as
+    /// `NAME:RATE,...`: a listener's own bound on new connections per second.
+    pub listener_max_connection_creation_rate: String,
     /// connections.max.idle.ms: a connection silent this long is closed.
     pub connections_max_idle_ms: u64,
     /// connection.failed.authentication.delay.ms: how long a connection whose
@@ -400,6 +407,13 @@ impl Config {
                 "max_connections and max_connections_per_ip must be at least 1",
             ));
         }
+        if self.socket.max_connection_creation_rate < 0 {
+            return Err(invalid(
+                "socket.max_connection_creation_rate",
+                "must not be negative",
+            ));
+        }
+        self.listener_connection_creation_rates()?;
         if self.socket.connections_max_idle_ms < 1 {
             return Err(invalid(
                 "socket.connections_max_idle_ms",
@@ -538,6 +552,36 @@ impl Config {
     }
 
     /// Whether a Kafka listener or the HTTPS listener needs the `[ssl]` keystore.
+    /// The listeners' own max.connection.creation.rate
+    /// (`socket.listener_max_connection_creation_rate`): (listener name, rate).
+    pub fn listener_connection_creation_rates(&self) -> Result<Vec<(String, i32)>, ConfigError> {
+        let key = "socket.listener_max_connection_creation_rate";
+        let listeners = self.listeners()?;
+        let mut rates = Vec::new();
+        for pair in self
+            .socket
+            .listener_max_connection_creation_rate
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let Some((name, rate)) = pair.split_once(':') else {
+                return Err(invalid(key, format!("`{pair}` is not NAME:RATE")));
+            };
+            let Some(listener) = listeners
+                .iter()
+                .find(|l| l.name.eq_ignore_ascii_case(name.trim()))
+            else {
+                return Err(invalid(key, format!("`{name}` is not a listener name")));
+            };
+            match rate.trim().parse::<i32>() {
+                Ok(rate) if rate > 0 => rates.push((listener.name.clone(), rate)),
+                _ => return Err(invalid(key, format!("`{rate}` is not a rate above 0"))),
+            }
+        }
+        Ok(rates)
+    }
+
     pub fn uses_tls(&self, listeners: &[ListenerSpec]) -> bool {
         listeners.iter().any(|l| l.protocol.uses_tls())
             || (self.console.tls && !self.http_listen.eq_ignore_ascii_case("off"))
@@ -660,6 +704,8 @@ mod tests {
         assert_eq!(c.socket.request_max_bytes, 104857600);
         assert_eq!(c.socket.max_connections, i32::MAX);
         assert_eq!(c.socket.max_connections_per_ip, i32::MAX);
+        assert_eq!(c.socket.max_connection_creation_rate, i32::MAX);
+        assert_eq!(c.listener_connection_creation_rates().unwrap(), vec![]);
         assert_eq!(c.socket.connections_max_idle_ms, 600000);
         assert_eq!((c.quota.window_num, c.quota.window_size_seconds), (11, 1));
         assert_eq!(c.log.segment_bytes, 1 << 30);
@@ -759,5 +805,20 @@ mod tests {
         let advertised = ("RUNNEL_ADVERTISED_LISTENER", "OTHER://h:1");
         let err = Config::load(None, env(&[listen, map, advertised]), &[]).unwrap_err();
         assert!(err.to_string().contains("advertised_listener"), "{err}");
+        // A listener's own connection creation rate names a listener, any case.
+        let key = "RUNNEL_SOCKET_LISTENER_MAX_CONNECTION_CREATION_RATE";
+        let c = Config::load(None, env(&[listen, map, (key, "external:5")]), &[]).unwrap();
+        assert_eq!(
+            c.listener_connection_creation_rates().unwrap(),
+            vec![("EXTERNAL".to_string(), 5)]
+        );
+        for bad in ["OTHER:5", "EXTERNAL:0", "EXTERNAL"] {
+            let err = Config::load(None, env(&[listen, map, (key, bad)]), &[]).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("listener_max_connection_creation_rate"),
+                "{err}"
+            );
+        }
     }
 }

@@ -2,7 +2,9 @@
 //! own terms: each config's value, where it comes from and its synonyms.
 
 use crate::config::{ClientAuth, Config, FlushMode};
-use crate::dynamic_broker_config::{DynamicConfigs, OTHER_DEFS, ValueType, is_dynamic};
+use crate::dynamic_broker_config::{
+    DynamicConfigs, OTHER_DEFS, ValueType, is_dynamic, listener_config, listener_config_name,
+};
 use crate::listener::{Listener, kafka_form};
 use crate::topic::TopicConfig;
 use crate::topic::config::{DEFS, Kind};
@@ -180,6 +182,9 @@ pub fn cluster_default_entries(dynamic: &DynamicConfigs) -> Vec<ConfigEntry> {
 }
 
 fn config_type_of(name: &str) -> ConfigType {
+    if listener_config(name).is_some() {
+        return ConfigType::Int; // max.connection.creation.rate, the one dynamic
+    }
     match OTHER_DEFS.iter().find(|d| d.name == name) {
         Some(d) => value_type(d.value_type),
         None => DEFS
@@ -204,6 +209,32 @@ pub fn group_entries(configs: Vec<(&'static str, String, bool)>) -> Vec<ConfigEn
                 source,
             }];
             entry(name, ConfigType::Int, false, synonyms)
+        })
+        .collect()
+}
+
+/// Each listener's own max.connection.creation.rate, static or dynamic, as
+/// `listener.name.<listener>.max.connection.creation.rate` (the dynamic
+/// values are added as synonyms below, as for every dynamic config).
+fn listener_entries(broker: &Config, dynamic: &DynamicConfigs) -> Vec<ConfigEntry> {
+    let rate = "max.connection.creation.rate";
+    let mut names: Vec<(String, Option<String>)> = broker
+        .listener_connection_creation_rates()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(listener, r)| (listener_config_name(&listener, rate), Some(r.to_string())))
+        .collect();
+    for name in dynamic.broker.keys().chain(dynamic.cluster_default.keys()) {
+        let ours = listener_config(name).is_some_and(|(_, base)| base == rate);
+        if ours && !names.iter().any(|(n, _)| n == name) {
+            names.push((name.clone(), None));
+        }
+    }
+    names
+        .into_iter()
+        .map(|(name, value)| {
+            let synonyms = broker_synonyms(&name, value, None);
+            entry(&name, ConfigType::Int, true, synonyms)
         })
         .collect()
 }
@@ -289,6 +320,12 @@ pub fn broker_entries(
             "max.connections.per.ip",
             ConfigType::Int,
             Some(broker.socket.max_connections_per_ip.to_string()),
+            Some("2147483647"),
+        ),
+        (
+            "max.connection.creation.rate",
+            ConfigType::Int,
+            Some(broker.socket.max_connection_creation_rate.to_string()),
             Some("2147483647"),
         ),
         (
@@ -426,6 +463,7 @@ pub fn broker_entries(
             entry(name, ty, true, synonyms)
         })
         .collect();
+    entries.extend(listener_entries(broker, dynamic));
     for d in DEFS {
         if entries.iter().any(|e| e.name == d.broker_name) {
             continue;
@@ -569,5 +607,31 @@ mod tests {
         assert_eq!(r.source, ConfigSource::DynamicBroker);
         assert_eq!(r.value.as_deref(), Some("1000"));
         assert_eq!(r.synonyms[0].name, "log.retention.ms");
+    }
+
+    #[test]
+    fn listener_connection_creation_rates_are_reported() {
+        let mut broker = Config::default();
+        broker.socket.max_connection_creation_rate = 50;
+        broker.socket.listener_max_connection_creation_rate = "PLAINTEXT:7".into();
+        let mut dynamic = DynamicConfigs::default();
+        let name = "listener.name.plaintext.max.connection.creation.rate";
+        dynamic.broker.insert(name.into(), "3".into());
+        let other = "listener.name.other.max.connection.creation.rate";
+        dynamic.cluster_default.insert(other.into(), "9".into());
+        let entries = broker_entries(&broker, &[], &dynamic);
+        let find = |n: &str| entries.iter().find(|e| e.name == n).unwrap();
+        let own = find(name);
+        assert_eq!(own.value.as_deref(), Some("3"));
+        assert!(!own.read_only);
+        let sources: Vec<_> = own.synonyms.iter().map(|s| s.source).collect();
+        assert_eq!(
+            sources,
+            [ConfigSource::DynamicBroker, ConfigSource::StaticBroker]
+        );
+        assert_eq!(find(other).source, ConfigSource::DynamicDefaultBroker);
+        let broker_wide = find("max.connection.creation.rate");
+        assert_eq!(broker_wide.value.as_deref(), Some("50"));
+        assert_eq!(broker_wide.source, ConfigSource::StaticBroker);
     }
 }

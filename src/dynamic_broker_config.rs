@@ -4,8 +4,11 @@
 //! (empty resource name). Stored in `<data_dir>/broker-configs.toml`.
 //!
 //! The `log.*` topic defaults (and `message.max.bytes`, `log.cleaner.*` topic
-//! defaults) take effect at once through [`DynamicBrokerConfig::topic_defaults`];
-//! the other names are accepted, stored and reported only.
+//! defaults) take effect at once through [`DynamicConfigs::topic_defaults`], and
+//! `max.connections.per.ip`, `max.connection.creation.rate` and
+//! `listener.name.<listener>.max.connection.creation.rate` through
+//! `BrokerState::reconfigure`; the other names are accepted, stored and
+//! reported only.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -199,8 +202,26 @@ pub fn other_def(name: &str) -> Option<&'static DynamicDef> {
     OTHER_DEFS.iter().find(|d| d.name == name)
 }
 
+/// Kafka's listener.name.<listener>.<config> form: the listener (lower case in
+/// Kafka's own names, ListenerName.configPrefix) and the config.
+pub fn listener_config(name: &str) -> Option<(&str, &str)> {
+    name.strip_prefix("listener.name.")?.split_once('.')
+}
+
+/// The listener configs runnel changes at run time (of Kafka's
+/// SocketServer.ListenerReconfigurableConfigs); Kafka allows them at the
+/// cluster default level too.
+const LISTENER_DYNAMIC: &[&str] = &["max.connection.creation.rate"];
+
+/// The dynamic name for `listener`'s own `config`.
+pub fn listener_config_name(listener: &str, config: &str) -> String {
+    format!("listener.name.{}.{config}", listener.to_lowercase())
+}
+
 pub fn is_dynamic(name: &str) -> bool {
-    topic_config_of(name).is_some() || other_def(name).is_some()
+    topic_config_of(name).is_some()
+        || other_def(name).is_some()
+        || listener_config(name).is_some_and(|(_, base)| LISTENER_DYNAMIC.contains(&base))
 }
 
 /// Which set of dynamic configs a BROKER resource names.
@@ -440,6 +461,19 @@ fn validate_value(name: &str, value: &str) -> Result<(), AlterError> {
             AlterError::InvalidRequest(format!("Invalid value {value} for configuration {name}"))
         });
     }
+    let invalid =
+        || AlterError::InvalidRequest(format!("Invalid value {value} for configuration {name}"));
+    if listener_config(name).is_some() {
+        // A listener's max.connection.creation.rate: above 0, as Kafka's
+        // ListenerConnectionQuota validates it.
+        return match value.trim().parse::<i32>() {
+            Ok(rate) if rate > 0 => Ok(()),
+            _ => Err(invalid()),
+        };
+    }
+    if name == "max.connection.creation.rate" && value.trim().parse::<i32>().is_ok_and(|r| r < 0) {
+        return Err(invalid());
+    }
     let Some(def) = other_def(name) else {
         return Ok(());
     };
@@ -454,9 +488,7 @@ fn validate_value(name: &str, value: &str) -> Result<(), AlterError> {
     };
     match ok {
         true => Ok(()),
-        false => Err(AlterError::InvalidRequest(format!(
-            "Invalid value {value} for configuration {name}"
-        ))),
+        false => Err(invalid()),
     }
 }
 
@@ -529,6 +561,33 @@ mod tests {
         drop(store);
         let reopened = DynamicBrokerConfig::open(dir.path()).unwrap();
         assert_eq!(reopened.snapshot(), c);
+        // A listener's own connection creation rate is dynamic, at either
+        // level; other listener configs are not.
+        let rate = [set(
+            "listener.name.external.max.connection.creation.rate",
+            "5",
+        )];
+        alter(&reopened, Level::ClusterDefault, &rate, false).unwrap();
+        let zero = [set(
+            "listener.name.external.max.connection.creation.rate",
+            "0",
+        )];
+        bad(alter(&reopened, Level::Broker, &zero, false));
+        bad(alter(
+            &reopened,
+            Level::Broker,
+            &[set("max.connection.creation.rate", "-1")],
+            false,
+        ));
+        assert_eq!(
+            bad(alter(
+                &reopened,
+                Level::Broker,
+                &[set("listener.name.external.max.connections", "5")],
+                false
+            )),
+            "Cannot update these configs dynamically: Set(listener.name.external.max.connections)"
+        );
         let replaced = alter(
             &reopened,
             Level::Broker,

@@ -50,6 +50,11 @@ pub struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    pub listener: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QuotaLabels {
     /// Produce, Fetch, Request or ControllerMutation, as Kafka's quota types.
     pub quota_type: String,
@@ -103,6 +108,10 @@ pub struct Metrics {
     pub connections: Gauge,
     pub connections_refused: Family<ReasonLabels, Counter>,
     pub connections_idle_closed: Counter,
+    /// Connections a listener delayed taking for max.connection.creation.rate.
+    pub connection_accept_throttled: Family<ListenerLabels, Counter>,
+    pub connection_accept_throttle_seconds:
+        Family<ListenerLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     pub throttled_requests: Family<QuotaLabels, Counter>,
     pub throttle_seconds: Family<QuotaLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     pub produced_bytes: Family<TopicLabels, Counter>,
@@ -150,6 +159,8 @@ impl Metrics {
             connections: Gauge::default(),
             connections_refused: Family::default(),
             connections_idle_closed: Counter::default(),
+            connection_accept_throttled: Family::default(),
+            connection_accept_throttle_seconds: Family::default(),
             throttled_requests: Family::default(),
             throttle_seconds: Family::default(),
             produced_bytes: Family::default(),
@@ -200,6 +211,17 @@ impl Metrics {
             "connections_idle_closed",
             "Connections closed after connections.max.idle.ms without a request",
             m.connections_idle_closed.clone(),
+        );
+        r.register(
+            "connection_accept_throttled",
+            "New connections a listener waited to take, over max.connection.creation.rate, by listener",
+            m.connection_accept_throttled.clone(),
+        );
+        r.register_with_unit(
+            "connection_accept_throttle_time",
+            "Time listeners waited before taking a new connection, over max.connection.creation.rate, by listener",
+            Unit::Seconds,
+            m.connection_accept_throttle_seconds.clone(),
         );
         r.register(
             "throttled_requests",

@@ -23,7 +23,8 @@ pub enum QuotaType {
     Fetch,
     /// Percent of one request handler's time (KIP-124).
     Request,
-    /// New connections per second from one IP address (KIP-612).
+    /// New connections per second from one IP address, on one listener or
+    /// across the broker (KIP-612).
     ConnectionCreation,
     /// Partitions created or deleted per second (KIP-599).
     ControllerMutation,
@@ -120,6 +121,28 @@ impl ClientQuotaManager {
         ms
     }
 
+    /// Counts a new connection on the listener named `listener` against the
+    /// broker-wide max.connection.creation.rate `broker` and the listener's own
+    /// rate `own` (KIP-612): how long in ms the listener must wait before
+    /// taking it, the longer of the two throttles (at most one window; 0 while
+    /// within both). The connection is counted either way, as Kafka's sensors
+    /// count the connection they delay.
+    pub fn record_accept(&self, listener: &str, broker: f64, own: Option<f64>) -> u64 {
+        let (broker_key, listener_key) = accept_keys(listener);
+        let broker_ms = self.record_sensor(broker_key, broker, 1.0);
+        let own = own.unwrap_or(f64::from(i32::MAX));
+        let listener_ms = self.record_sensor(listener_key, own, 1.0);
+        broker_ms.max(listener_ms)
+    }
+
+    /// Takes back a connection `record_accept` counted: one its IP's
+    /// connection_creation_rate then refused (Kafka un-records it too).
+    pub fn unrecord_accept(&self, listener: &str) {
+        let (broker_key, listener_key) = accept_keys(listener);
+        self.unrecord_sensor(&broker_key, 1.0);
+        self.unrecord_sensor(&listener_key, 1.0);
+    }
+
     fn record_sensor(&self, key: (QuotaType, String, String), bound: f64, amount: f64) -> u64 {
         let quota_type = key.0;
         let now = self.now_ms();
@@ -196,6 +219,16 @@ impl ClientQuotaManager {
             rate.record(-amount, now, self.samples, self.window_ms);
         }
     }
+}
+
+/// The connection creation rate sensors of the broker and of a listener. An
+/// IP's sensor is keyed by its address, never empty, in the first place.
+fn accept_keys(listener: &str) -> ((QuotaType, String, String), (QuotaType, String, String)) {
+    let kind = QuotaType::ConnectionCreation;
+    (
+        (kind, String::new(), String::new()),
+        (kind, String::new(), listener.to_string()),
+    )
 }
 
 /// Kafka's `TokenBucket` stat.
@@ -350,6 +383,29 @@ mod tests {
         assert!(m.record_connection(ip, 5.0) > 0);
         // Another address has its own rate.
         assert_eq!(m.record_connection([10, 0, 0, 2].into(), 5.0), 0);
+    }
+
+    #[test]
+    fn connections_are_counted_broker_wide_and_per_listener() {
+        let config = QuotaSection {
+            window_num: 2,
+            window_size_seconds: 1,
+        };
+        let m = ClientQuotaManager::new(&config);
+        // Three a second across the broker: the fourth waits, on any listener.
+        for listener in ["A", "B", "A"] {
+            assert_eq!(m.record_accept(listener, 3.0, None), 0);
+        }
+        let ms = m.record_accept("B", 3.0, None);
+        assert!(ms > 0 && ms <= 1000, "{ms}");
+        // Taken back (its IP refused it), the count is below the bound again.
+        m.unrecord_accept("B");
+        m.unrecord_accept("B");
+        assert_eq!(m.record_accept("A", 3.0, None), 0);
+        // A listener's own rate bounds it alone: C has seen one connection.
+        assert_eq!(m.record_accept("C", f64::from(i32::MAX), Some(1.0)), 0);
+        assert!(m.record_accept("C", f64::from(i32::MAX), Some(1.0)) > 0);
+        assert_eq!(m.record_accept("D", f64::from(i32::MAX), Some(1.0)), 0);
     }
 
     #[test]

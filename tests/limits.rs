@@ -1,7 +1,8 @@
 //! Limits that keep the broker up: max.connections, max.connections.per.ip,
 //! connections.max.idle.ms and queued.max.request.bytes, over real sockets;
 //! and clients over their byte-rate, request-time (KIP-124) or connection
-//! creation rate (KIP-612) quotas throttled as Kafka throttles them.
+//! creation rate (KIP-612) quotas throttled as Kafka throttles them, and the
+//! broker's and a listener's max.connection.creation.rate.
 
 mod common;
 
@@ -10,11 +11,12 @@ use std::time::{Duration, Instant};
 use common::{Client, TestBroker};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     AlterClientQuotasRequest, ApiVersionsRequest, BrokerId, CreatePartitionsRequest,
     CreateTopicsRequest, DeleteTopicsRequest, FetchRequest, IncrementalAlterConfigsRequest,
-    MetadataRequest, ProduceRequest, TopicName, alter_client_quotas_request,
+    ListOffsetsRequest, MetadataRequest, ProduceRequest, TopicName, alter_client_quotas_request,
     create_partitions_request, create_topics_request, incremental_alter_configs_request,
 };
 use kafka_protocol::protocol::StrBytes;
@@ -505,4 +507,199 @@ async fn partition_mutations_over_controller_mutation_rate_are_refused_or_thrott
     assert_eq!(r.entries[0].error_code, 0);
     let r = fresh.send(&delete, 5).await;
     assert_eq!(r.responses[0].error_code, 0);
+}
+
+/// Opens `n` connections to `addr` at once, each sending ApiVersions: how long
+/// after the burst began each was answered (None: not within 30 s).
+async fn burst(addr: std::net::SocketAddr, n: usize) -> Vec<Option<Duration>> {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut c = Client::connect(addr).await;
+                answers_within(&mut c, Duration::from_secs(30))
+                    .await
+                    .then(|| start.elapsed())
+            })
+        })
+        .collect();
+    let mut answered = Vec::new();
+    for t in tasks {
+        answered.push(t.await.unwrap());
+    }
+    answered
+}
+
+fn within(answered: &[Option<Duration>], limit: Duration) -> usize {
+    answered.iter().flatten().filter(|d| **d < limit).count()
+}
+
+#[tokio::test]
+async fn new_connections_over_max_connection_creation_rate_wait_in_the_backlog() {
+    let b = TestBroker::start_with(|c| {
+        c.quota.window_num = 2;
+        c.quota.window_size_seconds = 1;
+        c.socket.max_connection_creation_rate = 5;
+    })
+    .await;
+    let mut steady = b.client().await;
+    assert!(answers(&mut steady).await);
+    // 30 at once at 5 a second, measured over one-second windows: a first
+    // second's worth at once, then about five a second. None is refused; the
+    // rest wait to be taken.
+    let addr = b.addr;
+    let waiting = tokio::spawn(burst(addr, 30));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Connections already open are served as before meanwhile.
+    for _ in 0..3 {
+        let asked = Instant::now();
+        assert!(answers(&mut steady).await);
+        assert!(asked.elapsed() < Duration::from_millis(900));
+    }
+    let answered = waiting.await.unwrap();
+    assert!(
+        answered.iter().all(Option::is_some),
+        "every connection is served in the end: {answered:?}"
+    );
+    let early = within(&answered, Duration::from_secs(2));
+    assert!(
+        (3..=18).contains(&early),
+        "{early} of 30 served in the first 2 s: {answered:?}"
+    );
+    let throttled = b
+        .broker
+        .as_ref()
+        .unwrap()
+        .state()
+        .metrics
+        .connection_accept_throttled
+        .get_or_create(&runnel::metrics::ListenerLabels {
+            listener: "PLAINTEXT".into(),
+        })
+        .get();
+    assert!(throttled >= 5, "{throttled} connections waited");
+}
+
+#[tokio::test]
+async fn a_listener_s_connection_creation_rate_is_a_dynamic_config() {
+    use incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let b = TestBroker::start_with(|c| {
+        c.listen = "PLAINTEXT://127.0.0.1:0,SLOW://127.0.0.1:0".into();
+        c.listener_security_protocol_map = "PLAINTEXT:PLAINTEXT,SLOW:PLAINTEXT".into();
+        c.quota.window_num = 2;
+        c.quota.window_size_seconds = 1;
+    })
+    .await;
+    let slow = b.broker.as_ref().unwrap().listener_addr("SLOW").unwrap();
+    let mut admin = b.client().await;
+    let rate = |op: i8, value: Option<&'static str>| {
+        IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(4)
+                .with_resource_name(StrBytes::from_static_str(""))
+                .with_configs(vec![
+                    AlterableConfig::default()
+                        .with_name(StrBytes::from_static_str(
+                            "listener.name.slow.max.connection.creation.rate",
+                        ))
+                        .with_config_operation(op)
+                        .with_value(value.map(StrBytes::from_static_str)),
+                ]),
+        ])
+    };
+    let r = admin.send(&rate(0, Some("2")), 1).await;
+    assert_eq!(r.responses[0].error_code, 0);
+    // Two a second on SLOW: of twelve, a handful in the first 1.5 s ...
+    let answered = burst(slow, 12).await;
+    let early = within(&answered, Duration::from_millis(1500));
+    assert!(early <= 7, "{early} of 12 served in 1.5 s: {answered:?}");
+    // ... while the other listener takes twelve at once.
+    let answered = burst(b.addr, 12).await;
+    assert_eq!(
+        within(&answered, Duration::from_millis(1500)),
+        12,
+        "{answered:?}"
+    );
+    // Deleted, the bound is gone.
+    let r = admin.send(&rate(1, None), 1).await;
+    assert_eq!(r.responses[0].error_code, 0);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let answered = burst(slow, 12).await;
+    assert_eq!(
+        within(&answered, Duration::from_millis(1500)),
+        12,
+        "{answered:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_throttled_response_is_held_back_for_clients_that_do_not_throttle_themselves() {
+    let b = one_second_quota_window().await;
+    let mut admin = b.client().await;
+    admin.create_topic("t", 1, &[]).await;
+    set_quota(
+        &mut admin,
+        "client-id",
+        Some("runnel-test"),
+        "request_percentage",
+        0.001,
+    )
+    .await;
+    // A ten-thousandth of a percent: once over it, every request is throttled
+    // (by at most one window).
+    let mut c = b.client().await;
+    for _ in 0..200 {
+        if c.send(&MetadataRequest::default(), 12)
+            .await
+            .throttle_time_ms
+            > 0
+        {
+            break;
+        }
+    }
+    // Metadata from v6 on: the client waits on its own; the answer comes at once.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let asked = Instant::now();
+    let r = c.send(&MetadataRequest::default(), 6).await;
+    let new = asked.elapsed();
+    assert!(r.throttle_time_ms > 0);
+    if r.throttle_time_ms >= 500 {
+        assert!(
+            new < Duration::from_millis(r.throttle_time_ms as u64 - 300),
+            "v6 answered after {new:?} of a {} ms throttle",
+            r.throttle_time_ms
+        );
+    }
+    // Metadata v5, ListOffsets v2: answered only once the throttle time is over.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let asked = Instant::now();
+    let r = c.send(&MetadataRequest::default(), 5).await;
+    assert!(r.throttle_time_ms > 0);
+    let old = asked.elapsed();
+    assert!(
+        old >= Duration::from_millis(r.throttle_time_ms as u64 - 100),
+        "v5 answered after {old:?} of a {} ms throttle",
+        r.throttle_time_ms
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let list = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![
+            ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("t")))
+                .with_partitions(vec![
+                    ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(-1),
+                ]),
+        ]);
+    let asked = Instant::now();
+    let r = c.send(&list, 2).await;
+    assert!(r.throttle_time_ms > 0);
+    let old = asked.elapsed();
+    assert!(
+        old >= Duration::from_millis(r.throttle_time_ms as u64 - 100),
+        "ListOffsets v2 answered after {old:?} of a {} ms throttle",
+        r.throttle_time_ms
+    );
 }

@@ -427,3 +427,50 @@ async fn handshake_v0_failures_close_the_connection() {
         .unwrap();
     assert!(raw.is_closed_by_broker().await);
 }
+
+#[tokio::test]
+async fn api_versions_before_authentication_is_outside_the_request_quota() {
+    let (broker, plain) = start(0).await;
+    let mut admin = Client::connect(plain).await;
+    // A ten-thousandth of a percent of a thread for the test's client id: any
+    // few requests exceed it.
+    let entry = alter_client_quotas_request::EntryData::default()
+        .with_entity(vec![
+            alter_client_quotas_request::EntityData::default()
+                .with_entity_type(StrBytes::from_static_str("client-id"))
+                .with_entity_name(Some(StrBytes::from_static_str("runnel-test"))),
+        ])
+        .with_ops(vec![
+            alter_client_quotas_request::OpData::default()
+                .with_key(StrBytes::from_static_str("request_percentage"))
+                .with_value(0.001),
+        ]);
+    let r = admin
+        .send(
+            &AlterClientQuotasRequest::default().with_entries(vec![entry]),
+            1,
+        )
+        .await;
+    assert_eq!(r.entries[0].error_code, 0);
+    // Before authentication Kafka's SaslServerAuthenticator answers ApiVersions
+    // itself, outside KafkaApis and its request quota.
+    let mut raw = Client::connect(broker.addr).await;
+    for _ in 0..30 {
+        let r = raw.send(&ApiVersionsRequest::default(), 3).await;
+        assert_eq!((r.error_code, r.throttle_time_ms), (0, 0));
+    }
+    assert_eq!(handshake(&mut raw, "PLAIN", 1).await.error_code, 0);
+    // The same requests through KafkaApis count, and are soon throttled.
+    let mut counted = Client::connect(plain).await;
+    let mut throttle = 0;
+    for _ in 0..200 {
+        throttle = counted
+            .send(&ApiVersionsRequest::default(), 3)
+            .await
+            .throttle_time_ms;
+        if throttle > 0 {
+            break;
+        }
+    }
+    assert!(throttle > 0, "the quota was never exceeded");
+}

@@ -5,6 +5,7 @@
 mod acls;
 mod api_versions;
 mod auth_helper;
+mod client_throttle;
 mod cluster;
 mod configs;
 mod consumer_groups;

@@ -2,10 +2,11 @@
 //! Produce's bytes, a Fetch response's bytes and every request's handling time
 //! are counted against the client's quotas (`crate::quota_manager`); over any
 //! of them, the response carries throttle_time_ms (the longest throttle) and
-//! the connection is muted (not read from) for that long (KIP-219). Clients too
-//! old to throttle themselves get their Produce or Fetch response only after
-//! the throttle time. A throttled Fetch is answered empty and its bytes are not
-//! counted.
+//! the connection is muted (not read from) for that long (KIP-219). A response
+//! to a request version whose client does not throttle itself
+//! (`super::client_throttle`, Kafka's `shouldClientThrottle`) is also held back
+//! for the throttle time, as brokers before KIP-219 held back every throttled
+//! response. A throttled Fetch is answered empty and its bytes are not counted.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -15,19 +16,12 @@ use kafka_protocol::messages::{ApiKey, FetchResponse, RequestKind, ResponseKind}
 use kafka_protocol::protocol::Encodable;
 use tokio::time::Instant;
 
+use super::client_throttle::client_throttles;
 use super::{Reply, RequestContext};
 use crate::broker::BrokerState;
 use crate::metrics::QuotaLabels;
 use crate::quota::ClientQuota;
 use crate::quota_manager::{QuotaType, request_percentage};
-
-/// Produce from v6 and Fetch from v8 on, clients throttle themselves (KIP-219).
-fn client_throttles(api_key: ApiKey, version: i16) -> bool {
-    match api_key {
-        ApiKey::Produce => version >= 6,
-        _ => version >= 8,
-    }
-}
 
 /// Until when a connection is not read from.
 #[derive(Default)]
@@ -162,7 +156,8 @@ pub fn apply(
             request_percentage(cost.handling),
         ),
     );
-    let delay = !client_throttles(api_key, version);
+    // Held back for a client that will not hold itself back.
+    let hold_back = !client_throttles(api_key, version);
     match api_key {
         ApiKey::Fetch => throttle_fetch(broker, ctx, conn, version, request, reply),
         ApiKey::Produce => {
@@ -172,7 +167,7 @@ pub fn apply(
                 return reply;
             }
             throttled(broker, &conn.mute, kind, ms);
-            map(reply, delay.then_some(ms), move |r| {
+            map(reply, hold_back.then_some(ms), move |r| {
                 with_throttle_time(r, ms)
             })
         }
@@ -186,7 +181,9 @@ pub fn apply(
                 return reply;
             }
             throttled(broker, &conn.mute, kind, ms);
-            map(reply, None, move |r| with_throttle_time(r, ms))
+            map(reply, hold_back.then_some(ms), move |r| {
+                with_throttle_time(r, ms)
+            })
         }
     }
 }
@@ -206,7 +203,7 @@ fn throttle_fetch(
     if quota.is_none() && request.1 == 0 {
         return reply;
     }
-    let delay = !client_throttles(ApiKey::Fetch, version);
+    let hold_back = !client_throttles(ApiKey::Fetch, version);
     let (broker, mute) = (broker.clone(), conn.mute.clone());
     let respond = move |response: ResponseKind| -> (ResponseKind, u64) {
         let ResponseKind::Fetch(fetch) = response else {
@@ -234,7 +231,7 @@ fn throttle_fetch(
     };
     Reply::Later(Box::pin(async move {
         let (response, ms) = respond(response.await);
-        if delay && ms > 0 {
+        if hold_back && ms > 0 {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         response

@@ -28,6 +28,10 @@ use crate::security::sasl::{SaslServer, Step};
 pub enum Verdict {
     /// Run it as the connection's principal.
     Run,
+    /// Run it, but outside the client quotas: ApiVersions before a SASL
+    /// client has authenticated, which Kafka's SaslServerAuthenticator answers
+    /// itself, never reaching KafkaApis or its request quota.
+    RunUnthrottled,
     /// Answer with this response instead of running it.
     Answer(ResponseKind),
     /// Answer, then close the connection.
@@ -123,7 +127,7 @@ impl Authenticator {
             };
         }
         match (&mut self.state, request) {
-            (State::Start, RequestKind::ApiVersions(_)) => Verdict::Run,
+            (State::Start, RequestKind::ApiVersions(_)) => Verdict::RunUnthrottled,
             (State::Authenticated, RequestKind::SaslHandshake(_)) if version == 0 => {
                 // Re-authentication (KIP-368) needs SaslAuthenticate.
                 Verdict::Answer(ResponseKind::SaslHandshake(

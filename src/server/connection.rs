@@ -254,7 +254,8 @@ async fn run(
         Verdict::Close(why) => return Err(Malformed::IllegalSaslState(why)),
         Verdict::Answer(response) => (Reply::now(response), After::Continue),
         Verdict::AnswerAndClose(response) => (Reply::now(response), After::Close),
-        Verdict::Run => {
+        verdict @ (Verdict::Run | Verdict::RunUnthrottled) => {
+            let quotas = matches!(verdict, Verdict::Run);
             let ctx = RequestContext {
                 client_id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
                 client_host: format!("/{}", peer.ip()),
@@ -262,7 +263,9 @@ async fn run(
                 principal: auth.principal().clone(),
                 mutation_throttle_ms: Default::default(),
             };
-            throttle::bound_fetch(state, &ctx, throttle, &mut request);
+            if quotas {
+                throttle::bound_fetch(state, &ctx, throttle, &mut request);
+            }
             let handling = Instant::now();
             let reply = api::handle(state, &ctx, request, version)
                 .instrument(span)
@@ -272,7 +275,10 @@ async fn run(
                 bytes: size,
                 handling: handling.elapsed(),
             };
-            let reply = throttle::apply(state, &ctx, throttle, api_key, version, cost, reply);
+            let reply = match quotas {
+                true => throttle::apply(state, &ctx, throttle, api_key, version, cost, reply),
+                false => reply,
+            };
             (reply, After::Continue)
         }
     };

@@ -1,6 +1,8 @@
 //! Connection limits, as Kafka's `ConnectionQuotas`: at max.connections the
 //! acceptors wait for a connection to close before accepting again; a new
-//! connection beyond max.connections.per.ip is closed at once.
+//! connection beyond max.connections.per.ip is closed at once. The connection
+//! creation rates (max.connection.creation.rate, broker-wide and per listener)
+//! are kept here too; `crate::quota_manager` measures them.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -16,6 +18,18 @@ pub struct ConnectionQuotas {
     /// Dynamic: a new limit applies to the next connection.
     max_per_ip: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// Dynamic: max.connection.creation.rate and each listener's own.
+    creation_rates: Mutex<CreationRates>,
+}
+
+/// Connection creation rates, new connections per second (KIP-612).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreationRates {
+    /// max.connection.creation.rate, across every listener.
+    pub broker: i32,
+    /// listener.name.<listener>.max.connection.creation.rate, by listener
+    /// index; None: the listener has no bound of its own.
+    pub listeners: Vec<Option<i32>>,
 }
 
 /// A broker-wide slot, held before accepting.
@@ -37,7 +51,30 @@ impl ConnectionQuotas {
             slots: Arc::new(Semaphore::new(max)),
             max_per_ip: AtomicUsize::new(config.max_connections_per_ip.max(1) as usize),
             per_ip: Mutex::new(HashMap::new()),
+            creation_rates: Mutex::new(CreationRates {
+                broker: config.max_connection_creation_rate,
+                listeners: Vec::new(),
+            }),
         }
+    }
+
+    /// New connection creation rates; a connection already waiting keeps its wait.
+    pub fn set_creation_rates(&self, rates: CreationRates) {
+        *self
+            .creation_rates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = rates;
+    }
+
+    /// The creation rates a new connection on listener number `listener`
+    /// counts against: the broker's, and the listener's own if it has one.
+    pub fn creation_rates(&self, listener: usize) -> (f64, Option<f64>) {
+        let rates = self
+            .creation_rates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let own = rates.listeners.get(listener).copied().flatten();
+        (f64::from(rates.broker), own.map(f64::from))
     }
 
     /// Waits until fewer than max.connections are open (`None` only if the

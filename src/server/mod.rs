@@ -12,30 +12,66 @@ mod ssl;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::broker::BrokerState;
-use crate::metrics::ReasonLabels;
+use crate::metrics::{ListenerLabels, ReasonLabels};
 use crate::security::{KafkaPrincipal, SslFactory};
 
 pub use connection::{Decoded, Malformed, decode_request};
-pub use connection_quotas::ConnectionQuotas;
 use connection_quotas::Slot;
+pub use connection_quotas::{ConnectionQuotas, CreationRates};
 pub use frame::{FrameError, FrameReader};
 /// For the fuzz targets, which encode responses as a connection does.
 #[doc(hidden)]
 pub use outbox::Outbox;
 pub use request_memory::MemoryPool;
 
-/// Waits for a free connection slot (max.connections), then accepts.
+/// Waits until `resume` (a wait for max.connection.creation.rate), then for a
+/// free connection slot (max.connections), then accepts. Cancel-safe: the
+/// accept loop makes it anew each time round.
 async fn accept(
     listener: &TcpListener,
     quotas: &ConnectionQuotas,
+    resume: Option<Instant>,
 ) -> Option<(Slot, std::io::Result<(TcpStream, SocketAddr)>)> {
+    if let Some(at) = resume {
+        tokio::time::sleep_until(at).await;
+    }
     let slot = quotas.wait_for_slot().await?;
     Some((slot, listener.accept().await))
+}
+
+/// Counts a connection just accepted on listener number `index` against the
+/// broker's and the listener's max.connection.creation.rate (KIP-612): how long
+/// the listener waits before taking it, and before accepting any other.
+fn accept_delay(state: &BrokerState, index: usize, name: &str) -> Duration {
+    let (broker, own) = state.connection_quotas.creation_rates(index);
+    let ms = state.client_quotas.record_accept(name, broker, own);
+    if ms > 0 {
+        let labels = ListenerLabels {
+            listener: name.to_string(),
+        };
+        let metrics = &state.metrics;
+        metrics
+            .connection_accept_throttled
+            .get_or_create(&labels)
+            .inc();
+        metrics
+            .connection_accept_throttle_seconds
+            .get_or_create(&labels)
+            .inc_by(ms as f64 / 1000.0);
+        tracing::debug!(
+            listener = name,
+            ms,
+            "delaying new connections: max.connection.creation.rate"
+        );
+    }
+    Duration::from_millis(ms)
 }
 
 /// The throttle time of a new connection from `peer` if its IP is over its
@@ -64,14 +100,25 @@ pub async fn accept_loop(
     ssl: Option<Arc<SslFactory>>,
     state: Arc<BrokerState>,
 ) {
+    let name = state
+        .listeners
+        .get(index)
+        .map(|l| l.name.clone())
+        .unwrap_or_default();
     let mut connections = JoinSet::new();
     let mut stop = state.shutdown.clone();
+    // Over max.connection.creation.rate the listener takes no connection until
+    // then: they wait in the listen backlog, as behind Kafka's blocked acceptor.
+    let mut resume = None;
     loop {
         tokio::select! {
-            accepted = accept(&listener, &state.connection_quotas) => match accepted {
+            accepted = accept(&listener, &state.connection_quotas, resume) => match accepted {
                 None => break,
                 Some((slot, Ok((stream, peer)))) => {
+                    let delay = accept_delay(&state, index, &name);
+                    resume = (!delay.is_zero()).then(|| Instant::now() + delay);
                     if let Some(ms) = connection_throttle(&state, peer) {
+                        state.client_quotas.unrecord_accept(&name);
                         // KIP-612: over its IP's connection_creation_rate, a
                         // connection is not served and is closed once the
                         // throttle time has passed (Kafka's delayed close).
@@ -93,6 +140,14 @@ pub async fn accept_loop(
                     let state = state.clone();
                     let ssl = ssl.clone();
                     connections.spawn(async move {
+                        // Taken over the creation rate: served once the wait is over.
+                        if !delay.is_zero() {
+                            let mut stop = state.shutdown.clone();
+                            tokio::select! {
+                                _ = tokio::time::sleep(delay) => {}
+                                _ = stop.changed() => return,
+                            }
+                        }
                         match ssl {
                             Some(ssl) => ssl::serve(stream, peer, index, ssl, state).await,
                             None => {
