@@ -5,7 +5,6 @@
 mod acls;
 mod api_versions;
 mod auth_helper;
-mod client_throttle;
 mod cluster;
 mod configs;
 mod consumer_groups;

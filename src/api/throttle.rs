@@ -2,11 +2,11 @@
 //! Produce's bytes, a Fetch response's bytes and every request's handling time
 //! are counted against the client's quotas (`crate::quota_manager`); over any
 //! of them, the response carries throttle_time_ms (the longest throttle) and
-//! the connection is muted (not read from) for that long (KIP-219). A response
-//! to a request version whose client does not throttle itself
-//! (`super::client_throttle`, Kafka's `shouldClientThrottle`) is also held back
-//! for the throttle time, as brokers before KIP-219 held back every throttled
-//! response. A throttled Fetch is answered empty and its bytes are not counted.
+//! the connection is muted (not read from) for that long (KIP-219). As in Kafka
+//! 2.0 and later, the response itself goes out at once at every version: a
+//! client too old to throttle itself is held back by the mute, since its next
+//! request is not read until the throttle is over. A throttled Fetch is
+//! answered empty and its bytes are not counted.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,6 @@ use kafka_protocol::messages::{ApiKey, FetchResponse, RequestKind, ResponseKind}
 use kafka_protocol::protocol::Encodable;
 use tokio::time::Instant;
 
-use super::client_throttle::client_throttles;
 use super::{Reply, RequestContext};
 use crate::broker::BrokerState;
 use crate::metrics::QuotaLabels;
@@ -156,8 +155,6 @@ pub fn apply(
             request_percentage(cost.handling),
         ),
     );
-    // Held back for a client that will not hold itself back.
-    let hold_back = !client_throttles(api_key, version);
     match api_key {
         ApiKey::Fetch => throttle_fetch(broker, ctx, conn, version, request, reply),
         ApiKey::Produce => {
@@ -167,9 +164,7 @@ pub fn apply(
                 return reply;
             }
             throttled(broker, &conn.mute, kind, ms);
-            map(reply, hold_back.then_some(ms), move |r| {
-                with_throttle_time(r, ms)
-            })
+            map(reply, move |r| with_throttle_time(r, ms))
         }
         _ => {
             let mutation = (
@@ -181,9 +176,7 @@ pub fn apply(
                 return reply;
             }
             throttled(broker, &conn.mute, kind, ms);
-            map(reply, hold_back.then_some(ms), move |r| {
-                with_throttle_time(r, ms)
-            })
+            map(reply, move |r| with_throttle_time(r, ms))
         }
     }
 }
@@ -203,11 +196,10 @@ fn throttle_fetch(
     if quota.is_none() && request.1 == 0 {
         return reply;
     }
-    let hold_back = !client_throttles(ApiKey::Fetch, version);
     let (broker, mute) = (broker.clone(), conn.mute.clone());
-    let respond = move |response: ResponseKind| -> (ResponseKind, u64) {
+    let respond = move |response: ResponseKind| -> ResponseKind {
         let ResponseKind::Fetch(fetch) = response else {
-            return (response, 0);
+            return response;
         };
         let bytes = fetch.compute_size(version).unwrap_or(0) as f64;
         let fetched = quota
@@ -215,27 +207,15 @@ fn throttle_fetch(
             .map_or(0, |q| broker.client_quotas.record(kind, q, bytes));
         let (which, ms) = longest((kind, fetched), request);
         if ms == 0 {
-            return (ResponseKind::Fetch(fetch), 0);
+            return ResponseKind::Fetch(fetch);
         }
         if let Some(q) = &quota {
             broker.client_quotas.unrecord(kind, q, bytes);
         }
         throttled(&broker, &mute, which, ms);
-        let empty = FetchResponse::default().with_throttle_time_ms(clamp(ms));
-        (ResponseKind::Fetch(empty), ms)
+        ResponseKind::Fetch(FetchResponse::default().with_throttle_time_ms(clamp(ms)))
     };
-    let response = match reply {
-        Reply::Now(r) => futures::future::Either::Left(std::future::ready(*r)),
-        Reply::Later(f) => futures::future::Either::Right(f),
-        Reply::None => return Reply::None,
-    };
-    Reply::Later(Box::pin(async move {
-        let (response, ms) = respond(response.await);
-        if hold_back && ms > 0 {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
-        response
-    }))
+    map(reply, respond)
 }
 
 /// Sets throttle_time_ms in any response that has it.
@@ -320,25 +300,11 @@ fn throttled(broker: &BrokerState, mute: &Mute, kind: QuotaType, ms: u64) {
         .inc_by(ms as f64 / 1000.0);
 }
 
-/// `reply` with `change` applied to its response, held back `delay` ms.
-fn map(
-    reply: Reply,
-    delay: Option<u64>,
-    change: impl FnOnce(ResponseKind) -> ResponseKind + Send + 'static,
-) -> Reply {
-    match (reply, delay) {
-        (Reply::None, _) => Reply::None,
-        (Reply::Now(r), None) => Reply::now(change(*r)),
-        (Reply::Now(r), Some(ms)) => Reply::Later(Box::pin(async move {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            change(*r)
-        })),
-        (Reply::Later(f), delay) => Reply::Later(Box::pin(async move {
-            let response = f.await;
-            if let Some(ms) = delay {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-            }
-            change(response)
-        })),
+/// `reply` with `change` applied to its response.
+fn map(reply: Reply, change: impl FnOnce(ResponseKind) -> ResponseKind + Send + 'static) -> Reply {
+    match reply {
+        Reply::None => Reply::None,
+        Reply::Now(r) => Reply::now(change(*r)),
+        Reply::Later(f) => Reply::Later(Box::pin(async move { change(f.await) })),
     }
 }
