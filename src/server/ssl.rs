@@ -13,7 +13,9 @@ use crate::security::SslFactory;
 
 /// Encrypted bytes a connection may hold before a write waits for the
 /// socket (rustls' default is 64 KiB): a large response goes out in a few
-/// large writes of many records, not one write per four records.
+/// large writes of many records, not one write per four records. Smaller
+/// limits (64-256 KiB), so that a client could decrypt while the broker still
+/// encrypts, fetched no faster on the 2-core VM (README: Benchmarks).
 const TLS_SEND_BUFFER: usize = 512 * 1024;
 
 /// Shakes hands (bounded by ssl.handshake_timeout_ms), then serves the
