@@ -9,7 +9,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use super::error::{append_error, batch_error, records_error};
@@ -92,9 +92,14 @@ pub async fn handle(
                 }
             })
             .collect();
+        // The name is copied: the request's is a view of its frame, which a
+        // response holding it would keep allocated until it is written. A
+        // pipelining client's next request then cannot reuse the connection's
+        // read buffer and each one allocates (and faults in) a new one.
+        let name = TopicName(StrBytes::from_string(topic_data.name.as_str().to_owned()));
         responses.push(
             TopicProduceResponse::default()
-                .with_name(topic_data.name)
+                .with_name(name)
                 .with_topic_id(topic_data.topic_id)
                 .with_partition_responses(partition_responses),
         );
@@ -420,4 +425,77 @@ fn append(
             log_append_time,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::protocol::{Decodable, Encodable};
+
+    use super::*;
+    use crate::config::Config;
+    use crate::log::testutil::batch;
+    use crate::security::KafkaPrincipal;
+    use crate::topic::NewTopic;
+
+    /// The connection reuses its read buffer for the next request only once
+    /// nothing refers to the frame before it; the response is written later, so
+    /// it must not be what does.
+    #[tokio::test]
+    async fn the_response_holds_nothing_of_the_request_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            listen: "127.0.0.1:0".into(),
+            http_listen: "off".into(),
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let broker = crate::Broker::start(config).await.unwrap();
+        let state = broker.state().clone();
+        state
+            .topics
+            .create(NewTopic {
+                name: "t".into(),
+                partitions: 1,
+                replication_factor: 1,
+                configs: Vec::new(),
+            })
+            .unwrap();
+        let request = ProduceRequest::default().with_acks(1).with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str("t")))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(Bytes::from(batch(&[(0, b"v")])))),
+                ]),
+        ]);
+        let mut encoded = BytesMut::new();
+        request.encode(&mut encoded, 9).unwrap();
+        let frame = encoded.freeze();
+        let decoded = ProduceRequest::decode(&mut frame.clone(), 9).unwrap();
+        let ctx = RequestContext {
+            client_id: String::new(),
+            client_host: "/127.0.0.1".into(),
+            listener: 0,
+            principal: KafkaPrincipal::anonymous(),
+            mutation_throttle_ms: Default::default(),
+        };
+        let reply = handle(&state, &ctx, decoded, 9).await;
+        let Reply::Now(response) = &reply else {
+            panic!("acks=1 is answered at once");
+        };
+        let ResponseKind::Produce(response) = response.as_ref() else {
+            panic!("not a produce response");
+        };
+        assert_eq!(response.responses[0].name.as_str(), "t");
+        assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+        assert!(
+            frame.is_unique(),
+            "the response refers to the request frame"
+        );
+        drop(reply);
+        broker.shutdown().await.unwrap();
+    }
 }

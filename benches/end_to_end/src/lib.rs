@@ -94,18 +94,36 @@ impl ProducerContext for Deliveries {
     }
 }
 
-/// A producer configured like librdkafka's `rdkafka_performance` (acks=1, 1 MB
-/// batches, a deep local queue) but with librdkafka's default 5 ms linger.
-pub fn producer(bootstrap: &str) -> BaseProducer<Deliveries> {
-    ClientConfig::new()
+/// How a bench producer has its batches acknowledged.
+#[derive(Clone, Copy)]
+pub enum Acks {
+    /// acks=1, librdkafka's default of unlimited requests in flight.
+    Leader,
+    /// acks=all with at most 5 requests in flight, as an idempotent producer has.
+    All,
+    /// `enable.idempotence=true` (acks=all, at most 5 in flight, sequence numbers).
+    Idempotent,
+}
+
+/// A producer configured like librdkafka's `rdkafka_performance` (1 MB batches, a
+/// deep local queue) but with librdkafka's default 5 ms linger.
+pub fn producer(bootstrap: &str, acks: Acks) -> BaseProducer<Deliveries> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
-        .set("acks", "1")
         .set("linger.ms", "5")
         .set("batch.size", "1000000")
         .set("queue.buffering.max.messages", "1000000")
-        .set("compression.codec", "none")
-        .create_with_context(Deliveries::default())
-        .unwrap()
+        .set("compression.codec", "none");
+    match acks {
+        Acks::Leader => config.set("acks", "1"),
+        Acks::All => config.set("acks", "all").set("max.in.flight", "5"),
+        Acks::Idempotent => config
+            .set("acks", "all")
+            .set("max.in.flight", "5")
+            .set("enable.idempotence", "true"),
+    };
+    config.create_with_context(Deliveries::default()).unwrap()
 }
 
 /// Produces `count` records of `payload` to partition 0 of `topic` and waits for every
