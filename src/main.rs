@@ -48,21 +48,6 @@ struct Cli {
     set: Vec<String>,
 }
 
-/// A produce request (typically 256 KiB to 1 MiB) is read into a buffer of its
-/// own. glibc serves such sizes with mmap, or from a heap it trims as soon as
-/// they are freed, so every request faulted in fresh zeroed pages (tens of
-/// thousands of page faults per GB produced, a tenth of the broker's CPU).
-/// Fixed thresholds keep buffers up to 4 MiB in the heap and let it keep up to
-/// 32 MiB free, so the memory of one request serves the next.
-fn keep_request_buffers_in_the_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
-    }
-}
-
 // Parsed once per run: its size does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(clap::Subcommand, Debug)]
@@ -102,7 +87,6 @@ impl Cli {
 }
 
 fn main() -> ExitCode {
-    keep_request_buffers_in_the_heap();
     let mut cli = Cli::parse();
     if let Some(Command::Client(command)) = cli.command.take_if(|c| matches!(c, Command::Client(_)))
     {
