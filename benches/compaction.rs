@@ -26,7 +26,8 @@
 //!
 //! Variables (none RUNNEL_*): COMPACTION_BENCH_NO_CLEAN=1 runs timeline 3
 //! without the cleaning, waiting COMPACTION_BENCH_WINDOW_S (4) seconds
-//! instead, and stops there; BENCH_COLD=1 drops the page cache
+//! instead, and stops there; COMPACTION_BENCH_IO_RATE sets
+//! log.cleaner_io_max_bytes_per_second; BENCH_COLD=1 drops the page cache
 //! before cleaning; BENCH_DIR is where the data dir goes (default: here).
 
 use std::io::{BufRead, BufReader, Read};
@@ -124,6 +125,12 @@ fn main() {
     };
     // This bench runs the one cleaning pass itself.
     config.log.cleaner_backoff_ms = 3_600_000;
+    if let Some(rate) = std::env::var("COMPACTION_BENCH_IO_RATE")
+        .ok()
+        .and_then(|r| r.parse().ok())
+    {
+        config.log.cleaner_io_max_bytes_per_second = rate;
+    }
     let broker = rt.block_on(Broker::start(config)).unwrap();
     let state = broker.state().clone();
     let new = |name: &str, configs: &[(&str, &str)]| NewTopic {

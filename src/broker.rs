@@ -63,7 +63,8 @@ pub struct BrokerState {
 
 impl BrokerState {
     /// Applies the dynamic broker configs runnel has an equivalent for (Kafka's
-    /// reconfigurables): the topic defaults and max.connections.per.ip.
+    /// reconfigurables): the topic defaults, max.connections.per.ip and the log
+    /// cleaner's log.cleaner.io.max.bytes.per.second.
     pub fn reconfigure(&self, dynamic: &DynamicConfigs) {
         self.topics.set_defaults(dynamic.topic_defaults());
         let per_ip = dynamic
@@ -71,6 +72,11 @@ impl BrokerState {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(self.config.socket.max_connections_per_ip);
         self.connection_quotas.set_max_per_ip(per_ip);
+        let cleaner_io = dynamic
+            .get("log.cleaner.io.max.bytes.per.second")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(self.config.log.cleaner_io_max_bytes_per_second);
+        self.topics.cleaner_throttler().set_rate(cleaner_io);
     }
 
     /// The host and port a client that connected through `listener` is told.

@@ -75,9 +75,13 @@ fn config(delete_retention_ms: i64) -> CleanerConfig {
     }
 }
 
+fn unlimited() -> Throttler {
+    Throttler::new(crate::log::CLEANER_IO_UNLIMITED)
+}
+
 fn clean(log: &mut Log, now: i64, cfg: &CleanerConfig) -> Option<CleanStats> {
     let job = log.clean_job(now, cfg)?;
-    let (cleaned, stats) = job.run(now, cfg).unwrap();
+    let (cleaned, stats) = job.run(now, cfg, &unlimited()).unwrap();
     log.install_cleaned(&job, cleaned).unwrap();
     Some(stats)
 }
@@ -268,7 +272,7 @@ fn an_interrupted_swap_leaves_the_old_or_the_new_segment() {
         let before = consume(&log);
         let cfg = config(i64::MAX);
         let job = log.clean_job(TS + 100, &cfg).unwrap();
-        let (cleaned, _) = job.run(TS + 100, &cfg).unwrap();
+        let (cleaned, _) = job.run(TS + 100, &cfg, &unlimited()).unwrap();
         let bases: Vec<i64> = cleaned.iter().map(|c| c.base).collect();
         assert!(!bases.is_empty());
         let d = dir.path();
@@ -331,7 +335,7 @@ fn a_segment_changed_meanwhile_is_not_swapped() {
     let mut log = versioned_log(dir.path());
     let cfg = config(i64::MAX);
     let job = log.clean_job(TS + 100, &cfg).unwrap();
-    let (cleaned, _) = job.run(TS + 100, &cfg).unwrap();
+    let (cleaned, _) = job.run(TS + 100, &cfg, &unlimited()).unwrap();
     // Retention removed the first segment while the cleaner ran.
     let first = log.sealed.keys().next().copied().unwrap();
     let next = log.sealed.keys().nth(1).copied().unwrap();

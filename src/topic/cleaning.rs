@@ -10,10 +10,16 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::TopicManager;
-use crate::log::CleanStats;
+use crate::log::{CleanStats, Throttler};
 use crate::metrics::Metrics;
 
 impl TopicManager {
+    /// The log cleaner's IO throttle (log.cleaner.io.max.bytes.per.second); a new
+    /// rate set on it applies to a cleaning under way from its next check.
+    pub fn cleaner_throttler(&self) -> &Throttler {
+        &self.cleaner_throttler
+    }
+
     /// One cleaning pass at `now_ms` over every compacted topic. Returns what it did.
     pub fn clean_logs(&self, now_ms: i64) -> CleanStats {
         let mut total = CleanStats::default();
@@ -23,7 +29,7 @@ impl TopicManager {
             }
             let config = topic.config.cleaner_config();
             for p in &topic.partitions {
-                match p.clean(now_ms, &config) {
+                match p.clean(now_ms, &config, &self.cleaner_throttler) {
                     Ok(Some(s)) => {
                         tracing::info!(
                             topic = %topic.name,
