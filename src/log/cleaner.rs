@@ -240,7 +240,7 @@ impl CleanJob {
         config: &CleanerConfig,
         throttler: &Throttler,
     ) -> Result<(Vec<Cleaned>, CleanStats), LogError> {
-        let map = self.offset_map(throttler);
+        let map = self.offset_map(throttler)?;
         let mut stats = CleanStats {
             segments_read: self.segments.len(),
             ..CleanStats::default()
@@ -265,7 +265,7 @@ impl CleanJob {
     }
 
     /// Every key of the job's segments with the offset of its latest record.
-    fn offset_map(&self, throttler: &Throttler) -> OffsetMap {
+    fn offset_map(&self, throttler: &Throttler) -> Result<OffsetMap, LogError> {
         let mut map = OffsetMap::default();
         for segment in &self.segments {
             let data = segment
@@ -273,7 +273,7 @@ impl CleanJob {
                 .as_slice(0, segment.log.len())
                 .unwrap_or_default();
             for (_, header, batch) in batches(data) {
-                throttler.maybe_throttle(batch.len() as u64);
+                throttle(throttler, batch.len())?;
                 if is_untouchable(&header) {
                     continue;
                 }
@@ -290,7 +290,7 @@ impl CleanJob {
                 }
             }
         }
-        map
+        Ok(map)
     }
 
     fn clean_segment(
@@ -309,7 +309,7 @@ impl CleanJob {
         let mut changed = false;
         let mut removed = 0u64;
         for (pos, header, batch) in batches(data) {
-            throttler.maybe_throttle(batch.len() as u64);
+            throttle(throttler, batch.len())?;
             let last = pos + batch.len() == data.len();
             let (outcome, n) = filter_batch(&header, batch, map, drop_tombstones, last);
             changed |= !matches!(outcome, Outcome::Keep);
@@ -330,7 +330,7 @@ impl CleanJob {
                 }
                 Outcome::Drop => 0,
             };
-            throttler.maybe_throttle(written as u64);
+            throttle(throttler, written)?;
         }
         stats.bytes_after += writer.finish()? as u64;
         stats.segments_rewritten += 1;
@@ -339,6 +339,15 @@ impl CleanJob {
             base: segment.base,
             from: Arc::clone(&segment.log),
         }))
+    }
+}
+
+/// Counts bytes read or written against the throttle; an error once it is stopped.
+fn throttle(throttler: &Throttler, bytes: usize) -> Result<(), LogError> {
+    throttler.maybe_throttle(bytes as u64);
+    match throttler.is_stopped() {
+        true => Err(LogError::CleaningAborted),
+        false => Ok(()),
     }
 }
 

@@ -396,3 +396,27 @@ fn the_cleaner_holds_its_reads_and_writes_to_the_throttle() {
     log.install_cleaned(&job, cleaned).unwrap();
     assert_eq!(consume(&log), expected);
 }
+
+#[test]
+fn a_stopped_throttle_aborts_the_cleaning_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = versioned_log(dir.path());
+    let before = consume(&log);
+    let cfg = config(i64::MAX);
+    let job = log.clean_job(TS + 100, &cfg).unwrap();
+    let throttler = unlimited();
+    throttler.stop();
+    assert!(matches!(
+        job.run(TS + 100, &cfg, &throttler),
+        Err(LogError::CleaningAborted)
+    ));
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".cleaned"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(consume(&log), before);
+    // The log is still dirty: the next cleaning (with a running throttle) does it.
+    assert!(clean(&mut log, TS + 100, &cfg).is_some());
+}

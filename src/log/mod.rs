@@ -140,6 +140,10 @@ pub enum LogError {
     /// The log was deleted; nothing more is written to it.
     #[error("log was deleted")]
     Deleted,
+    /// A cleaning given up because the log cleaner is stopping (its throttle was
+    /// stopped); nothing of it is left behind.
+    #[error("cleaning aborted: the log cleaner is stopping")]
+    CleaningAborted,
 }
 
 /// `NO_TIMESTAMP` of Kafka's record batches (-1): no timestamp known.

@@ -3,10 +3,12 @@
 //! and writes; once a check interval (300 ms) has passed, if the bytes of that
 //! interval came faster than the rate, it sleeps for as long as they should have
 //! taken, and a new interval starts. The rate can change at any time (a dynamic
-//! broker config); the next check uses it.
+//! broker config); the next check uses it. [`Throttler::stop`] cuts a sleep short
+//! and tells the cleaner to give up (as Kafka aborts a cleaning at shutdown), so a
+//! low rate never holds up a broker's shutdown.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Kafka's default for the cleaner: Double.MaxValue, no limit.
@@ -14,6 +16,9 @@ pub const UNLIMITED: f64 = f64::MAX;
 
 /// Kafka's cleaner checks its rate every 300 ms.
 const CHECK_INTERVAL: Duration = Duration::from_millis(300);
+
+/// A sleep is taken in slices of at most this, checking for a stop in between.
+const SLEEP_SLICE: Duration = Duration::from_millis(100);
 
 /// Where the throttler reads the time and how it waits (tests step it by hand).
 pub trait Clock: Send + Sync {
@@ -40,6 +45,7 @@ pub struct Throttler {
     check_interval: Duration,
     clock: Box<dyn Clock>,
     period: Mutex<Period>,
+    stopped: AtomicBool,
 }
 
 /// The check interval under way: when it started and the bytes seen since.
@@ -64,6 +70,7 @@ impl Throttler {
                 start,
                 observed: 0.0,
             }),
+            stopped: AtomicBool::new(false),
         }
     }
 
@@ -75,6 +82,16 @@ impl Throttler {
     /// A new rate; the next check holds it.
     pub fn set_rate(&self, rate: f64) {
         self.rate.store(rate.to_bits(), Ordering::Relaxed);
+    }
+
+    /// From now on no sleep, and [`Throttler::is_stopped`] is true: the cleaner
+    /// gives up its cleaning.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
     }
 
     /// Counts `bytes` read or written and, at the end of a check interval in which
@@ -95,8 +112,11 @@ impl Throttler {
             // The time these bytes should have taken, less the time they took.
             let wanted = period.observed / rate - elapsed_secs;
             if let Ok(nap) = Duration::try_from_secs_f64(wanted) {
-                self.clock.sleep(nap);
-                slept = nap;
+                while slept < nap && !self.is_stopped() {
+                    let slice = (nap - slept).min(SLEEP_SLICE);
+                    self.clock.sleep(slice);
+                    slept += slice;
+                }
             }
         }
         period.start = self.clock.now();
@@ -197,6 +217,16 @@ mod tests {
             clock.advance(100 * MS);
             assert_eq!(t.maybe_throttle(500_000), Duration::ZERO);
         }
+    }
+
+    #[test]
+    fn a_stopped_throttler_never_sleeps() {
+        let (t, clock) = throttler(1000.0);
+        assert!(!t.is_stopped());
+        t.stop();
+        assert!(t.is_stopped());
+        clock.advance(400 * MS);
+        assert_eq!(t.maybe_throttle(1 << 30), Duration::ZERO);
     }
 
     #[test]

@@ -24,7 +24,7 @@ impl TopicManager {
     pub fn clean_logs(&self, now_ms: i64) -> CleanStats {
         let mut total = CleanStats::default();
         for topic in self.all() {
-            if !topic.config.is_compacted() {
+            if !topic.config.is_compacted() || self.cleaner_throttler.is_stopped() {
                 continue;
             }
             let config = topic.config.cleaner_config();
@@ -48,6 +48,9 @@ impl TopicManager {
                         total.bytes_after += s.bytes_after;
                     }
                     Ok(None) => {}
+                    Err(crate::log::LogError::CleaningAborted) => {
+                        tracing::info!(topic = %topic.name, partition = p.index, "cleaning aborted: the log cleaner is stopping");
+                    }
                     Err(e) => {
                         tracing::error!(topic = %topic.name, partition = p.index, error = %e, "cleaning failed");
                     }
@@ -70,6 +73,7 @@ pub async fn clean_periodically(
     let stopping = Arc::new(AtomicBool::new(false));
     let cleaner = {
         let stopping = stopping.clone();
+        let topics = topics.clone();
         std::thread::Builder::new()
             .name("log-cleaner".into())
             .spawn(move || {
@@ -104,6 +108,8 @@ pub async fn clean_periodically(
         }
     }
     stopping.store(true, Ordering::SeqCst);
+    // A cleaning under way gives up at its next throttle check.
+    topics.cleaner_throttler().stop();
     cleaner.thread().unpark();
     let _ = tokio::task::spawn_blocking(move || cleaner.join()).await;
 }
