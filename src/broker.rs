@@ -63,8 +63,9 @@ pub struct BrokerState {
 
 impl BrokerState {
     /// Applies the dynamic broker configs runnel has an equivalent for (Kafka's
-    /// reconfigurables): the topic defaults, max.connections.per.ip and the
-    /// connection creation rates. A dynamic value wins over the static one.
+    /// reconfigurables): the topic defaults, max.connections.per.ip, the
+    /// connection creation rates and the log cleaner's
+    /// log.cleaner.io.max.bytes.per.second. A dynamic value wins over the static one.
     pub fn reconfigure(&self, dynamic: &DynamicConfigs) {
         self.topics.set_defaults(dynamic.topic_defaults());
         let int = |name: &str| dynamic.get(name).and_then(|v| v.trim().parse::<i32>().ok());
@@ -93,6 +94,11 @@ impl BrokerState {
             broker: int(rate).unwrap_or(socket.max_connection_creation_rate),
             listeners,
         });
+        let cleaner_io = dynamic
+            .get("log.cleaner.io.max.bytes.per.second")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(self.config.log.cleaner_io_max_bytes_per_second);
+        self.topics.cleaner_throttler().set_rate(cleaner_io);
     }
 
     /// The host and port a client that connected through `listener` is told.

@@ -293,6 +293,10 @@ pub struct LogSection {
     pub retention_check_interval_ms: u64,
     /// log.cleaner.backoff.ms: how often the cleaner looks for logs to compact.
     pub cleaner_backoff_ms: u64,
+    /// log.cleaner.io.max.bytes.per.second: the cleaner's reads and writes together
+    /// are held to this many bytes per second (Kafka's default, Double.MaxValue, is
+    /// no limit).
+    pub cleaner_io_max_bytes_per_second: f64,
 }
 
 impl Default for Config {
@@ -463,6 +467,15 @@ impl Config {
         }
         if self.log.cleaner_backoff_ms < 1 {
             return Err(invalid("log.cleaner_backoff_ms", "must be at least 1"));
+        }
+        // NaN is not above 0 either.
+        if self.log.cleaner_io_max_bytes_per_second.partial_cmp(&0.0)
+            != Some(std::cmp::Ordering::Greater)
+        {
+            return Err(invalid(
+                "log.cleaner_io_max_bytes_per_second",
+                "must be more than 0",
+            ));
         }
         if self.group.min_session_timeout_ms < 1
             || self.group.max_session_timeout_ms < self.group.min_session_timeout_ms
@@ -665,6 +678,11 @@ fn set_key(table: &mut toml::Table, key: &str, raw: &str) -> Result<(), ConfigEr
                         .parse()
                         .map_err(|_| invalid(key, format!("`{raw}` is not an integer")))?,
                 ),
+                toml::Value::Float(_) => toml::Value::Float(
+                    raw.trim()
+                        .parse()
+                        .map_err(|_| invalid(key, format!("`{raw}` is not a number")))?,
+                ),
                 toml::Value::Boolean(_) => toml::Value::Boolean(
                     raw.trim()
                         .parse()
@@ -715,6 +733,7 @@ mod tests {
         assert_eq!(c.log.retention_bytes, -1);
         assert_eq!(c.log.retention_check_interval_ms, 300000);
         assert_eq!(c.log.cleaner_backoff_ms, 15000);
+        assert_eq!(c.log.cleaner_io_max_bytes_per_second, f64::MAX);
         assert!(c.console.enabled);
         assert!(!c.console.read_only);
         assert_eq!(c.console.authentication, HttpAuthentication::Auto);
@@ -738,6 +757,33 @@ mod tests {
         assert_eq!(c.log.segment_bytes, 1000);
         assert_eq!(c.log.flush, FlushMode::Always);
         assert_eq!(c.num_partitions, 7);
+    }
+
+    #[test]
+    fn cleaner_io_rate_is_a_number_above_zero() {
+        let key = |v: &str| {
+            vec![(
+                "log.cleaner_io_max_bytes_per_second".to_string(),
+                v.to_string(),
+            )]
+        };
+        let c = Config::load(None, env(&[]), &key("1048576")).unwrap();
+        assert_eq!(c.log.cleaner_io_max_bytes_per_second, 1048576.0);
+        let e = env(&[("RUNNEL_LOG_CLEANER_IO_MAX_BYTES_PER_SECOND", "2.5e7")]);
+        let c = Config::load(None, e, &[]).unwrap();
+        assert_eq!(c.log.cleaner_io_max_bytes_per_second, 2.5e7);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.toml");
+        std::fs::write(&path, "[log]\ncleaner_io_max_bytes_per_second = 5000000\n").unwrap();
+        let c = Config::load(Some(&path), env(&[]), &[]).unwrap();
+        assert_eq!(c.log.cleaner_io_max_bytes_per_second, 5e6);
+        for bad in ["0", "-1", "fast"] {
+            let err = Config::load(None, env(&[]), &key(bad)).unwrap_err();
+            assert!(
+                err.to_string().contains("cleaner_io_max_bytes_per_second"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

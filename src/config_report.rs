@@ -97,6 +97,16 @@ fn broker_synonyms(name: &str, value: Option<String>, default: Option<&str>) -> 
     out
 }
 
+/// A double as Java's Double.toString writes it, as Kafka reports one: plain
+/// from 10^-3 to 10^7, else in E notation (f64::MAX is "1.7976931348623157E308").
+fn java_double(v: f64) -> String {
+    if v == 0.0 || (1e-3..1e7).contains(&v.abs()) {
+        format!("{v:?}")
+    } else {
+        format!("{v:E}")
+    }
+}
+
 /// Every topic config with the value in effect for a topic with `config`.
 pub fn topic_entries(config: &TopicConfig, broker: &Config) -> Vec<ConfigEntry> {
     DEFS.iter()
@@ -411,6 +421,12 @@ pub fn broker_entries(
                 _ => "9223372036854775807".to_string(),
             }),
             Some("9223372036854775807"),
+        ),
+        (
+            "log.cleaner.io.max.bytes.per.second",
+            ConfigType::Double,
+            Some(java_double(broker.log.cleaner_io_max_bytes_per_second)),
+            Some("1.7976931348623157E308"),
         ),
         (
             "ssl.keystore.type",

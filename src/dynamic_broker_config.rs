@@ -5,10 +5,10 @@
 //!
 //! The `log.*` topic defaults (and `message.max.bytes`, `log.cleaner.*` topic
 //! defaults) take effect at once through [`DynamicConfigs::topic_defaults`], and
-//! `max.connections.per.ip`, `max.connection.creation.rate` and
-//! `listener.name.<listener>.max.connection.creation.rate` through
-//! `BrokerState::reconfigure`; the other names are accepted, stored and
-//! reported only.
+//! `max.connections.per.ip`, `max.connection.creation.rate`,
+//! `listener.name.<listener>.max.connection.creation.rate` and
+//! `log.cleaner.io.max.bytes.per.second` through `BrokerState::reconfigure`;
+//! the other names are accepted, stored and reported only.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -61,9 +61,11 @@ const fn d(
 
 use ValueType::{Bool, Double, Int, List, Long, Password, Short};
 
-/// Kafka's dynamic configs runnel has no equivalent for: thread pools, the log
-/// cleaner's buffers, SASL/GSSAPI login settings, socket server limits and the
-/// producer state manager. The topic defaults (`log.*`) come from [`DEFS`].
+/// Kafka's dynamic configs that are not topic defaults: thread pools, the log
+/// cleaner's buffers and IO rate, SASL/GSSAPI login settings, socket server limits
+/// and the producer state manager. Most have no equivalent in runnel (see
+/// `BrokerState::reconfigure` for those that do). The topic defaults (`log.*`)
+/// come from [`DEFS`].
 pub const OTHER_DEFS: &[DynamicDef] = &[
     // DynamicThreadPool
     d("background.threads", Int, Some("10"), false),
@@ -482,6 +484,10 @@ fn validate_value(name: &str, value: &str) -> Result<(), AlterError> {
         Int => v.parse::<i32>().is_ok(),
         Short => v.parse::<i16>().is_ok(),
         Long => v.parse::<i64>().is_ok(),
+        // A cleaner rate of 0 or less would stop the cleaner for good (Kafka takes it).
+        Double if name == "log.cleaner.io.max.bytes.per.second" => {
+            v.parse::<f64>().is_ok_and(|r| r > 0.0)
+        }
         Double => v.parse::<f64>().is_ok(),
         Bool => v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false"),
         ValueType::String | List | Password => true,

@@ -775,3 +775,61 @@ async fn group_configs() {
     let default = runnel::Config::default().group.consumer_session_timeout_ms;
     assert_eq!(value, Some(default.to_string()));
 }
+
+/// log.cleaner.io.max.bytes.per.second: static, then set per broker and as the
+/// cluster default (the broker's own wins), each change reported and held by the
+/// running cleaner's throttle, and kept across a restart.
+#[tokio::test]
+async fn cleaner_io_rate_reaches_the_cleaner() {
+    const KEY: &str = "log.cleaner.io.max.bytes.per.second";
+    const STATIC: i8 = 4; // STATIC_BROKER_CONFIG
+    let mut b = TestBroker::start_with(|c| c.log.cleaner_io_max_bytes_per_second = 3e6).await;
+    let rate = |b: &TestBroker| {
+        let broker = b.broker.as_ref().unwrap();
+        broker.state().topics.cleaner_throttler().rate()
+    };
+    let mut c = b.client().await;
+    assert_eq!(rate(&b), 3e6);
+    let (value, source, synonyms) = config_of(&mut c, BROKER, "1", KEY).await;
+    assert_eq!(value.as_deref(), Some("3000000.0"));
+    assert_eq!(synonyms, vec![STATIC, DEFAULT_CONFIG]);
+    assert_eq!(source, STATIC);
+
+    let set = [(KEY, SET, Some("1048576"))];
+    assert_eq!(incremental(&mut c, BROKER, "1", &set, false).await.0, 0);
+    assert_eq!(rate(&b), 1048576.0);
+    assert_eq!(
+        config_of(&mut c, BROKER, "1", KEY).await,
+        (
+            Some("1048576".into()),
+            DYNAMIC_BROKER_CONFIG,
+            vec![DYNAMIC_BROKER_CONFIG, STATIC, DEFAULT_CONFIG]
+        )
+    );
+    // The cluster default is under the broker's own value.
+    assert_eq!(alter(&mut c, BROKER, "", &[(KEY, "5e7")]).await, 0);
+    assert_eq!(rate(&b), 1048576.0);
+    let delete = [(KEY, DELETE, None)];
+    assert_eq!(incremental(&mut c, BROKER, "1", &delete, false).await.0, 0);
+    assert_eq!(rate(&b), 5e7);
+    // validate_only and refused values change nothing.
+    let set = [(KEY, SET, Some("2000"))];
+    assert_eq!(incremental(&mut c, BROKER, "1", &set, true).await.0, 0);
+    for bad in ["0", "-5", "fast"] {
+        let set = [(KEY, SET, Some(bad))];
+        assert_eq!(
+            incremental(&mut c, BROKER, "1", &set, false).await.0,
+            ResponseError::InvalidRequest.code(),
+            "{bad}"
+        );
+    }
+    assert_eq!(rate(&b), 5e7);
+
+    b.restart(|c| c.log.cleaner_io_max_bytes_per_second = 3e6)
+        .await;
+    assert_eq!(rate(&b), 5e7);
+    let mut c = b.client().await;
+    // Deleting the cluster default falls back to the static setting.
+    assert_eq!(alter(&mut c, BROKER, "", &[]).await, 0);
+    assert_eq!(rate(&b), 3e6);
+}

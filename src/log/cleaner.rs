@@ -36,6 +36,7 @@ use super::offset_index::OffsetIndex;
 use super::offset_map::OffsetMap;
 use super::record::{RawRecord, parse_records, records_section};
 use super::segment::{Indexes, LogSegment};
+use super::throttler::Throttler;
 use super::time_index::TimeIndex;
 use super::{Log, LogConfig, LogError, NO_TIMESTAMP, segment_file_name};
 
@@ -230,14 +231,16 @@ impl CleanJob {
         self.end_offset
     }
 
-    /// Writes the cleaned segments (no lock needed: it reads the snapshot). On error
-    /// nothing is left behind.
+    /// Writes the cleaned segments (no lock needed: it reads the snapshot), holding
+    /// the bytes read and written to `throttler`'s rate. On error nothing is left
+    /// behind.
     pub fn run(
         &self,
         now_ms: i64,
         config: &CleanerConfig,
+        throttler: &Throttler,
     ) -> Result<(Vec<Cleaned>, CleanStats), LogError> {
-        let map = self.offset_map();
+        let map = self.offset_map(throttler)?;
         let mut stats = CleanStats {
             segments_read: self.segments.len(),
             ..CleanStats::default()
@@ -246,7 +249,7 @@ impl CleanJob {
         for segment in &self.segments {
             let drop_tombstones =
                 now_ms.saturating_sub(segment.largest_timestamp) > config.delete_retention_ms;
-            match self.clean_segment(segment, &map, drop_tombstones, &mut stats) {
+            match self.clean_segment(segment, &map, drop_tombstones, throttler, &mut stats) {
                 Ok(Some(c)) => out.push(c),
                 Ok(None) => {}
                 Err(e) => {
@@ -262,7 +265,7 @@ impl CleanJob {
     }
 
     /// Every key of the job's segments with the offset of its latest record.
-    fn offset_map(&self) -> OffsetMap {
+    fn offset_map(&self, throttler: &Throttler) -> Result<OffsetMap, LogError> {
         let mut map = OffsetMap::default();
         for segment in &self.segments {
             let data = segment
@@ -270,6 +273,7 @@ impl CleanJob {
                 .as_slice(0, segment.log.len())
                 .unwrap_or_default();
             for (_, header, batch) in batches(data) {
+                throttle(throttler, batch.len())?;
                 if is_untouchable(&header) {
                     continue;
                 }
@@ -286,7 +290,7 @@ impl CleanJob {
                 }
             }
         }
-        map
+        Ok(map)
     }
 
     fn clean_segment(
@@ -294,6 +298,7 @@ impl CleanJob {
         segment: &Snapshot,
         map: &OffsetMap,
         drop_tombstones: bool,
+        throttler: &Throttler,
         stats: &mut CleanStats,
     ) -> Result<Option<Cleaned>, LogError> {
         let data = segment
@@ -304,6 +309,7 @@ impl CleanJob {
         let mut changed = false;
         let mut removed = 0u64;
         for (pos, header, batch) in batches(data) {
+            throttle(throttler, batch.len())?;
             let last = pos + batch.len() == data.len();
             let (outcome, n) = filter_batch(&header, batch, map, drop_tombstones, last);
             changed |= !matches!(outcome, Outcome::Keep);
@@ -317,11 +323,14 @@ impl CleanJob {
         }
         let mut writer = SegmentWriter::create(&self.dir, segment.base, &self.config)?;
         for (base, max_ts, batch, outcome) in outcomes {
-            match outcome {
-                Outcome::Keep => writer.write(base, batch, max_ts)?,
-                Outcome::Rebuilt(bytes, max_ts) => writer.write(base, &bytes, max_ts)?,
-                Outcome::Drop => {}
-            }
+            let written = match outcome {
+                Outcome::Keep => writer.write(base, batch, max_ts).map(|()| batch.len())?,
+                Outcome::Rebuilt(bytes, max_ts) => {
+                    writer.write(base, &bytes, max_ts).map(|()| bytes.len())?
+                }
+                Outcome::Drop => 0,
+            };
+            throttle(throttler, written)?;
         }
         stats.bytes_after += writer.finish()? as u64;
         stats.segments_rewritten += 1;
@@ -330,6 +339,15 @@ impl CleanJob {
             base: segment.base,
             from: Arc::clone(&segment.log),
         }))
+    }
+}
+
+/// Counts bytes read or written against the throttle; an error once it is stopped.
+fn throttle(throttler: &Throttler, bytes: usize) -> Result<(), LogError> {
+    throttler.maybe_throttle(bytes as u64);
+    match throttler.is_stopped() {
+        true => Err(LogError::CleaningAborted),
+        false => Ok(()),
     }
 }
 

@@ -54,6 +54,7 @@ pub mod record;
 mod recovery;
 mod retention;
 mod segment;
+mod throttler;
 mod time_index;
 mod txn_index;
 
@@ -71,6 +72,7 @@ pub use partition_log::{AppendInfo, Log};
 pub use recompress::{RecompressError, codec_of, recompress};
 pub use retention::{RetentionPolicy, delete_segments};
 pub use segment::LogSegment;
+pub use throttler::{Clock, SystemClock, Throttler, UNLIMITED as CLEANER_IO_UNLIMITED};
 pub use time_index::TimeIndex;
 pub use txn_index::{AbortedTxn, TransactionIndex};
 
@@ -138,6 +140,10 @@ pub enum LogError {
     /// The log was deleted; nothing more is written to it.
     #[error("log was deleted")]
     Deleted,
+    /// A cleaning given up because the log cleaner is stopping (its throttle was
+    /// stopped); nothing of it is left behind.
+    #[error("cleaning aborted: the log cleaner is stopping")]
+    CleaningAborted,
 }
 
 /// `NO_TIMESTAMP` of Kafka's record batches (-1): no timestamp known.

@@ -10,20 +10,26 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::TopicManager;
-use crate::log::CleanStats;
+use crate::log::{CleanStats, Throttler};
 use crate::metrics::Metrics;
 
 impl TopicManager {
+    /// The log cleaner's IO throttle (log.cleaner.io.max.bytes.per.second); a new
+    /// rate set on it applies to a cleaning under way from its next check.
+    pub fn cleaner_throttler(&self) -> &Throttler {
+        &self.cleaner_throttler
+    }
+
     /// One cleaning pass at `now_ms` over every compacted topic. Returns what it did.
     pub fn clean_logs(&self, now_ms: i64) -> CleanStats {
         let mut total = CleanStats::default();
         for topic in self.all() {
-            if !topic.config.is_compacted() {
+            if !topic.config.is_compacted() || self.cleaner_throttler.is_stopped() {
                 continue;
             }
             let config = topic.config.cleaner_config();
             for p in &topic.partitions {
-                match p.clean(now_ms, &config) {
+                match p.clean(now_ms, &config, &self.cleaner_throttler) {
                     Ok(Some(s)) => {
                         tracing::info!(
                             topic = %topic.name,
@@ -42,6 +48,9 @@ impl TopicManager {
                         total.bytes_after += s.bytes_after;
                     }
                     Ok(None) => {}
+                    Err(crate::log::LogError::CleaningAborted) => {
+                        tracing::info!(topic = %topic.name, partition = p.index, "cleaning aborted: the log cleaner is stopping");
+                    }
                     Err(e) => {
                         tracing::error!(topic = %topic.name, partition = p.index, error = %e, "cleaning failed");
                     }
@@ -64,6 +73,7 @@ pub async fn clean_periodically(
     let stopping = Arc::new(AtomicBool::new(false));
     let cleaner = {
         let stopping = stopping.clone();
+        let topics = topics.clone();
         std::thread::Builder::new()
             .name("log-cleaner".into())
             .spawn(move || {
@@ -98,6 +108,8 @@ pub async fn clean_periodically(
         }
     }
     stopping.store(true, Ordering::SeqCst);
+    // A cleaning under way gives up at its next throttle check.
+    topics.cleaner_throttler().stop();
     cleaner.thread().unpark();
     let _ = tokio::task::spawn_blocking(move || cleaner.join()).await;
 }

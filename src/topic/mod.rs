@@ -31,7 +31,7 @@ pub use partition::{AppendError, Appended, Isolation, Partition, Read};
 pub use retention::{RetentionStats, enforce_retention_periodically};
 
 use crate::config::Config;
-use crate::log::{Log, LogError};
+use crate::log::{Log, LogError, Throttler};
 
 pub struct Topic {
     pub name: String,
@@ -103,6 +103,8 @@ pub struct TopicManager {
     defaults: RwLock<Arc<TopicDefaults>>,
     /// Serializes writers of the log start checkpoint.
     checkpoint_lock: Mutex<()>,
+    /// log.cleaner.io.max.bytes.per.second, shared by every cleaning.
+    cleaner_throttler: Throttler,
 }
 
 impl TopicManager {
@@ -130,11 +132,12 @@ impl TopicManager {
         }
         store::remove_orphan_partitions(&data_dir, |name| topics.contains_key(name))?;
         Ok(TopicManager {
-            config,
             data_dir,
             topics: RwLock::new(topics),
             defaults: RwLock::new(defaults),
             checkpoint_lock: Mutex::new(()),
+            cleaner_throttler: Throttler::new(config.log.cleaner_io_max_bytes_per_second),
+            config,
         })
     }
 

@@ -9,7 +9,8 @@ use tokio::sync::watch;
 use crate::log::record::control_marker;
 use crate::log::{
     AbortedTxn, AppendInfo, BatchHeader, BatchInfo, CleanStats, CleanerConfig, FlushTarget, Log,
-    LogConfig, LogError, LogSegment, RetentionPolicy, TransactionIndex, validate_batches,
+    LogConfig, LogError, LogSegment, RetentionPolicy, Throttler, TransactionIndex,
+    validate_batches,
 };
 use crate::producer::{ProducerError, ProducerStateTable, SequenceCheck, snapshot};
 
@@ -339,11 +340,12 @@ impl Partition {
         &self,
         now_ms: i64,
         config: &CleanerConfig,
+        throttler: &Throttler,
     ) -> Result<Option<CleanStats>, LogError> {
         let Some(job) = self.log().clean_job(now_ms, config) else {
             return Ok(None);
         };
-        let (cleaned, stats) = job.run(now_ms, config)?;
+        let (cleaned, stats) = job.run(now_ms, config, throttler)?;
         if cleaned.is_empty() {
             self.log().mark_cleaned(&job);
             return Ok(Some(stats));
