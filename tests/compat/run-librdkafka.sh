@@ -28,6 +28,8 @@ trap 'pkill -f -- "--data-dir $data" 2>/dev/null; rm -rf "$data" "$data.pid" "$d
 start_broker
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 export BOOTSTRAP_SERVERS=127.0.0.1:$port
+# Tests that run Kafka's kafka-topics.sh (0077) get runnel's stand-in for it.
+export KAFKA_PATH=$root/tests/compat/kafka BROKERS=$BOOTSTRAP_SERVERS COMPAT_RUNNEL_BIN=$bin
 # TEST_TIMEOUT_MULTIPLIER: scales the tests' own timeouts (librdkafka's
 # test.timeout.multiplier), through a test.conf of ours.
 if [ -n "${TEST_TIMEOUT_MULTIPLIER:-}" ]; then
