@@ -184,24 +184,14 @@ async fn a_producer_over_its_quota_is_told_and_muted() {
     admin.create_topic("q", 1, &[]).await;
     // 1000 bytes/s for the harness's client id: 11 KB at once is 1100 bytes/s
     // over the 10 s window, so about one second of throttle.
-    let entry = alter_client_quotas_request::EntryData::default()
-        .with_entity(vec![
-            alter_client_quotas_request::EntityData::default()
-                .with_entity_type(StrBytes::from_static_str("client-id"))
-                .with_entity_name(Some(StrBytes::from_static_str("runnel-test"))),
-        ])
-        .with_ops(vec![
-            alter_client_quotas_request::OpData::default()
-                .with_key(StrBytes::from_static_str("producer_byte_rate"))
-                .with_value(1000.0),
-        ]);
-    let r = admin
-        .send(
-            &AlterClientQuotasRequest::default().with_entries(vec![entry]),
-            1,
+    admin
+        .set_quota(
+            "client-id",
+            Some("runnel-test"),
+            "producer_byte_rate",
+            1000.0,
         )
         .await;
-    assert_eq!(r.entries[0].error_code, 0);
     let value = vec![b'v'; 10_900];
     let records = common::batch(&[&value], Compression::None);
 
@@ -248,39 +238,6 @@ async fn answers_within(c: &mut Client, within: Duration) -> bool {
     matches!(timeout(within, c.read_frame()).await, Ok(Some(_)))
 }
 
-/// Sets one quota `key` = `value` on the entity (`entity_type`, `name`).
-async fn set_quota(
-    admin: &mut Client,
-    entity_type: &str,
-    name: Option<&str>,
-    key: &str,
-    value: f64,
-) {
-    let s = |v: &str| StrBytes::from_string(v.to_string());
-    let entry = alter_client_quotas_request::EntryData::default()
-        .with_entity(vec![
-            alter_client_quotas_request::EntityData::default()
-                .with_entity_type(s(entity_type))
-                .with_entity_name(name.map(s)),
-        ])
-        .with_ops(vec![
-            alter_client_quotas_request::OpData::default()
-                .with_key(s(key))
-                .with_value(value),
-        ]);
-    let r = admin
-        .send(
-            &AlterClientQuotasRequest::default().with_entries(vec![entry]),
-            1,
-        )
-        .await;
-    assert_eq!(
-        r.entries[0].error_code, 0,
-        "{:?}",
-        r.entries[0].error_message
-    );
-}
-
 /// A broker measuring rates over two 1-second samples, so a rate is taken
 /// over one second (not ten) and a burst shows at once.
 async fn one_second_quota_window() -> TestBroker {
@@ -297,14 +254,9 @@ async fn request_time_over_request_percentage_is_throttled() {
     let mut admin = b.client().await;
     admin.create_topic("idle", 1, &[]).await;
     // 10% of a thread: 100 ms of handling a second.
-    set_quota(
-        &mut admin,
-        "client-id",
-        Some("runnel-test"),
-        "request_percentage",
-        10.0,
-    )
-    .await;
+    admin
+        .set_quota("client-id", Some("runnel-test"), "request_percentage", 10.0)
+        .await;
 
     // A long poll waits 600 ms without a handler working: not counted.
     let mut c = b.client().await;
@@ -335,14 +287,14 @@ async fn request_time_over_request_percentage_is_throttled() {
     // A ten-thousandth of a percent: 10 µs a second, which any few requests
     // exceed. The throttle is at most one quota window, and the connection is
     // not read from meanwhile.
-    set_quota(
-        &mut admin,
-        "client-id",
-        Some("runnel-test"),
-        "request_percentage",
-        0.001,
-    )
-    .await;
+    admin
+        .set_quota(
+            "client-id",
+            Some("runnel-test"),
+            "request_percentage",
+            0.001,
+        )
+        .await;
     let mut throttle = 0;
     for _ in 0..200 {
         throttle = c
@@ -384,7 +336,9 @@ async fn request_time_over_request_percentage_is_throttled() {
 async fn connections_over_connection_creation_rate_are_closed() {
     let b = one_second_quota_window().await;
     let mut admin = b.client().await;
-    set_quota(&mut admin, "ip", None, "connection_creation_rate", 5.0).await;
+    admin
+        .set_quota("ip", None, "connection_creation_rate", 5.0)
+        .await;
     // A burst of 30 from one address: about five a second get in; the others
     // are never served and closed after their throttle time.
     let mut clients = Vec::new();
@@ -411,14 +365,9 @@ async fn connections_over_connection_creation_rate_are_closed() {
         .get();
     assert_eq!(refused, 30 - served);
     // Another IP entity's own rate replaces the default: 127.0.0.1 at 1000/s.
-    set_quota(
-        &mut admin,
-        "ip",
-        Some("127.0.0.1"),
-        "connection_creation_rate",
-        1000.0,
-    )
-    .await;
+    admin
+        .set_quota("ip", Some("127.0.0.1"), "connection_creation_rate", 1000.0)
+        .await;
     let mut more = Vec::new();
     for _ in 0..20 {
         more.push(Client::connect(b.addr).await);
@@ -433,14 +382,14 @@ async fn partition_mutations_over_controller_mutation_rate_are_refused_or_thrott
     let b = one_second_quota_window().await;
     let mut admin = b.client().await;
     // One partition a second: a bucket of two (one per sample).
-    set_quota(
-        &mut admin,
-        "client-id",
-        Some("runnel-test"),
-        "controller_mutation_rate",
-        1.0,
-    )
-    .await;
+    admin
+        .set_quota(
+            "client-id",
+            Some("runnel-test"),
+            "controller_mutation_rate",
+            1.0,
+        )
+        .await;
     let topic = |name: &str, partitions: i32| {
         create_topics_request::CreatableTopic::default()
             .with_name(TopicName(StrBytes::from_string(name.to_string())))
@@ -646,14 +595,14 @@ async fn a_throttled_response_goes_out_at_once_at_every_version_and_the_mute_hol
     let b = one_second_quota_window().await;
     let mut admin = b.client().await;
     admin.create_topic("t", 1, &[]).await;
-    set_quota(
-        &mut admin,
-        "client-id",
-        Some("runnel-test"),
-        "request_percentage",
-        0.001,
-    )
-    .await;
+    admin
+        .set_quota(
+            "client-id",
+            Some("runnel-test"),
+            "request_percentage",
+            0.001,
+        )
+        .await;
     // A ten-thousandth of a percent: once over it, every request is throttled
     // (by at most one window).
     let mut c = b.client().await;

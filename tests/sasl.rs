@@ -434,24 +434,14 @@ async fn api_versions_before_authentication_is_outside_the_request_quota() {
     let mut admin = Client::connect(plain).await;
     // A ten-thousandth of a percent of a thread for the test's client id: any
     // few requests exceed it.
-    let entry = alter_client_quotas_request::EntryData::default()
-        .with_entity(vec![
-            alter_client_quotas_request::EntityData::default()
-                .with_entity_type(StrBytes::from_static_str("client-id"))
-                .with_entity_name(Some(StrBytes::from_static_str("runnel-test"))),
-        ])
-        .with_ops(vec![
-            alter_client_quotas_request::OpData::default()
-                .with_key(StrBytes::from_static_str("request_percentage"))
-                .with_value(0.001),
-        ]);
-    let r = admin
-        .send(
-            &AlterClientQuotasRequest::default().with_entries(vec![entry]),
-            1,
+    admin
+        .set_quota(
+            "client-id",
+            Some("runnel-test"),
+            "request_percentage",
+            0.001,
         )
         .await;
-    assert_eq!(r.entries[0].error_code, 0);
     // Before authentication Kafka's SaslServerAuthenticator answers ApiVersions
     // itself, outside KafkaApis and its request quota.
     let mut raw = Client::connect(broker.addr).await;

@@ -91,6 +91,36 @@ impl Client {
         }
     }
 
+    /// AlterClientQuotas (v1): sets quota `key` = `value` on the entity
+    /// (`entity_type`, `name`); asserts success.
+    pub async fn set_quota(
+        &mut self,
+        entity_type: &str,
+        name: Option<&str>,
+        key: &str,
+        value: f64,
+    ) {
+        use kafka_protocol::messages::AlterClientQuotasRequest;
+        use kafka_protocol::messages::alter_client_quotas_request::{
+            EntityData, EntryData, OpData,
+        };
+        let s = |v: &str| StrBytes::from_string(v.to_string());
+        let entry = EntryData::default()
+            .with_entity(vec![
+                EntityData::default()
+                    .with_entity_type(s(entity_type))
+                    .with_entity_name(name.map(s)),
+            ])
+            .with_ops(vec![OpData::default().with_key(s(key)).with_value(value)]);
+        let request = AlterClientQuotasRequest::default().with_entries(vec![entry]);
+        let r = self.send(&request, 1).await;
+        assert_eq!(
+            r.entries[0].error_code, 0,
+            "{:?}",
+            r.entries[0].error_message
+        );
+    }
+
     /// CreateTopics (v7) of one topic with `partitions` and `configs`; asserts success.
     pub async fn create_topic(&mut self, topic: &str, partitions: i32, configs: &[(&str, &str)]) {
         use kafka_protocol::messages::create_topics_request::{
