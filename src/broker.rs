@@ -68,9 +68,10 @@ impl BrokerState {
     /// log.cleaner.io.max.bytes.per.second. A dynamic value wins over the static one.
     pub fn reconfigure(&self, dynamic: &DynamicConfigs) {
         self.topics.set_defaults(dynamic.topic_defaults());
-        let int = |name: &str| dynamic.get(name).and_then(|v| v.trim().parse::<i32>().ok());
         let socket = &self.config.socket;
-        let per_ip = int("max.connections.per.ip").unwrap_or(socket.max_connections_per_ip);
+        let per_ip = dynamic
+            .parsed("max.connections.per.ip")
+            .unwrap_or(socket.max_connections_per_ip);
         self.connection_quotas.set_max_per_ip(per_ip);
         // Validated at start-up; a listener without its own rate has none.
         let static_rates = self
@@ -82,21 +83,24 @@ impl BrokerState {
             .listeners
             .iter()
             .map(|l| {
-                int(&listener_config_name(&l.name, rate)).or_else(|| {
-                    static_rates
-                        .iter()
-                        .find(|(name, _)| *name == l.name)
-                        .map(|(_, r)| *r)
-                })
+                dynamic
+                    .parsed(&listener_config_name(&l.name, rate))
+                    .or_else(|| {
+                        static_rates
+                            .iter()
+                            .find(|(name, _)| *name == l.name)
+                            .map(|(_, r)| *r)
+                    })
             })
             .collect();
         self.connection_quotas.set_creation_rates(CreationRates {
-            broker: int(rate).unwrap_or(socket.max_connection_creation_rate),
+            broker: dynamic
+                .parsed(rate)
+                .unwrap_or(socket.max_connection_creation_rate),
             listeners,
         });
         let cleaner_io = dynamic
-            .get("log.cleaner.io.max.bytes.per.second")
-            .and_then(|v| v.trim().parse().ok())
+            .parsed("log.cleaner.io.max.bytes.per.second")
             .unwrap_or(self.config.log.cleaner_io_max_bytes_per_second);
         self.topics.cleaner_throttler().set_rate(cleaner_io);
     }

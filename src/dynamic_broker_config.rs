@@ -275,6 +275,11 @@ impl DynamicConfigs {
             .map(String::as_str)
     }
 
+    /// [`DynamicConfigs::get`] parsed as a `T`; None when unset or unparsable.
+    pub fn parsed<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
+        self.get(name).and_then(|v| v.trim().parse().ok())
+    }
+
     /// The topic defaults these configs set, by topic config name.
     pub fn topic_defaults(&self) -> TopicDefaults {
         let by_topic_name = |m: &BTreeMap<String, String>| {

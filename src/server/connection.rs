@@ -275,9 +275,10 @@ async fn run(
                 bytes: size,
                 handling: handling.elapsed(),
             };
-            let reply = match quotas {
-                true => throttle::apply(state, &ctx, throttle, api_key, version, cost, reply),
-                false => reply,
+            let reply = if quotas {
+                throttle::apply(state, &ctx, throttle, api_key, version, cost, reply)
+            } else {
+                reply
             };
             (reply, After::Continue)
         }
