@@ -28,17 +28,7 @@ fn main() {
     let cpu_runs: usize = env_or("FOOTPRINT_CPU_RUNS", 3);
 
     let empty = tempfile::tempdir().expect("temp dir");
-    let mut starts = Vec::new();
-    let mut idle_rss = Vec::new();
-    let mut idle_anon = Vec::new();
-    for _ in 0..runs {
-        let (broker, took) = Broker::start(empty.path());
-        starts.push(took);
-        thread::sleep(Duration::from_secs(1));
-        idle_rss.push(broker.status("VmRSS"));
-        idle_anon.push(broker.status("RssAnon"));
-        broker.stop();
-    }
+    let (starts, idle_rss, idle_anon) = timed_starts(empty.path(), runs);
     println!(
         "start to listening, empty data dir: median {:.1} ms (range {:.1}-{:.1} ms, {runs} starts)",
         ms(median(&starts)),
@@ -112,15 +102,7 @@ fn main() {
         ms(t.elapsed().as_secs_f64())
     );
 
-    let mut starts = Vec::new();
-    let mut rss = Vec::new();
-    for _ in 0..runs {
-        let (broker, took) = Broker::start(big.path());
-        starts.push(took);
-        thread::sleep(Duration::from_secs(1));
-        rss.push(broker.status("VmRSS"));
-        broker.stop();
-    }
+    let (starts, rss, _) = timed_starts(big.path(), runs);
     println!(
         "start to listening, {gb} GB cleanly shut down: median {:.1} ms (range {:.1}-{:.1} ms, {runs} starts); RSS 1 s later {:.1} MB",
         ms(median(&starts)),
@@ -128,6 +110,21 @@ fn main() {
         ms(max(&starts)),
         mb(median(&rss))
     );
+}
+
+/// Starts a broker on `data_dir` `runs` times: the time each took to listen, and
+/// its VmRSS and RssAnon 1 s later.
+fn timed_starts(data_dir: &Path, runs: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (mut took, mut rss, mut anon) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let (broker, t) = Broker::start(data_dir);
+        took.push(t);
+        thread::sleep(Duration::from_secs(1));
+        rss.push(broker.status("VmRSS"));
+        anon.push(broker.status("RssAnon"));
+        broker.stop();
+    }
+    (took, rss, anon)
 }
 
 /// A broker process on an ephemeral port.
