@@ -10,7 +10,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
@@ -46,7 +49,8 @@ fn batch_of(value_len: usize, max_size: usize) -> Bytes {
                 producer_epoch: -1,
                 timestamp_type: TimestampType::Creation,
                 offset: i as i64,
-                sequence: -1,
+                // In step with the offset (base -1), so the encoder keeps one batch.
+                sequence: i as i32 - 1,
                 timestamp: NOW_MS + i as i64,
                 key: None,
                 value: Some(value.clone()),
@@ -171,6 +175,17 @@ fn read_all(log: &Log, mut f: impl FnMut(&Bytes)) -> u64 {
     total
 }
 
+/// A read group: each iteration reads a log of `size` bytes whole.
+fn read_group<'a>(c: &'a mut Criterion, name: &str, size: u64) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(6))
+        .throughput(Throughput::Bytes(size));
+    group
+}
+
 fn read(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open_log(dir.path());
@@ -181,14 +196,10 @@ fn read(c: &mut Criterion) {
     let size = read_all(&log, |_| {});
     assert_eq!(size, log.size_bytes());
 
-    let mut group = c.benchmark_group("log_read");
-    group
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(2))
-        .measurement_time(Duration::from_secs(6))
-        .throughput(Throughput::Bytes(size));
-    // What Log::read itself costs: index look-up, a walk over batch headers, and a
-    // view of the mapping (no record bytes are touched).
+    let mut group = read_group(c, "log_read", size);
+    // What Log::read itself costs: index look-ups, a walk over the batch headers
+    // past the last index entry that fits, and a view of the mapping (no record
+    // bytes are touched).
     group.bench_function("1MiB_reads_views", |b| {
         b.iter(|| read_all(&log, |chunk| assert!(!chunk.is_empty())))
     });
@@ -197,6 +208,21 @@ fn read(c: &mut Criterion) {
     let mut out = vec![0u8; READ_MAX_BYTES + BATCH_BYTES];
     group.bench_function("1MiB_reads_copied", |b| {
         b.iter(|| read_all(&log, |chunk| out[..chunk.len()].copy_from_slice(chunk)))
+    });
+    group.finish();
+
+    // A producer that sends each record alone (linger 0): a megabyte holds about
+    // a thousand batch headers.
+    let small_dir = tempfile::tempdir().unwrap();
+    let mut small = open_log(small_dir.path());
+    let one = batch_of(1024, 1200);
+    while small.size_bytes() < READ_LOG_BYTES / 4 {
+        produce(&mut small, &one);
+    }
+    let size = read_all(&small, |_| {});
+    let mut group = read_group(c, "log_read_1KiB_batches", size);
+    group.bench_function("1MiB_reads_views", |b| {
+        b.iter(|| read_all(&small, |chunk| assert!(!chunk.is_empty())))
     });
     group.finish();
 }

@@ -5,10 +5,13 @@
 //!
 //! Client and broker share the machine's cores, so after criterion's figures
 //! the bench prints the CPU time each side spent per MiB: the client runs on
-//! this thread (`block_on`), the broker on the runtime's worker threads. The
-//! TLS client reads the socket through a 64 KiB buffer, as a real client reads
-//! whole records, so that its 4 KiB rustls reads do not make it the
-//! bottleneck.
+//! this thread, the broker on its runtime's worker threads. The client has a
+//! runtime of its own, as a client process has: sharing the broker's, its
+//! socket would be polled by the broker's I/O driver, which a worker busy
+//! encrypting a response does not poll, so it could not decrypt one part of
+//! the response while the broker encrypts the next. The TLS client reads the
+//! socket through a 64 KiB buffer, as a real client reads whole records, so
+//! that its 4 KiB rustls reads do not make it the bottleneck.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -115,6 +118,10 @@ async fn connect_tls(ca: &pki::Ca, addr: std::net::SocketAddr) -> Client {
 
 fn bench_tls(c: &mut Criterion) {
     let rt = Runtime::new().unwrap();
+    let client_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ca = pki::Ca::new("bench CA");
     let keystore = ca
@@ -132,10 +139,10 @@ fn bench_tls(c: &mut Criterion) {
     let broker = rt.block_on(Broker::start(config)).unwrap();
     let plain_addr = broker.listener_addr("PLAIN").unwrap();
     let ssl_addr = broker.listener_addr("SECURE").unwrap();
-    let mut plain = rt.block_on(Client::connect(plain_addr));
-    let mut ssl = rt.block_on(connect_tls(&ca, ssl_addr));
+    let mut plain = client_rt.block_on(Client::connect(plain_addr));
+    let mut ssl = client_rt.block_on(connect_tls(&ca, ssl_addr));
     // Produced to in a loop: retention keeps it small.
-    rt.block_on(plain.create_topic(
+    client_rt.block_on(plain.create_topic(
         "produced",
         1,
         &[
@@ -143,13 +150,13 @@ fn bench_tls(c: &mut Criterion) {
             ("retention.bytes", "67108864"),
         ],
     ));
-    rt.block_on(plain.create_topic("fetched", 1, &[]));
+    client_rt.block_on(plain.create_topic("fetched", 1, &[]));
     let value = vec![b'x'; 1024];
     let values: Vec<&[u8]> = (0..1000).map(|_| value.as_slice()).collect();
     let records = common::batch(&values, Compression::None);
     let produce = produce_request("produced", records.clone());
     let fetch = fetch_request("fetched");
-    rt.block_on(async {
+    client_rt.block_on(async {
         let r = plain
             .send(&produce_request("fetched", records.clone()), 9)
             .await;
@@ -166,7 +173,7 @@ fn bench_tls(c: &mut Criterion) {
     for (op_name, op) in cases {
         for (name, client) in [("plaintext", &mut plain), ("ssl", &mut ssl)] {
             group.bench_function(format!("{op_name}/{name}"), |b| {
-                b.iter(|| rt.block_on(once(client, op, &produce, &fetch)))
+                b.iter(|| client_rt.block_on(once(client, op, &produce, &fetch)))
             });
         }
     }
@@ -179,7 +186,7 @@ fn bench_tls(c: &mut Criterion) {
             let wall = std::time::Instant::now();
             let (client_before, all_before) = cpu_times();
             for _ in 0..ROUNDS {
-                rt.block_on(once(client, op, &produce, &fetch));
+                client_rt.block_on(once(client, op, &produce, &fetch));
             }
             let (client_after, all_after) = cpu_times();
             let wall = wall.elapsed();
@@ -203,7 +210,7 @@ fn bench_tls(c: &mut Criterion) {
         for _ in 0..PAIRS {
             for (i, client) in [&mut plain, &mut ssl].into_iter().enumerate() {
                 let start = std::time::Instant::now();
-                rt.block_on(once(client, op, &produce, &fetch));
+                client_rt.block_on(once(client, op, &produce, &fetch));
                 times[i].push(start.elapsed());
             }
         }

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, FlushMode};
+use crate::config::{Config, ConfigError, FlushMode, parse_ip_overrides};
 use crate::data_dir::DataDir;
 use crate::dynamic_broker_config::{DynamicBrokerConfig, DynamicConfigs, listener_config_name};
 use crate::group::GroupCoordinator;
@@ -22,7 +22,7 @@ use crate::quota_manager::ClientQuotaManager;
 use crate::security::Authorizer;
 use crate::security::CredentialStore;
 use crate::security::SslFactory;
-use crate::server::{self, ConnectionQuotas, CreationRates, MemoryPool};
+use crate::server::{self, ConnectionLimits, ConnectionQuotas, ListenerLimits, MemoryPool};
 use crate::topic::{
     Flusher, TopicError, TopicManager, clean_periodically, enforce_retention_periodically,
     flush_periodically,
@@ -63,46 +63,92 @@ pub struct BrokerState {
 
 impl BrokerState {
     /// Applies the dynamic broker configs runnel has an equivalent for (Kafka's
-    /// reconfigurables): the topic defaults, max.connections.per.ip, the
-    /// connection creation rates and the log cleaner's
-    /// log.cleaner.io.max.bytes.per.second. A dynamic value wins over the static one.
+    /// reconfigurables): the topic defaults, the connection limits and the log
+    /// cleaner's log.cleaner.io.max.bytes.per.second. A dynamic value wins over
+    /// the static one.
     pub fn reconfigure(&self, dynamic: &DynamicConfigs) {
         self.topics.set_defaults(dynamic.topic_defaults());
-        let socket = &self.config.socket;
-        let per_ip = dynamic
-            .parsed("max.connections.per.ip")
-            .unwrap_or(socket.max_connections_per_ip);
-        self.connection_quotas.set_max_per_ip(per_ip);
-        // Validated at start-up; a listener without its own rate has none.
-        let static_rates = self
-            .config
-            .listener_connection_creation_rates()
-            .unwrap_or_default();
-        let rate = "max.connection.creation.rate";
-        let listeners = self
-            .listeners
-            .iter()
-            .map(|l| {
-                dynamic
-                    .parsed(&listener_config_name(&l.name, rate))
-                    .or_else(|| {
-                        static_rates
-                            .iter()
-                            .find(|(name, _)| *name == l.name)
-                            .map(|(_, r)| *r)
-                    })
-            })
-            .collect();
-        self.connection_quotas.set_creation_rates(CreationRates {
-            broker: dynamic
-                .parsed(rate)
-                .unwrap_or(socket.max_connection_creation_rate),
-            listeners,
-        });
+        self.connection_quotas
+            .set_limits(self.connection_limits(dynamic));
         let cleaner_io = dynamic
             .parsed("log.cleaner.io.max.bytes.per.second")
             .unwrap_or(self.config.log.cleaner_io_max_bytes_per_second);
         self.topics.cleaner_throttler().set_rate(cleaner_io);
+    }
+
+    /// max.connections.per.ip and max.connections.per.ip.overrides in force.
+    fn per_ip_limits<'a>(&'a self, dynamic: &'a DynamicConfigs) -> (i32, &'a str) {
+        let socket = &self.config.socket;
+        (
+            dynamic
+                .parsed("max.connections.per.ip")
+                .unwrap_or(socket.max_connections_per_ip),
+            dynamic
+                .get("max.connections.per.ip.overrides")
+                .unwrap_or(&socket.max_connections_per_ip_overrides),
+        )
+    }
+
+    /// Kafka's check of the connection limits together (KafkaConfig's
+    /// validateValues), for a dynamic change: Kafka's message if they do not fit.
+    pub fn check_connection_limits(&self, dynamic: &DynamicConfigs) -> Result<(), String> {
+        let (per_ip, overrides) = self.per_ip_limits(dynamic);
+        if per_ip == 0 && parse_ip_overrides(overrides)?.is_empty() {
+            return Err(
+                "requirement failed: max.connections.per.ip can be set to zero only if \
+                 max.connections.per.ip.overrides property is set."
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The connection limits in force, each listener's own from
+    /// `listener.name.<listener>.*`.
+    fn connection_limits(&self, dynamic: &DynamicConfigs) -> ConnectionLimits {
+        let socket = &self.config.socket;
+        // Validated at start-up; a listener without its own value has none.
+        let statics = |values: Result<Vec<(String, i32)>, _>| values.unwrap_or_default();
+        let max_connections = statics(self.config.listener_max_connections());
+        let rates = statics(self.config.listener_connection_creation_rates());
+        let own = |listener: &Listener, config: &str, statics: &[(String, i32)]| {
+            dynamic
+                .parsed(&listener_config_name(&listener.name, config))
+                .or_else(|| {
+                    statics
+                        .iter()
+                        .find(|(name, _)| *name == listener.name)
+                        .map(|(_, v)| *v)
+                })
+        };
+        let listeners = self
+            .listeners
+            .iter()
+            .map(|l| ListenerLimits {
+                max_connections: own(l, "max.connections", &max_connections),
+                creation_rate: own(l, "max.connection.creation.rate", &rates),
+            })
+            .collect();
+        let (max_per_ip, overrides) = self.per_ip_limits(dynamic);
+        let (per_ip_overrides, unresolved) =
+            server::resolve_overrides(&parse_ip_overrides(overrides).unwrap_or_default());
+        if !unresolved.is_empty() {
+            tracing::warn!(
+                hosts = unresolved.join(","),
+                "max.connections.per.ip.overrides: hosts that do not resolve are left out"
+            );
+        }
+        ConnectionLimits {
+            max_connections: dynamic
+                .parsed("max.connections")
+                .unwrap_or(socket.max_connections),
+            max_per_ip,
+            per_ip_overrides,
+            creation_rate: dynamic
+                .parsed("max.connection.creation.rate")
+                .unwrap_or(socket.max_connection_creation_rate),
+            listeners,
+        }
     }
 
     /// The host and port a client that connected through `listener` is told.
@@ -166,6 +212,16 @@ impl Broker {
     /// starts listening.
     pub async fn start(config: Config) -> Result<Broker, StartError> {
         config.validate()?;
+        // As Kafka, a static override's host must resolve.
+        let overrides =
+            parse_ip_overrides(&config.socket.max_connections_per_ip_overrides).unwrap_or_default();
+        let (_, unresolved) = server::resolve_overrides(&overrides);
+        if !unresolved.is_empty() {
+            return Err(StartError::Config(ConfigError::Invalid {
+                key: "socket.max_connections_per_ip_overrides".into(),
+                problem: format!("cannot resolve {}", unresolved.join(", ")),
+            }));
+        }
         let ssl = match config.uses_tls(&config.listeners()?) {
             true => Some(Arc::new(SslFactory::new(&config.ssl)?)),
             false => None,
@@ -258,7 +314,7 @@ impl Broker {
             dynamic_config,
             quotas: QuotaStore::open(&config.data_dir).map_err(StartError::DataDir)?,
             client_quotas: ClientQuotaManager::new(&config.quota),
-            connection_quotas: Arc::new(ConnectionQuotas::new(&config.socket)),
+            connection_quotas: Arc::new(ConnectionQuotas::default()),
             request_memory: Arc::new(MemoryPool::new(config.socket.queued_max_request_bytes)),
             authorizer: match &config.authorizer {
                 a if a.enabled => Some(

@@ -232,6 +232,12 @@ pub struct SocketConfig {
     pub max_connections: i32,
     /// max.connections.per.ip: a new connection beyond this is closed at once.
     pub max_connections_per_ip: i32,
+    /// max.connections.per.ip.overrides, as Kafka writes it (`HOST:COUNT,...`):
+    /// the max.connections.per.ip of those addresses.
+    pub max_connections_per_ip_overrides: String,
+    /// Kafka's listener.name.<listener>.max.connections, as `NAME:COUNT,...`:
+    /// at this many of its open connections a listener stops accepting.
+    pub listener_max_connections: String,
     /// max.connection.creation.rate: new connections per second the broker
     /// takes across its listeners; over it, the listener stops accepting for
     /// a while (KIP-612).
@@ -405,10 +411,18 @@ impl Config {
         if self.socket.request_max_bytes < 1024 {
             return Err(invalid("socket.request_max_bytes", "must be at least 1024"));
         }
-        if self.socket.max_connections < 1 || self.socket.max_connections_per_ip < 1 {
+        if self.socket.max_connections < 1 {
+            return Err(invalid("socket.max_connections", "must be at least 1"));
+        }
+        let overrides = "socket.max_connections_per_ip_overrides";
+        let hosts = parse_ip_overrides(&self.socket.max_connections_per_ip_overrides)
+            .map_err(|problem| invalid(overrides, problem))?;
+        // As Kafka: 0 lets in only the addresses of the overrides.
+        let least = if hosts.is_empty() { 1 } else { 0 };
+        if self.socket.max_connections_per_ip < least {
             return Err(invalid(
-                "socket.max_connections",
-                "max_connections and max_connections_per_ip must be at least 1",
+                "socket.max_connections_per_ip",
+                format!("must be at least {least} (0 only with {overrides})"),
             ));
         }
         if self.socket.max_connection_creation_rate < 0 {
@@ -418,6 +432,7 @@ impl Config {
             ));
         }
         self.listener_connection_creation_rates()?;
+        self.listener_max_connections()?;
         if self.socket.connections_max_idle_ms < 1 {
             return Err(invalid(
                 "socket.connections_max_idle_ms",
@@ -564,22 +579,32 @@ impl Config {
             })
     }
 
-    /// Whether a Kafka listener or the HTTPS listener needs the `[ssl]` keystore.
     /// The listeners' own max.connection.creation.rate
     /// (`socket.listener_max_connection_creation_rate`): (listener name, rate).
     pub fn listener_connection_creation_rates(&self) -> Result<Vec<(String, i32)>, ConfigError> {
-        let key = "socket.listener_max_connection_creation_rate";
+        self.listener_values(
+            "socket.listener_max_connection_creation_rate",
+            &self.socket.listener_max_connection_creation_rate,
+        )
+    }
+
+    /// The listeners' own max.connections (`socket.listener_max_connections`):
+    /// (listener name, count).
+    pub fn listener_max_connections(&self) -> Result<Vec<(String, i32)>, ConfigError> {
+        self.listener_values(
+            "socket.listener_max_connections",
+            &self.socket.listener_max_connections,
+        )
+    }
+
+    /// A `NAME:VALUE,...` setting of per-listener values, each above 0 (as
+    /// Kafka's ListenerConnectionQuota requires), by listener name.
+    fn listener_values(&self, key: &str, value: &str) -> Result<Vec<(String, i32)>, ConfigError> {
         let listeners = self.listeners()?;
-        let mut rates = Vec::new();
-        for pair in self
-            .socket
-            .listener_max_connection_creation_rate
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
-            let Some((name, rate)) = pair.split_once(':') else {
-                return Err(invalid(key, format!("`{pair}` is not NAME:RATE")));
+        let mut values = Vec::new();
+        for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let Some((name, value)) = pair.split_once(':') else {
+                return Err(invalid(key, format!("`{pair}` is not NAME:VALUE")));
             };
             let Some(listener) = listeners
                 .iter()
@@ -587,14 +612,15 @@ impl Config {
             else {
                 return Err(invalid(key, format!("`{name}` is not a listener name")));
             };
-            match rate.trim().parse::<i32>() {
-                Ok(rate) if rate > 0 => rates.push((listener.name.clone(), rate)),
-                _ => return Err(invalid(key, format!("`{rate}` is not a rate above 0"))),
+            match value.trim().parse::<i32>() {
+                Ok(v) if v > 0 => values.push((listener.name.clone(), v)),
+                _ => return Err(invalid(key, format!("`{value}` is not a number above 0"))),
             }
         }
-        Ok(rates)
+        Ok(values)
     }
 
+    /// Whether a Kafka listener or the HTTPS listener needs the `[ssl]` keystore.
     pub fn uses_tls(&self, listeners: &[ListenerSpec]) -> bool {
         listeners.iter().any(|l| l.protocol.uses_tls())
             || (self.console.tls && !self.http_listen.eq_ignore_ascii_case("off"))
@@ -700,6 +726,47 @@ fn set_key(table: &mut toml::Table, key: &str, raw: &str) -> Result<(), ConfigEr
     Err(invalid(key, "empty key"))
 }
 
+/// max.connections.per.ip.overrides as Kafka reads it (KafkaConfig's getMap
+/// and validateValues): `HOST:COUNT` pairs split at the last `:` (so an IPv6
+/// address may be a host), the last of a repeated host winning; the error is
+/// Kafka's message. Hosts are resolved to addresses only when applied.
+pub fn parse_ip_overrides(value: &str) -> Result<Vec<(String, i32)>, String> {
+    let key = "max.connections.per.ip.overrides";
+    let mut overrides: Vec<(String, i32)> = Vec::new();
+    for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((host, count)) = pair.rsplit_once(':') else {
+            // What Java's substring(0, lastIndexOf(":")) throws.
+            return Err(format!(
+                "Error parsing configuration property '{key}': begin 0, end -1, length {}",
+                pair.encode_utf16().count()
+            ));
+        };
+        let (host, count) = (host.trim(), count.trim());
+        let count = count
+            .parse::<i32>()
+            .map_err(|_| format!("For input string: \"{count}\""))?;
+        overrides.retain(|(h, _)| h != host);
+        overrides.push((host.to_string(), count));
+    }
+    // Utils.validHostPattern
+    let valid = |h: &str| {
+        h.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-%._:".contains(c))
+    };
+    let invalid: Vec<&str> = overrides
+        .iter()
+        .map(|(h, _)| h.as_str())
+        .filter(|h| !valid(h))
+        .collect();
+    match invalid.is_empty() {
+        true => Ok(overrides),
+        false => Err(format!(
+            "{key} contains invalid addresses : {}",
+            invalid.join(",")
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -724,6 +791,8 @@ mod tests {
         assert_eq!(c.socket.max_connections_per_ip, i32::MAX);
         assert_eq!(c.socket.max_connection_creation_rate, i32::MAX);
         assert_eq!(c.listener_connection_creation_rates().unwrap(), vec![]);
+        assert_eq!(c.listener_max_connections().unwrap(), vec![]);
+        assert_eq!(c.socket.max_connections_per_ip_overrides, "");
         assert_eq!(c.socket.connections_max_idle_ms, 600000);
         assert_eq!((c.quota.window_num, c.quota.window_size_seconds), (11, 1));
         assert_eq!(c.log.segment_bytes, 1 << 30);
@@ -866,5 +935,41 @@ mod tests {
                 "{err}"
             );
         }
+        // So does a listener's own max.connections.
+        let key = "RUNNEL_SOCKET_LISTENER_MAX_CONNECTIONS";
+        let c = Config::load(None, env(&[listen, map, (key, "external:3")]), &[]).unwrap();
+        assert_eq!(
+            c.listener_max_connections().unwrap(),
+            vec![("EXTERNAL".to_string(), 3)]
+        );
+        let err = Config::load(None, env(&[listen, map, (key, "EXTERNAL:0")]), &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("listener_max_connections"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn max_connections_per_ip_overrides_read_as_kafka_reads_them() {
+        let parsed = parse_ip_overrides(" hostName:100 , 127.0.0.1:200,::1:3,hostName:5,").unwrap();
+        let expected = [("127.0.0.1", 200), ("::1", 3), ("hostName", 5)];
+        let expected: Vec<(String, i32)> =
+            expected.iter().map(|(h, n)| (h.to_string(), *n)).collect();
+        assert_eq!(parsed, expected);
+        assert_eq!(parse_ip_overrides("").unwrap(), vec![]);
+        // At start-up: bad entries, and max_connections_per_ip = 0 only with
+        // overrides (then only they may connect).
+        let per_ip = "RUNNEL_SOCKET_MAX_CONNECTIONS_PER_IP";
+        let overrides = "RUNNEL_SOCKET_MAX_CONNECTIONS_PER_IP_OVERRIDES";
+        let err = Config::load(None, env(&[(overrides, "bad#:1")]), &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("invalid addresses : bad#"),
+            "{err}"
+        );
+        let err = Config::load(None, env(&[(per_ip, "0")]), &[]).unwrap_err();
+        assert!(err.to_string().contains("max_connections_per_ip"), "{err}");
+        let both = [(per_ip, "0"), (overrides, "127.0.0.1:2")];
+        let c = Config::load(None, env(&both), &[]).unwrap();
+        assert_eq!(c.socket.max_connections_per_ip, 0);
     }
 }

@@ -3,7 +3,8 @@
 
 use crate::config::{ClientAuth, Config, FlushMode};
 use crate::dynamic_broker_config::{
-    DynamicConfigs, OTHER_DEFS, ValueType, is_dynamic, listener_config, listener_config_name,
+    DynamicConfigs, LISTENER_DYNAMIC, OTHER_DEFS, ValueType, is_dynamic, listener_config,
+    listener_config_name,
 };
 use crate::listener::{Listener, kafka_form};
 use crate::topic::TopicConfig;
@@ -223,19 +224,25 @@ pub fn group_entries(configs: Vec<(&'static str, String, bool)>) -> Vec<ConfigEn
         .collect()
 }
 
-/// Each listener's own max.connection.creation.rate, static or dynamic, as
-/// `listener.name.<listener>.max.connection.creation.rate` (the dynamic
+/// Each listener's own max.connections and max.connection.creation.rate,
+/// static or dynamic, as `listener.name.<listener>.<config>` (the dynamic
 /// values are added as synonyms below, as for every dynamic config).
 fn listener_entries(broker: &Config, dynamic: &DynamicConfigs) -> Vec<ConfigEntry> {
-    let rate = "max.connection.creation.rate";
-    let mut names: Vec<(String, Option<String>)> = broker
-        .listener_connection_creation_rates()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(listener, r)| (listener_config_name(&listener, rate), Some(r.to_string())))
-        .collect();
+    let statics = [
+        ("max.connections", broker.listener_max_connections()),
+        (
+            "max.connection.creation.rate",
+            broker.listener_connection_creation_rates(),
+        ),
+    ];
+    let mut names: Vec<(String, Option<String>)> = Vec::new();
+    for (config, values) in statics {
+        for (listener, v) in values.unwrap_or_default() {
+            names.push((listener_config_name(&listener, config), Some(v.to_string())));
+        }
+    }
     for name in dynamic.broker.keys().chain(dynamic.cluster_default.keys()) {
-        let ours = listener_config(name).is_some_and(|(_, base)| base == rate);
+        let ours = listener_config(name).is_some_and(|(_, base)| LISTENER_DYNAMIC.contains(&base));
         if ours && !names.iter().any(|(n, _)| n == name) {
             names.push((name.clone(), None));
         }
@@ -331,6 +338,12 @@ pub fn broker_entries(
             ConfigType::Int,
             Some(broker.socket.max_connections_per_ip.to_string()),
             Some("2147483647"),
+        ),
+        (
+            "max.connections.per.ip.overrides",
+            ConfigType::String,
+            Some(broker.socket.max_connections_per_ip_overrides.clone()),
+            Some(""),
         ),
         (
             "max.connection.creation.rate",
@@ -626,10 +639,12 @@ mod tests {
     }
 
     #[test]
-    fn listener_connection_creation_rates_are_reported() {
+    fn listener_connection_limits_are_reported() {
         let mut broker = Config::default();
         broker.socket.max_connection_creation_rate = 50;
         broker.socket.listener_max_connection_creation_rate = "PLAINTEXT:7".into();
+        broker.socket.listener_max_connections = "PLAINTEXT:4".into();
+        broker.socket.max_connections_per_ip_overrides = "127.0.0.1:5".into();
         let mut dynamic = DynamicConfigs::default();
         let name = "listener.name.plaintext.max.connection.creation.rate";
         dynamic.broker.insert(name.into(), "3".into());
@@ -649,5 +664,11 @@ mod tests {
         let broker_wide = find("max.connection.creation.rate");
         assert_eq!(broker_wide.value.as_deref(), Some("50"));
         assert_eq!(broker_wide.source, ConfigSource::StaticBroker);
+        let max = find("listener.name.plaintext.max.connections");
+        assert_eq!(max.value.as_deref(), Some("4"));
+        assert_eq!(max.source, ConfigSource::StaticBroker);
+        let overrides = find("max.connections.per.ip.overrides");
+        assert_eq!(overrides.value.as_deref(), Some("127.0.0.1:5"));
+        assert_eq!(overrides.source, ConfigSource::StaticBroker);
     }
 }

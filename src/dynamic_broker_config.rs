@@ -5,8 +5,9 @@
 //!
 //! The `log.*` topic defaults (and `message.max.bytes`, `log.cleaner.*` topic
 //! defaults) take effect at once through [`DynamicConfigs::topic_defaults`], and
-//! `max.connections.per.ip`, `max.connection.creation.rate`,
-//! `listener.name.<listener>.max.connection.creation.rate` and
+//! the connection limits (`max.connections`, `max.connections.per.ip`,
+//! `max.connections.per.ip.overrides`, `max.connection.creation.rate` and
+//! their `listener.name.<listener>.` forms) and
 //! `log.cleaner.io.max.bytes.per.second` through `BrokerState::reconfigure`;
 //! the other names are accepted, stored and reported only.
 
@@ -17,6 +18,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::parse_ip_overrides;
 use crate::topic::config::{DEFS, alter_list, validate as validate_topic_value};
 use crate::topic::{ConfigChange, TopicDefaults};
 
@@ -43,6 +45,8 @@ pub struct DynamicDef {
     pub default: Option<&'static str>,
     /// Only per broker, never at the cluster default level.
     pub per_broker: bool,
+    /// The least value a number may take (Kafka's atLeast).
+    pub min: Option<f64>,
 }
 
 const fn d(
@@ -56,6 +60,16 @@ const fn d(
         value_type,
         default,
         per_broker,
+        min: None,
+    }
+}
+
+impl DynamicDef {
+    const fn at_least(self, min: f64) -> DynamicDef {
+        DynamicDef {
+            min: Some(min),
+            ..self
+        }
     }
 }
 
@@ -88,12 +102,14 @@ pub const OTHER_DEFS: &[DynamicDef] = &[
         false,
     ),
     d("log.cleaner.io.buffer.size", Int, Some("524288"), false),
+    // Above 0: a rate of 0 would stop the cleaner for good (Kafka takes it).
     d(
         "log.cleaner.io.max.bytes.per.second",
         Double,
         Some("1.7976931348623157E308"),
         false,
-    ),
+    )
+    .at_least(f64::MIN_POSITIVE),
     d("log.cleaner.threads", Int, Some("1"), false),
     d("metric.reporters", List, Some(""), false),
     // DynamicListenerConfig: per broker
@@ -159,9 +175,10 @@ pub const OTHER_DEFS: &[DynamicDef] = &[
         Int,
         Some("2147483647"),
         false,
-    ),
-    d("max.connections", Int, Some("2147483647"), false),
-    d("max.connections.per.ip", Int, Some("2147483647"), false),
+    )
+    .at_least(0.0),
+    d("max.connections", Int, Some("2147483647"), false).at_least(0.0),
+    d("max.connections.per.ip", Int, Some("2147483647"), false).at_least(0.0),
     d(
         "max.connections.per.ip.overrides",
         ValueType::String,
@@ -210,10 +227,10 @@ pub fn listener_config(name: &str) -> Option<(&str, &str)> {
     name.strip_prefix("listener.name.")?.split_once('.')
 }
 
-/// The listener configs runnel changes at run time (of Kafka's
+/// The listener configs runnel changes at run time (Kafka's
 /// SocketServer.ListenerReconfigurableConfigs); Kafka allows them at the
 /// cluster default level too.
-const LISTENER_DYNAMIC: &[&str] = &["max.connection.creation.rate"];
+pub const LISTENER_DYNAMIC: &[&str] = &["max.connections", "max.connection.creation.rate"];
 
 /// The dynamic name for `listener`'s own `config`.
 pub fn listener_config_name(listener: &str, config: &str) -> String {
@@ -327,16 +344,18 @@ impl DynamicBrokerConfig {
     }
 
     /// Applies `changes` at `level` (on an empty set when `replace`, as
-    /// AlterConfigs does), validated as Kafka's DynamicBrokerConfig.validateConfigs;
-    /// unless `validate_only`, stores the result and hands it to `reconfigure`
-    /// (under the lock, so concurrent changes apply in order). Returns the
-    /// configs in effect.
+    /// AlterConfigs does), validated as Kafka's DynamicBrokerConfig.validateConfigs
+    /// and then as a whole by `check` (Kafka's message of what is wrong, sent
+    /// as INVALID_REQUEST); unless `validate_only`, stores the result and hands
+    /// it to `reconfigure` (under the lock, so concurrent changes apply in
+    /// order). Returns the configs in effect.
     pub fn alter(
         &self,
         level: Level,
         changes: &[ConfigChange],
         replace: bool,
         validate_only: bool,
+        check: impl FnOnce(&DynamicConfigs) -> Result<(), String>,
         reconfigure: impl FnOnce(&DynamicConfigs),
     ) -> Result<DynamicConfigs, AlterError> {
         let mut configs = self.lock();
@@ -355,6 +374,7 @@ impl DynamicBrokerConfig {
                 validate_value(name, value)?;
             }
         }
+        check(&altered).map_err(AlterError::InvalidRequest)?;
         if validate_only || altered == *configs {
             return Ok(configs.clone());
         }
@@ -463,37 +483,34 @@ pub fn apply_change(
 }
 
 fn validate_value(name: &str, value: &str) -> Result<(), AlterError> {
-    if let Some(topic_name) = topic_config_of(name) {
-        return validate_topic_value(topic_name, value).map_err(|_| {
-            AlterError::InvalidRequest(format!("Invalid value {value} for configuration {name}"))
-        });
-    }
     let invalid =
         || AlterError::InvalidRequest(format!("Invalid value {value} for configuration {name}"));
+    if let Some(topic_name) = topic_config_of(name) {
+        return validate_topic_value(topic_name, value).map_err(|_| invalid());
+    }
     if listener_config(name).is_some() {
-        // A listener's max.connection.creation.rate: above 0, as Kafka's
-        // ListenerConnectionQuota validates it.
+        // A listener's max.connections or max.connection.creation.rate: above
+        // 0, as Kafka's ListenerConnectionQuota validates them.
         return match value.trim().parse::<i32>() {
-            Ok(rate) if rate > 0 => Ok(()),
+            Ok(v) if v > 0 => Ok(()),
             _ => Err(invalid()),
         };
     }
-    if name == "max.connection.creation.rate" && value.trim().parse::<i32>().is_ok_and(|r| r < 0) {
-        return Err(invalid());
+    if name == "max.connections.per.ip.overrides" {
+        return parse_ip_overrides(value)
+            .map(drop)
+            .map_err(AlterError::InvalidRequest);
     }
     let Some(def) = other_def(name) else {
         return Ok(());
     };
     let v = value.trim();
+    let in_range = |n: Option<f64>| n.is_some_and(|n| def.min.is_none_or(|min| n >= min));
     let ok = match def.value_type {
-        Int => v.parse::<i32>().is_ok(),
-        Short => v.parse::<i16>().is_ok(),
-        Long => v.parse::<i64>().is_ok(),
-        // A cleaner rate of 0 or less would stop the cleaner for good (Kafka takes it).
-        Double if name == "log.cleaner.io.max.bytes.per.second" => {
-            v.parse::<f64>().is_ok_and(|r| r > 0.0)
-        }
-        Double => v.parse::<f64>().is_ok(),
+        Int => in_range(v.parse::<i32>().ok().map(f64::from)),
+        Short => in_range(v.parse::<i16>().ok().map(f64::from)),
+        Long => in_range(v.parse::<i64>().ok().map(|n| n as f64)),
+        Double => in_range(v.parse::<f64>().ok()),
         Bool => v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false"),
         ValueType::String | List | Password => true,
     };
@@ -517,7 +534,7 @@ mod tests {
         changes: &[ConfigChange],
         replace: bool,
     ) -> Result<DynamicConfigs, AlterError> {
-        store.alter(level, changes, replace, false, |_| {})
+        store.alter(level, changes, replace, false, |_| Ok(()), |_| {})
     }
 
     #[test]
@@ -561,9 +578,14 @@ mod tests {
         ];
         let mut applied = None;
         let c = store
-            .alter(Level::Broker, &changes, false, false, |c| {
-                applied = Some(c.clone())
-            })
+            .alter(
+                Level::Broker,
+                &changes,
+                false,
+                false,
+                |_| Ok(()),
+                |c| applied = Some(c.clone()),
+            )
             .unwrap();
         assert_eq!(applied.as_ref(), Some(&c));
         assert_eq!(c.broker["log.cleanup.policy"], "delete,compact");
@@ -590,15 +612,73 @@ mod tests {
             &[set("max.connection.creation.rate", "-1")],
             false,
         ));
+        alter(
+            &reopened,
+            Level::ClusterDefault,
+            &[set("listener.name.external.max.connections", "5")],
+            false,
+        )
+        .unwrap();
+        bad(alter(
+            &reopened,
+            Level::Broker,
+            &[set("listener.name.external.max.connections", "0")],
+            false,
+        ));
+        bad(alter(
+            &reopened,
+            Level::Broker,
+            &[set("max.connections", "-1")],
+            false,
+        ));
         assert_eq!(
             bad(alter(
                 &reopened,
                 Level::Broker,
-                &[set("listener.name.external.max.connections", "5")],
+                &[set("listener.name.external.ssl.cipher.suites", "x")],
                 false
             )),
-            "Cannot update these configs dynamically: Set(listener.name.external.max.connections)"
+            "Cannot update these configs dynamically: Set(listener.name.external.ssl.cipher.suites)"
         );
+        // Kafka's messages for overrides it cannot read.
+        let overrides = |v: &str| {
+            bad(alter(
+                &reopened,
+                Level::Broker,
+                &[set("max.connections.per.ip.overrides", v)],
+                false,
+            ))
+        };
+        assert_eq!(
+            overrides("hostName#:100"),
+            "max.connections.per.ip.overrides contains invalid addresses : hostName#"
+        );
+        assert_eq!(overrides("a:1,b:x"), "For input string: \"x\"");
+        assert_eq!(
+            overrides("a:1,b"),
+            "Error parsing configuration property 'max.connections.per.ip.overrides': \
+             begin 0, end -1, length 1"
+        );
+        alter(
+            &reopened,
+            Level::Broker,
+            &[set(
+                "max.connections.per.ip.overrides",
+                "hostName1:100, ::1:0",
+            )],
+            false,
+        )
+        .unwrap();
+        // The whole is checked too, and nothing stored when it fails.
+        let refused = reopened.alter(
+            Level::Broker,
+            &[set("num.io.threads", "2")],
+            false,
+            false,
+            |_| Err("requirement failed".into()),
+            |_| panic!("not applied"),
+        );
+        assert_eq!(bad(refused), "requirement failed");
         let replaced = alter(
             &reopened,
             Level::Broker,

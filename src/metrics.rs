@@ -112,6 +112,10 @@ pub struct Metrics {
     pub connection_accept_throttled: Family<ListenerLabels, Counter>,
     pub connection_accept_throttle_seconds:
         Family<ListenerLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
+    /// Time a listener held a connection at max.connections (Kafka's
+    /// AcceptorBlockedPercent, as a total).
+    pub connection_accept_blocked_seconds:
+        Family<ListenerLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     pub throttled_requests: Family<QuotaLabels, Counter>,
     pub throttle_seconds: Family<QuotaLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     pub produced_bytes: Family<TopicLabels, Counter>,
@@ -161,6 +165,7 @@ impl Metrics {
             connections_idle_closed: Counter::default(),
             connection_accept_throttled: Family::default(),
             connection_accept_throttle_seconds: Family::default(),
+            connection_accept_blocked_seconds: Family::default(),
             throttled_requests: Family::default(),
             throttle_seconds: Family::default(),
             produced_bytes: Family::default(),
@@ -222,6 +227,12 @@ impl Metrics {
             "Time listeners waited before taking a new connection, over max.connection.creation.rate, by listener",
             Unit::Seconds,
             m.connection_accept_throttle_seconds.clone(),
+        );
+        r.register_with_unit(
+            "connection_accept_blocked_time",
+            "Time listeners waited to take a connection at max.connections (the broker's or their own), by listener",
+            Unit::Seconds,
+            m.connection_accept_blocked_seconds.clone(),
         );
         r.register(
             "throttled_requests",

@@ -1,4 +1,5 @@
-//! Limits that keep the broker up: max.connections, max.connections.per.ip,
+//! Limits that keep the broker up: max.connections (broker-wide and per
+//! listener, static and dynamic), max.connections.per.ip and its overrides,
 //! connections.max.idle.ms and queued.max.request.bytes, over real sockets;
 //! and clients over their byte-rate, request-time (KIP-124) or connection
 //! creation rate (KIP-612) quotas throttled as Kafka throttles them, and the
@@ -51,30 +52,95 @@ async fn a_connection_beyond_max_connections_per_ip_is_closed() {
     assert!(answers(&mut fourth).await);
 }
 
-#[tokio::test]
-async fn max_connections_per_ip_is_a_dynamic_config() {
+/// IncrementalAlterConfigs of one broker config at the cluster-wide default
+/// level, as `kafka-configs --entity-default` does: SET `value`, or DELETE
+/// when None. The error code and message.
+async fn alter_broker_config(
+    admin: &mut Client,
+    name: &str,
+    value: Option<&str>,
+) -> (i16, Option<String>) {
     use incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
-    let b = TestBroker::start().await;
-    let mut admin = b.client().await;
-    let mut other = b.client().await;
-    assert!(answers(&mut other).await);
-    // The cluster-wide default, as `kafka-configs --entity-default` sets it.
     let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
         AlterConfigsResource::default()
             .with_resource_type(4)
             .with_resource_name(StrBytes::from_static_str(""))
             .with_configs(vec![
                 AlterableConfig::default()
-                    .with_name(StrBytes::from_static_str("max.connections.per.ip"))
-                    .with_config_operation(0)
-                    .with_value(Some(StrBytes::from_static_str("2"))),
+                    .with_name(StrBytes::from_string(name.into()))
+                    .with_config_operation(if value.is_some() { 0 } else { 1 })
+                    .with_value(value.map(|v| StrBytes::from_string(v.into()))),
             ]),
     ]);
-    assert_eq!(admin.send(&req, 1).await.responses[0].error_code, 0);
+    let r = admin.send(&req, 1).await;
+    let r = &r.responses[0];
+    (
+        r.error_code,
+        r.error_message.as_ref().map(|m| m.to_string()),
+    )
+}
+
+#[tokio::test]
+async fn max_connections_per_ip_is_a_dynamic_config() {
+    let b = TestBroker::start().await;
+    let mut admin = b.client().await;
+    let mut other = b.client().await;
+    assert!(answers(&mut other).await);
+    let r = alter_broker_config(&mut admin, "max.connections.per.ip", Some("2")).await;
+    assert_eq!(r.0, 0);
     // Both open connections stay; a third is refused.
     assert!(answers(&mut other).await);
     let mut third = b.client().await;
     assert!(third.is_closed_by_broker().await);
+}
+
+#[tokio::test]
+async fn max_connections_per_ip_overrides_replace_the_limit_for_their_addresses() {
+    // Only the overrides' addresses may connect, as Kafka allows with 0.
+    let b = TestBroker::start_with(|c| {
+        c.socket.max_connections_per_ip = 0;
+        c.socket.max_connections_per_ip_overrides = "10.0.0.1:5, 127.0.0.1:2".into();
+    })
+    .await;
+    let mut admin = b.client().await;
+    let mut second = b.client().await;
+    assert!(answers(&mut admin).await && answers(&mut second).await);
+    let mut third = b.client().await;
+    assert!(third.is_closed_by_broker().await);
+    // Dynamic, by host name: localhost resolves to 127.0.0.1.
+    let overrides = "max.connections.per.ip.overrides";
+    let r = alter_broker_config(&mut admin, overrides, Some("localhost:3")).await;
+    assert_eq!(r.0, 0);
+    let mut third = b.client().await;
+    assert!(answers(&mut third).await);
+    let mut fourth = b.client().await;
+    assert!(fourth.is_closed_by_broker().await);
+    // Kafka's refusals: an address it cannot read, and no override left
+    // with max.connections.per.ip at 0.
+    let invalid = ResponseError::InvalidRequest.code();
+    let r = alter_broker_config(&mut admin, overrides, Some("hostName#:100")).await;
+    assert_eq!(
+        r,
+        (
+            invalid,
+            Some("max.connections.per.ip.overrides contains invalid addresses : hostName#".into())
+        )
+    );
+    let r = alter_broker_config(&mut admin, overrides, Some("")).await;
+    assert_eq!(r.0, invalid);
+    assert_eq!(
+        r.1.as_deref(),
+        Some(
+            "requirement failed: max.connections.per.ip can be set to zero only if \
+             max.connections.per.ip.overrides property is set."
+        )
+    );
+    // Deleted, the static overrides apply again: three open, over 2, so
+    // the next is refused.
+    assert_eq!(alter_broker_config(&mut admin, overrides, None).await.0, 0);
+    let mut fourth = b.client().await;
+    assert!(fourth.is_closed_by_broker().await);
+    assert!(answers(&mut third).await, "open connections stay");
 }
 
 #[tokio::test]
@@ -91,6 +157,112 @@ async fn at_max_connections_the_broker_holds_back_accepting() {
     let reply = timeout(Duration::from_secs(5), third.read_frame()).await;
     assert!(matches!(reply, Ok(Some(_))), "accepted once a slot is free");
     assert!(answers(&mut third).await);
+}
+
+#[tokio::test]
+async fn max_connections_is_a_dynamic_config() {
+    let b = TestBroker::start_with(|c| c.socket.max_connections = 2).await;
+    let mut admin = b.client().await;
+    let mut second = b.client().await;
+    assert!(answers(&mut admin).await && answers(&mut second).await);
+    let mut third = b.client().await;
+    assert!(!answers(&mut third).await);
+    // Raised: the connection waiting is taken at once.
+    let r = alter_broker_config(&mut admin, "max.connections", Some("3")).await;
+    assert_eq!(r.0, 0);
+    let reply = timeout(Duration::from_secs(5), third.read_frame()).await;
+    assert!(matches!(reply, Ok(Some(_))), "accepted once raised");
+    // Lowered below the open ones: the least recently active are closed (the
+    // admin's request was the last one read), and a new one waits until fewer
+    // than the new limit are open.
+    let r = alter_broker_config(&mut admin, "max.connections", Some("1")).await;
+    assert_eq!(r.0, 0);
+    assert!(second.is_closed_by_broker().await && third.is_closed_by_broker().await);
+    assert!(answers(&mut admin).await);
+    let mut fourth = b.client().await;
+    assert!(!answers(&mut fourth).await, "one open: at the limit");
+    drop(admin);
+    let reply = timeout(Duration::from_secs(5), fourth.read_frame()).await;
+    assert!(matches!(reply, Ok(Some(_))), "accepted under the limit");
+}
+
+#[tokio::test]
+async fn a_lowered_max_connections_closes_the_least_recently_used() {
+    let b = TestBroker::start().await;
+    let mut c = Vec::new();
+    for _ in 0..4 {
+        c.push(b.client().await);
+    }
+    c[1].create_topic("quiet", 1, &[]).await;
+    // Used in the order 2, 0, 3, 1; 0 is still waiting on a long poll, which
+    // does not keep it open.
+    assert!(answers(&mut c[2]).await);
+    let fetch = long_poll("quiet", 30_000);
+    let frame = c[0].encode(&fetch, 12);
+    c[0].stream.write_all(&frame).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(answers(&mut c[3]).await);
+    let r = alter_broker_config(&mut c[1], "max.connections", Some("2")).await;
+    assert_eq!(r.0, 0);
+    let closing = Instant::now();
+    assert!(c[0].is_closed_by_broker().await && c[2].is_closed_by_broker().await);
+    assert!(closing.elapsed() < Duration::from_secs(5));
+    assert!(answers(&mut c[3]).await && answers(&mut c[1]).await);
+}
+
+#[tokio::test]
+async fn at_a_listener_s_max_connections_that_listener_holds_back_accepting() {
+    let b = TestBroker::start_with(|c| {
+        c.listen = "PLAINTEXT://127.0.0.1:0,SMALL://127.0.0.1:0".into();
+        c.listener_security_protocol_map = "PLAINTEXT:PLAINTEXT,SMALL:PLAINTEXT".into();
+        c.socket.listener_max_connections = "SMALL:1".into();
+        c.socket.max_connections = 4;
+    })
+    .await;
+    let small = b.broker.as_ref().unwrap().listener_addr("SMALL").unwrap();
+    let mut first = Client::connect(small).await;
+    assert!(answers(&mut first).await);
+    let mut waiting = Client::connect(small).await;
+    assert!(!answers(&mut waiting).await);
+    // The other listener takes connections meanwhile ...
+    let mut admin = b.client().await;
+    let mut other = b.client().await;
+    assert!(answers(&mut admin).await && answers(&mut other).await);
+    // ... and a dynamic max.connections of the listener applies at once.
+    let name = "listener.name.small.max.connections";
+    assert_eq!(alter_broker_config(&mut admin, name, Some("2")).await.0, 0);
+    let reply = timeout(Duration::from_secs(5), waiting.read_frame()).await;
+    assert!(matches!(reply, Ok(Some(_))), "accepted once raised");
+    // Four open: the broker's max.connections holds every listener.
+    let mut fifth = b.client().await;
+    assert!(!answers(&mut fifth).await);
+    drop(other);
+    let reply = timeout(Duration::from_secs(5), fifth.read_frame()).await;
+    assert!(matches!(reply, Ok(Some(_))));
+    // Back to the static 1 with two open: the listener waits until both close.
+    assert_eq!(alter_broker_config(&mut admin, name, None).await.0, 0);
+    let mut third = Client::connect(small).await;
+    assert!(!answers(&mut third).await);
+    drop((first, waiting));
+    let reply = timeout(Duration::from_secs(5), third.read_frame()).await;
+    assert!(
+        matches!(reply, Ok(Some(_))),
+        "accepted once the listener is under"
+    );
+    let blocked = b
+        .broker
+        .as_ref()
+        .unwrap()
+        .state()
+        .metrics
+        .connection_accept_blocked_seconds
+        .get_or_create(&runnel::metrics::ListenerLabels {
+            listener: "SMALL".into(),
+        })
+        .get();
+    assert!(blocked > 1.0, "SMALL waited {blocked} s");
+    let r = alter_broker_config(&mut admin, name, Some("0")).await;
+    assert_eq!(r.0, ResponseError::InvalidRequest.code());
 }
 
 #[tokio::test]
@@ -260,21 +432,7 @@ async fn request_time_over_request_percentage_is_throttled() {
 
     // A long poll waits 600 ms without a handler working: not counted.
     let mut c = b.client().await;
-    let fetch = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(600)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![
-            FetchTopic::default()
-                .with_topic(TopicName(StrBytes::from_static_str("idle")))
-                .with_partitions(vec![
-                    FetchPartition::default()
-                        .with_partition(0)
-                        .with_partition_max_bytes(1 << 20),
-                ]),
-        ]);
+    let fetch = long_poll("idle", 600);
     let start = Instant::now();
     let r = c.send(&fetch, 12).await;
     assert!(start.elapsed() >= Duration::from_millis(500));
@@ -540,7 +698,6 @@ async fn new_connections_over_max_connection_creation_rate_wait_in_the_backlog()
 
 #[tokio::test]
 async fn a_listener_s_connection_creation_rate_is_a_dynamic_config() {
-    use incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
     let b = TestBroker::start_with(|c| {
         c.listen = "PLAINTEXT://127.0.0.1:0,SLOW://127.0.0.1:0".into();
         c.listener_security_protocol_map = "PLAINTEXT:PLAINTEXT,SLOW:PLAINTEXT".into();
@@ -550,23 +707,8 @@ async fn a_listener_s_connection_creation_rate_is_a_dynamic_config() {
     .await;
     let slow = b.broker.as_ref().unwrap().listener_addr("SLOW").unwrap();
     let mut admin = b.client().await;
-    let rate = |op: i8, value: Option<&'static str>| {
-        IncrementalAlterConfigsRequest::default().with_resources(vec![
-            AlterConfigsResource::default()
-                .with_resource_type(4)
-                .with_resource_name(StrBytes::from_static_str(""))
-                .with_configs(vec![
-                    AlterableConfig::default()
-                        .with_name(StrBytes::from_static_str(
-                            "listener.name.slow.max.connection.creation.rate",
-                        ))
-                        .with_config_operation(op)
-                        .with_value(value.map(StrBytes::from_static_str)),
-                ]),
-        ])
-    };
-    let r = admin.send(&rate(0, Some("2")), 1).await;
-    assert_eq!(r.responses[0].error_code, 0);
+    let rate = "listener.name.slow.max.connection.creation.rate";
+    assert_eq!(alter_broker_config(&mut admin, rate, Some("2")).await.0, 0);
     // Two a second on SLOW: of twelve, a handful in the first 1.5 s ...
     let answered = burst(slow, 12).await;
     let early = within(&answered, Duration::from_millis(1500));
@@ -579,8 +721,7 @@ async fn a_listener_s_connection_creation_rate_is_a_dynamic_config() {
         "{answered:?}"
     );
     // Deleted, the bound is gone.
-    let r = admin.send(&rate(1, None), 1).await;
-    assert_eq!(r.responses[0].error_code, 0);
+    assert_eq!(alter_broker_config(&mut admin, rate, None).await.0, 0);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let answered = burst(slow, 12).await;
     assert_eq!(
@@ -654,4 +795,24 @@ async fn a_throttled_response_goes_out_at_once_at_every_version_and_the_mute_hol
         "the next request answered after {:?} of a {ms} ms throttle",
         muted.elapsed()
     );
+}
+
+/// A Fetch of partition 0 of `topic` from offset 0 that waits up to `max_wait_ms`
+/// for a first byte.
+fn long_poll(topic: &'static str, max_wait_ms: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str(topic)))
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(0)
+                        .with_partition_max_bytes(1 << 20),
+                ]),
+        ])
 }

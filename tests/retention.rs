@@ -266,7 +266,7 @@ async fn delete_records(
 async fn delete_records_moves_the_log_start_and_survives_a_restart() {
     let mut b = short_intervals().await;
     let mut c = b.client().await;
-    c.create_topic("d", 1, &[("segment.bytes", "300")]).await;
+    c.create_topic("d", 1, &[("segment.bytes", "100")]).await;
     // Three records per batch, one batch per segment: segments at 0, 3, 6, ...
     for _ in 0..6 {
         produce(

@@ -255,9 +255,14 @@ fn alter_one(broker: &BrokerState, a: Alteration, validate_only: bool) -> Result
             };
             broker
                 .dynamic_config
-                .alter(level, &changes, a.replace, validate_only, |dynamic| {
-                    broker.reconfigure(dynamic)
-                })
+                .alter(
+                    level,
+                    &changes,
+                    a.replace,
+                    validate_only,
+                    |dynamic| broker.check_connection_limits(dynamic),
+                    |dynamic| broker.reconfigure(dynamic),
+                )
                 .map(drop)
                 .map_err(alter_failure)
         }

@@ -52,7 +52,7 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(GroupError::InvalidGroupId);
         }
-        let mut groups = self.lock();
+        let mut groups = self.lock_group(group_id);
         if !groups.consumer.contains_key(group_id) {
             if params.member_epoch != 0 {
                 return Err(GroupError::UnknownMemberId);
@@ -89,7 +89,7 @@ impl GroupCoordinator {
         &self,
         group_id: &str,
     ) -> Result<ConsumerGroupDescription, GroupError> {
-        let groups = self.lock();
+        let groups = self.lock_group(group_id);
         let group = groups
             .consumer
             .get(group_id)

@@ -1,6 +1,8 @@
 //! The group coordinator: every group of this broker behind one lock, the
 //! offsets log that makes their offsets durable, and the timer task that
-//! evicts silent members, ends rebalances and expires old offsets.
+//! evicts silent members, ends rebalances and expires old offsets. A request
+//! runs its group's due deadlines first, so it never sees a session that has
+//! run out only because the timer task has not woken yet.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::{Deref, DerefMut};
@@ -99,6 +101,13 @@ type CheckedOffsets = (
     Vec<OffsetsRecord>,
     Vec<(PartitionKey, CommittedOffset)>,
 );
+
+/// Runs a consumer-protocol group's deadlines that are due at `now`.
+fn run_due_consumer(group: &mut ConsumerGroup, now: Instant) {
+    if group.next_deadline().is_some_and(|d| d <= now) {
+        group.expire(now, now_ms());
+    }
+}
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
@@ -248,6 +257,29 @@ impl GroupCoordinator {
         self.groups.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The groups, locked, with `group_id`'s due deadlines run first: a request
+    /// sees the group as its session and rebalance timeouts have it now, even
+    /// when the timer task wakes a few milliseconds late.
+    pub(super) fn lock_group(&self, group_id: &str) -> MutexGuard<'_, Groups> {
+        let mut groups = self.lock();
+        let now = Instant::now();
+        if let Some(group) = groups.classic.get_mut(group_id) {
+            self.run_due(group, now);
+        }
+        if let Some(group) = groups.consumer.get_mut(group_id) {
+            run_due_consumer(group, now);
+        }
+        groups
+    }
+
+    /// Runs a classic group's deadlines that are due at `now`.
+    fn run_due(&self, group: &mut Group, now: Instant) {
+        if group.next_deadline().is_some_and(|d| d <= now) {
+            group.expire(&self.settings, now, now_ms());
+            self.persist(group);
+        }
+    }
+
     /// Writes a group's metadata when a transition asked for it.
     fn persist(&self, group: &mut Group) {
         if !group.dirty {
@@ -281,7 +313,7 @@ impl GroupCoordinator {
             ));
             return rx;
         }
-        let mut groups = self.lock();
+        let mut groups = self.lock_group(group_id);
         if let Some(consumer) = groups.consumer.get(group_id) {
             if !consumer.members.is_empty() {
                 let _ = tx.send(JoinResult::error(
@@ -320,7 +352,7 @@ impl GroupCoordinator {
 
     pub fn sync(&self, group_id: &str, params: SyncParams) -> oneshot::Receiver<SyncResult> {
         let (tx, rx) = oneshot::channel();
-        let mut groups = self.lock();
+        let mut groups = self.lock_group(group_id);
         match groups.get_mut(group_id) {
             None => {
                 let _ = tx.send(SyncResult::error(GroupError::UnknownMemberId));
@@ -342,7 +374,7 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
         generation: i32,
     ) -> Result<(), GroupError> {
-        let mut groups = self.lock();
+        let mut groups = self.lock_group(group_id);
         let group = groups
             .get_mut(group_id)
             .ok_or(GroupError::UnknownMemberId)?;
@@ -355,7 +387,7 @@ impl GroupCoordinator {
         group_id: &str,
         members: &[(String, Option<String>)],
     ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
-        let mut groups = self.lock();
+        let mut groups = self.lock_group(group_id);
         let group = groups
             .get_mut(group_id)
             .ok_or(GroupError::UnknownMemberId)?;
@@ -393,7 +425,7 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(GroupError::InvalidGroupId);
         }
-        let mut guard = self.lock();
+        let mut guard = self.lock_group(group_id);
         let Groups {
             classic, consumer, ..
         } = &mut *guard;
@@ -490,7 +522,7 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: &[PartitionKey],
     ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
-        let mut guard = self.lock();
+        let mut guard = self.lock_group(group_id);
         let Groups {
             classic, consumer, ..
         } = &mut *guard;
@@ -539,7 +571,7 @@ impl GroupCoordinator {
 
     /// DeleteGroups for one group: only a group without members can go.
     pub fn delete_group(&self, group_id: &str) -> Result<(), GroupError> {
-        let mut groups = self.lock();
+        let mut groups = self.lock_group(group_id);
         if let Some(group) = groups.consumer.get(group_id) {
             if !group.members.is_empty() {
                 return Err(GroupError::NonEmptyGroup);
@@ -573,7 +605,7 @@ impl GroupCoordinator {
     }
 
     pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
-        let groups = self.lock();
+        let groups = self.lock_group(group_id);
         if let Some(group) = groups.consumer.get(group_id) {
             // A consumer-protocol group as an old admin client can show it.
             return Some(GroupDescription {
@@ -705,16 +737,11 @@ impl GroupCoordinator {
         let mut groups = self.lock();
         let mut next: Option<Instant> = None;
         for group in groups.values_mut() {
-            if group.next_deadline().is_some_and(|d| d <= now) {
-                group.expire(&self.settings, now, now_ms());
-                self.persist(group);
-            }
+            self.run_due(group, now);
             next = earliest(next, group.next_deadline());
         }
         for group in groups.consumer.values_mut() {
-            if group.next_deadline().is_some_and(|d| d <= now) {
-                group.expire(now, now_ms());
-            }
+            run_due_consumer(group, now);
             next = earliest(next, group.next_deadline());
         }
         next
@@ -778,5 +805,71 @@ impl GroupCoordinator {
         for id in removed {
             groups.remove(&id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::member::Protocol;
+    use crate::topic::TopicDefaults;
+
+    /// A coordinator without its timer task: only requests move its clock.
+    fn coordinator(dir: &std::path::Path) -> GroupCoordinator {
+        let mut config = Config {
+            data_dir: dir.to_path_buf(),
+            ..Config::default()
+        };
+        config.group.initial_rebalance_delay_ms = 0;
+        config.group.min_session_timeout_ms = 10;
+        let topics = TopicManager::open(Arc::new(config.clone()), TopicDefaults::default(), true)
+            .expect("topics");
+        GroupCoordinator::open(&topics, &config).expect("coordinator")
+    }
+
+    fn static_member(session_timeout_ms: i32) -> JoinParams {
+        JoinParams {
+            member_id: String::new(),
+            instance_id: Some("instance-0".into()),
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms,
+            rebalance_timeout_ms: 10_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![Protocol {
+                name: "range".into(),
+                metadata: Bytes::new(),
+            }],
+            require_known_member_id: false,
+        }
+    }
+
+    /// librdkafka's 0081 deletes a group of static members (which do not leave)
+    /// right when their session runs out: the request must not lose that race
+    /// to a timer task that wakes late.
+    #[tokio::test(start_paused = true)]
+    async fn a_request_sees_the_sessions_that_ran_out_before_the_timer_task_ran() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let groups = coordinator(dir.path());
+        let mut joined = groups.join("g", static_member(50));
+        // The join completes at its deadline, run by the next request.
+        assert_eq!(groups.describe("g").map(|d| d.members.len()), Some(1));
+        let member = joined.try_recv().expect("joined");
+        assert_eq!(member.error, None);
+        let mut synced = groups.sync(
+            "g",
+            SyncParams {
+                member_id: member.member_id.clone(),
+                instance_id: Some("instance-0".into()),
+                generation: member.generation,
+                protocol_type: Some("consumer".into()),
+                protocol: Some("range".into()),
+                assignments: vec![(member.member_id, Bytes::new())],
+            },
+        );
+        assert_eq!(synced.try_recv().expect("synced").error, None);
+        assert_eq!(groups.delete_group("g"), Err(GroupError::NonEmptyGroup));
+        tokio::time::advance(Duration::from_millis(80)).await;
+        assert_eq!(groups.delete_group("g"), Ok(()));
     }
 }

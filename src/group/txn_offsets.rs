@@ -29,7 +29,7 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(GroupError::InvalidGroupId);
         }
-        let mut guard = self.lock();
+        let mut guard = self.lock_group(group_id);
         let Groups {
             classic,
             consumer,

@@ -148,6 +148,22 @@ impl OffsetIndex {
             .unwrap_or((self.base_offset, 0))
     }
 
+    /// The position of the last entry at or before `position` (entries are batch
+    /// starts): the batches from any earlier batch start up to it are whole.
+    pub fn last_position_at_or_before(&self, position: usize) -> Option<u32> {
+        let (mut lo, mut hi) = (0, self.entries());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.entry(mid) {
+                Some((_, p)) if p as usize <= position => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        lo.checked_sub(1)
+            .and_then(|i| self.entry(i))
+            .map(|(_, p)| p)
+    }
+
     /// Removes every entry whose offset is >= `offset`.
     pub fn truncate_to(&mut self, offset: i64) -> io::Result<()> {
         let keep = self.iter().take_while(|&(o, _)| o < offset).count();
@@ -222,6 +238,15 @@ mod tests {
         assert_eq!(idx.lookup(10_000), (135, 1700));
         let (_d, empty) = index_with(&[]);
         assert_eq!(empty.lookup(150), (100, 0));
+    }
+
+    #[test]
+    fn finds_the_last_position_at_or_before() {
+        let (_d, idx) = index_with(&[(110, 500), (120, 1000), (135, 1700)]);
+        assert_eq!(idx.last_position_at_or_before(499), None);
+        assert_eq!(idx.last_position_at_or_before(500), Some(500));
+        assert_eq!(idx.last_position_at_or_before(1699), Some(1000));
+        assert_eq!(idx.last_position_at_or_before(usize::MAX), Some(1700));
     }
 
     #[test]

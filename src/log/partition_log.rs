@@ -273,8 +273,7 @@ impl Log {
     }
 
     /// The first offset whose timestamp is >= `ts`, with that timestamp (ListOffsets by
-    /// timestamp). Exact for uncompressed batches; for a compressed batch, its base
-    /// offset and max timestamp.
+    /// timestamp), compressed batches included.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
         for segment in self.segments() {
             if segment.max_timestamp().is_some_and(|(max, _)| max >= ts)
@@ -287,7 +286,7 @@ impl Log {
     }
 
     /// The largest timestamp in the log and the offset of the first record carrying it
-    /// (ListOffsets -3); the batch's last offset for compressed batches.
+    /// (ListOffsets -3), compressed batches included.
     pub fn max_timestamp(&self) -> Option<(i64, i64)> {
         let mut best: Option<(&LogSegment, i64)> = None;
         for segment in self.segments() {

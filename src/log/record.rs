@@ -1,6 +1,6 @@
 //! The one place the storage layer decodes records: timestamp look-ups (ListOffsets by
-//! timestamp and max timestamp) on uncompressed batches, and the key check of batches
-//! produced to compacted topics. Plain appends and fetches never get here.
+//! timestamp and max timestamp), the key check of batches produced to compacted
+//! topics, and the cleaner's record parsing. Plain appends and fetches never get here.
 //!
 //! A v2 record is `length: varint` then `length` bytes: `attributes: i8`,
 //! `timestampDelta: varlong`, `offsetDelta: varint`, `keyLength: varint`, key, value,
@@ -24,8 +24,7 @@ pub enum RecordScan {
     Found { offset_delta: i32, timestamp: i64 },
     /// No record of the batch reaches the target.
     NotFound,
-    /// The records cannot be read without decompressing (or do not parse): only the
-    /// batch-level answer is available.
+    /// The records do not parse: only the batch-level answer is available.
     Opaque,
 }
 
@@ -60,9 +59,29 @@ pub fn first_record_at_or_after(batch: &[u8], target: i64) -> RecordScan {
         };
     }
     if attributes.compression() != 0 {
-        return RecordScan::Opaque;
+        return scan_compressed(batch, &header, target).unwrap_or(RecordScan::Opaque);
     }
     scan(batch, &header, target).unwrap_or(RecordScan::Opaque)
+}
+
+/// As [`scan`], decompressing the records as a stream up to the one found, as
+/// Kafka iterates a compressed batch's records for a timestamp look-up.
+fn scan_compressed(batch: &[u8], header: &BatchHeader<'_>, target: i64) -> io::Result<RecordScan> {
+    let body = batch.get(HEADER_LEN..).unwrap_or_default();
+    let mut records = BufReader::new(decompress::reader(header.attributes().compression(), body)?);
+    for _ in 0..header.records_count().max(0) {
+        let f = next_record(&mut records)?;
+        let timestamp = header.base_timestamp().wrapping_add(f.timestamp_delta);
+        if timestamp >= target {
+            let offset_delta = i32::try_from(f.offset_delta)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad offset delta"))?;
+            return Ok(RecordScan::Found {
+                offset_delta,
+                timestamp,
+            });
+        }
+    }
+    Ok(RecordScan::NotFound)
 }
 
 fn scan(batch: &[u8], header: &BatchHeader<'_>, target: i64) -> Option<RecordScan> {
@@ -372,10 +391,16 @@ mod key_tests {
     }
 
     fn encode(keys: &[Option<&str>], compression: Compression) -> Vec<u8> {
+        encode_at(keys, &vec![1000; keys.len()], compression)
+    }
+
+    /// One batch of records with these keys and timestamps.
+    fn encode_at(keys: &[Option<&str>], timestamps: &[i64], compression: Compression) -> Vec<u8> {
         let records: Vec<Record> = keys
             .iter()
+            .zip(timestamps)
             .enumerate()
-            .map(|(i, k)| Record {
+            .map(|(i, (k, &timestamp))| Record {
                 transactional: false,
                 control: false,
                 partition_leader_epoch: 0,
@@ -386,7 +411,7 @@ mod key_tests {
                 // Offsets and sequences in step keep the records in one batch (base
                 // sequence -1: not idempotent).
                 sequence: i as i32 - 1,
-                timestamp: 1000,
+                timestamp,
                 key: k.map(|k| Bytes::copy_from_slice(k.as_bytes())),
                 value: Some(Bytes::from(vec![b'v'; 300])),
                 headers: Default::default(),
@@ -400,6 +425,30 @@ mod key_tests {
         };
         RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
         buf.to_vec()
+    }
+
+    #[test]
+    fn finds_a_timestamp_inside_compressed_batches_of_every_codec() {
+        use super::{RecordScan, first_record_at_or_after};
+        let keys = [Some("a"), Some("b"), Some("c")];
+        for c in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let batch = encode_at(&keys, &[1000, 1300, 1200], c);
+            let found = |ts| first_record_at_or_after(&batch, ts);
+            assert_eq!(
+                found(1100),
+                RecordScan::Found {
+                    offset_delta: 1,
+                    timestamp: 1300
+                },
+                "{c:?}"
+            );
+            assert_eq!(found(1301), RecordScan::NotFound, "{c:?}");
+        }
     }
 
     #[test]

@@ -298,6 +298,15 @@ impl LogSegment {
             return Ok(None);
         }
         let mut end = start + first_size;
+        // Batch starts in the offset index skip the walk over headers up to the
+        // last one that fits: a megabyte of small batches has many headers.
+        let limit = start.saturating_add(max_bytes);
+        if let Some(p) = self.indexes.offsets.last_position_at_or_before(limit)
+            && p as usize > end
+            && p as usize <= self.log.len()
+        {
+            end = p as usize;
+        }
         while end < self.log.len() {
             let (_, size) = self.batch_at(end)?;
             if end + size - start > max_bytes {
@@ -316,9 +325,8 @@ impl LogSegment {
         ))
     }
 
-    /// [`Self::max_timestamp`] narrowed to the record that carries it: exact for
-    /// uncompressed batches; for compressed ones the batch's last offset (as Kafka's
-    /// shallow answer).
+    /// [`Self::max_timestamp`] narrowed to the record that carries it (the batch's
+    /// last offset only if its records do not parse).
     pub fn max_timestamp_record(&self) -> Result<Option<(i64, i64)>, LogError> {
         let Some((ts, offset)) = self.max_timestamp() else {
             return Ok(None);
@@ -340,8 +348,7 @@ impl LogSegment {
 
     /// The first offset whose timestamp is >= `ts`, with that timestamp: the first
     /// batch whose max timestamp reaches `ts`, then its first record that does.
-    /// Compressed batches are not decoded: the answer is then the batch's base offset
-    /// and max timestamp.
+    /// A compressed batch is decompressed up to that record.
     pub fn find_offset_by_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
         if self.indexes.max_timestamp == NO_TIMESTAMP || self.indexes.max_timestamp < ts {
             return Ok(None);

@@ -100,6 +100,40 @@ fn sparse_index_points_at_batch_starts() {
 }
 
 #[test]
+fn reads_end_at_the_last_whole_batch_that_fits_with_the_index_skipping_ahead() {
+    let (_dir, mut seg) = segment(0);
+    for _ in 0..40 {
+        append(&mut seg, &batch_n(2, 5, 60)); // ~150 bytes, interval 100
+    }
+    let sizes: Vec<usize> = {
+        let all = seg.read(0, usize::MAX, false).unwrap().unwrap();
+        validate_batches(&all)
+            .unwrap()
+            .iter()
+            .map(|b| b.size)
+            .collect()
+    };
+    // What a walk over every header gives: from batch `first`, whole batches
+    // while the total stays within `max`.
+    let walked = |first: usize, max: usize| {
+        let mut total = sizes[first];
+        for s in &sizes[first + 1..] {
+            if total + s > max {
+                break;
+            }
+            total += s;
+        }
+        total
+    };
+    for first in [0, 1, 7, 20, 39] {
+        for max in [1, 150, 700, 1000, 2999, 3000, 100_000] {
+            let got = seg.read(first as i64 * 2, max, true).unwrap().unwrap();
+            assert_eq!(got.len(), walked(first, max), "batch {first}, max {max}");
+        }
+    }
+}
+
+#[test]
 fn timestamp_lookups() {
     let (_dir, mut seg) = segment(0);
     append(&mut seg, &batch(&[(100, b"a"), (150, b"b")])); // 0, 1

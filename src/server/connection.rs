@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::authenticator::{Authenticator, Verdict};
+use super::connection_quotas::OpenConnection;
 use super::frame::{FrameError, FrameReader};
 use super::outbox::Outbox;
 use super::request_memory::{RequestMemory, RequestReader};
@@ -82,12 +83,19 @@ pub async fn serve<R, W>(
     listener: usize,
     principal: KafkaPrincipal,
     state: Arc<BrokerState>,
+    connection: Arc<OpenConnection>,
 ) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let (queue, replies) = mpsc::channel(MAX_QUEUED_REPLIES);
-    let write_task = tokio::spawn(write_replies(writer, replies, peer, state.clone()));
+    let write_task = tokio::spawn(write_replies(
+        writer,
+        replies,
+        peer,
+        state.clone(),
+        connection.clone(),
+    ));
     state.metrics.connections.inc();
     let socket = &state.config.socket;
     let mut throttle = ConnectionThrottle::default();
@@ -105,43 +113,55 @@ pub async fn serve<R, W>(
         .get(listener)
         .is_some_and(|l| l.protocol.uses_sasl());
     let mut auth = Authenticator::new(sasl, principal);
-    loop {
+    // Whether the broker closes it to get back under max.connections.
+    let excess = loop {
         requests.set_max_frame(auth.max_receive(socket.request_max_bytes as usize));
         let frame = tokio::select! {
             f = requests.next() => f,
-            _ = stop.changed() => break,
+            _ = stop.changed() => break false,
+            _ = connection.closed() => break true,
         };
         let (frame, memory) = match frame {
             Ok(Some(frame)) => frame,
-            Ok(None) => break,
+            Ok(None) => break false,
             Err(FrameError::Io(e)) => {
                 tracing::debug!(%peer, error = %e, "connection read failed");
-                break;
+                break false;
             }
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "closing connection");
-                break;
+                break false;
             }
         };
+        connection.touch();
         match run(&state, peer, listener, &mut auth, frame, &mut throttle).await {
             Ok((mut outgoing, after)) => {
                 outgoing.memory = Some(memory);
-                if queue.send(outgoing).await.is_err() {
-                    break; // the writer failed: the socket is gone
+                let sent = tokio::select! {
+                    sent = queue.send(outgoing) => sent,
+                    _ = connection.closed() => break true,
+                };
+                if sent.is_err() {
+                    break false; // the writer failed: the socket is gone
                 }
                 if after == After::Close {
                     // Authentication failed: the writer sends the error now, the
                     // close follows after Kafka's delay.
                     let delay = socket.connection_failed_authentication_delay_ms;
                     tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
-                    break;
+                    break false;
                 }
             }
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "closing connection on a malformed request");
-                break;
+                break false;
             }
         }
+    };
+    if excess {
+        // As Kafka closes it: at once, its pending responses dropped.
+        tracing::debug!(%peer, "closing connection: over max.connections");
+        write_task.abort();
     }
     drop(queue);
     let _ = write_task.await;
@@ -305,6 +325,7 @@ async fn write_replies<W: AsyncWrite + Unpin>(
     mut replies: mpsc::Receiver<Outgoing>,
     peer: SocketAddr,
     state: Arc<BrokerState>,
+    connection: Arc<OpenConnection>,
 ) {
     let mut outbox = Outbox::default();
     while let Some(mut out) = replies.recv().await {
@@ -328,6 +349,9 @@ async fn write_replies<W: AsyncWrite + Unpin>(
             Reply::Now(r) => *r,
             Reply::Later(f) => f.await,
         };
+        // A response going out is activity too, as in Kafka (a bare SASL
+        // token goes out right after its request is read).
+        connection.touch();
         observe(&state, &out);
         state.metrics.observe_errors(out.api_key, &response);
         if let Err(e) = outbox.push(out.correlation_id, out.api_key, out.version, &response) {

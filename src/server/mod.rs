@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -24,26 +25,58 @@ use crate::security::{KafkaPrincipal, SslFactory};
 
 pub use connection::{Decoded, Malformed, decode_request};
 use connection_quotas::Slot;
-pub use connection_quotas::{ConnectionQuotas, CreationRates};
+pub use connection_quotas::{
+    ConnectionLimits, ConnectionQuotas, ListenerLimits, resolve_overrides,
+};
 pub use frame::{FrameError, FrameReader};
 /// For the fuzz targets, which encode responses as a connection does.
 #[doc(hidden)]
 pub use outbox::Outbox;
 pub use request_memory::MemoryPool;
 
-/// Waits until `resume` (a wait for max.connection.creation.rate), then for a
-/// free connection slot (max.connections), then accepts. Cancel-safe: the
-/// accept loop makes it anew each time round.
+/// Waits until `resume` (a wait for max.connection.creation.rate), then
+/// accepts. Cancel-safe: the accept loop makes it anew each time round.
 async fn accept(
     listener: &TcpListener,
-    quotas: &ConnectionQuotas,
     resume: Option<Instant>,
-) -> Option<(Slot, std::io::Result<(TcpStream, SocketAddr)>)> {
+) -> std::io::Result<(TcpStream, SocketAddr)> {
     if let Some(at) = resume {
         tokio::time::sleep_until(at).await;
     }
-    let slot = quotas.wait_for_slot().await?;
-    Some((slot, listener.accept().await))
+    listener.accept().await
+}
+
+/// A slot for a connection just accepted on listener number `index`: at
+/// max.connections or the listener's own, the listener holds the connection
+/// and takes no other until one closes (or the limit rises), as Kafka's
+/// acceptor blocks. None: the broker is shutting down.
+async fn connection_slot(
+    state: &BrokerState,
+    index: usize,
+    name: &str,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Slot> {
+    let quotas = &state.connection_quotas;
+    if let Some(slot) = quotas.try_slot(index) {
+        return Some(slot);
+    }
+    tracing::debug!(
+        listener = name,
+        "not accepting: at max.connections until a connection closes"
+    );
+    let blocked = Instant::now();
+    let slot = tokio::select! {
+        slot = quotas.wait_for_slot(index) => slot,
+        _ = stop.changed() => return None,
+    };
+    state
+        .metrics
+        .connection_accept_blocked_seconds
+        .get_or_create(&ListenerLabels {
+            listener: name.to_string(),
+        })
+        .inc_by(blocked.elapsed().as_secs_f64());
+    Some(slot)
 }
 
 /// Counts a connection just accepted on listener number `index` against the
@@ -112,9 +145,11 @@ pub async fn accept_loop(
     let mut resume = None;
     loop {
         tokio::select! {
-            accepted = accept(&listener, &state.connection_quotas, resume) => match accepted {
-                None => break,
-                Some((slot, Ok((stream, peer)))) => {
+            accepted = accept(&listener, resume) => match accepted {
+                Ok((stream, peer)) => {
+                    let Some(slot) = connection_slot(&state, index, &name, &mut stop).await else {
+                        break;
+                    };
                     let delay = accept_delay(&state, index, &name);
                     resume = (!delay.is_zero()).then(|| Instant::now() + delay);
                     if let Some(ms) = connection_throttle(&state, peer) {
@@ -131,14 +166,15 @@ pub async fn accept_loop(
                         });
                         continue;
                     }
-                    let Some(counted) = state.connection_quotas.inc(slot, peer.ip()) else {
-                        tracing::info!(%peer, "closing a connection: its address has max.connections.per.ip open");
+                    let Some(counted) = slot.inc(peer.ip()) else {
+                        tracing::info!(%peer, "closing a connection: its address is at its max.connections.per.ip");
                         refused(&state, "max_connections_per_ip");
                         continue;
                     };
                     let _ = stream.set_nodelay(true);
                     let state = state.clone();
                     let ssl = ssl.clone();
+                    let connection = counted.connection();
                     connections.spawn(async move {
                         // Taken over the creation rate: served once the wait is over.
                         if !delay.is_zero() {
@@ -146,10 +182,13 @@ pub async fn accept_loop(
                             tokio::select! {
                                 _ = tokio::time::sleep(delay) => {}
                                 _ = stop.changed() => return,
+                                _ = connection.closed() => return,
                             }
                         }
                         match ssl {
-                            Some(ssl) => ssl::serve(stream, peer, index, ssl, state).await,
+                            Some(ssl) => {
+                                ssl::serve(stream, peer, index, ssl, state, connection).await
+                            }
                             None => {
                                 connection::serve(
                                     stream.into_split(),
@@ -157,6 +196,7 @@ pub async fn accept_loop(
                                     index,
                                     KafkaPrincipal::anonymous(),
                                     state,
+                                    connection,
                                 )
                                 .await
                             }
@@ -164,7 +204,7 @@ pub async fn accept_loop(
                         drop(counted);
                     });
                 }
-                Some((_, Err(e))) => {
+                Err(e) => {
                     // Out of file descriptors and the like: back off, keep serving.
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;

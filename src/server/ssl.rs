@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 
 use super::connection;
+use super::connection_quotas::OpenConnection;
 use super::net_read_buffer::NetReadBuffer;
 use crate::broker::BrokerState;
 use crate::security::SslFactory;
@@ -27,6 +28,7 @@ pub async fn serve(
     listener: usize,
     ssl: Arc<SslFactory>,
     state: Arc<BrokerState>,
+    connection: Arc<OpenConnection>,
 ) {
     let mut stop = state.shutdown.clone();
     let accept = ssl
@@ -48,10 +50,19 @@ pub async fn serve(
             }
         },
         _ = stop.changed() => return,
+        _ = connection.closed() => return,
     };
     let Some(principal) = ssl.principal(tls.get_ref().1) else {
         tracing::warn!(%peer, "no ssl.principal_mapping_rules rule matches the client certificate; closing the connection");
         return;
     };
-    connection::serve(tokio::io::split(tls), peer, listener, principal, state).await;
+    connection::serve(
+        tokio::io::split(tls),
+        peer,
+        listener,
+        principal,
+        state,
+        connection,
+    )
+    .await;
 }

@@ -24,8 +24,11 @@ EVENTS = 5000
 SENSORS = 20
 FIRST_RUN = 1500  # records the first preprocess run handles before it stops
 
-# Rebalance at once when a member joins: each script run is a new member.
-BROKER_ARGS = ["--set", "group.initial_rebalance_delay_ms=0"]
+# Rebalance soon when a member joins (each script run is a new member), but
+# not at once: kafka-python joins before its first metadata answer arrives,
+# and a rebalance done before it is followed by another that kafka-python
+# 3.0.12 now and then never finishes (see test_groups.py).
+BROKER_ARGS = ["--set", "group.initial_rebalance_delay_ms=500"]
 
 
 class Script:

@@ -263,11 +263,9 @@ fn encode(
             producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: if sequence < 0 {
-                -1
-            } else {
-                sequence + i as i32
-            },
+            // In step with the offset (base -1 without a producer), so the
+            // encoder keeps one batch.
+            sequence: sequence + i as i32,
             timestamp: timestamp + i as i64,
             key: Some(Bytes::from(format!("k{i}"))),
             value: Some(Bytes::copy_from_slice(v)),
