@@ -24,7 +24,16 @@ start_broker() {
   "$bin" "${args[@]}" >>"$log" 2>&1 &
   echo $! >"$data.pid"
 }
-trap 'pkill -f -- "--data-dir $data" 2>/dev/null; rm -rf "$data" "$data.pid" "$data.conf" "$log"' EXIT
+# The broker writes its index and checkpoint files while it shuts down, so the
+# data directory is removed only once every broker on it (a restarted one is
+# not our child) has exited.
+cleanup() {
+  pkill -f -- "--data-dir $data" 2>/dev/null || true
+  for _ in $(seq 100); do pgrep -f -- "--data-dir $data" >/dev/null || break; sleep 0.1; done
+  pkill -KILL -f -- "--data-dir $data" 2>/dev/null || true
+  rm -rf "$data" "$data.pid" "$data.conf" "$log"
+}
+trap cleanup EXIT
 start_broker
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 export BOOTSTRAP_SERVERS=127.0.0.1:$port
