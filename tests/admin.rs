@@ -6,7 +6,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{Client, TestBroker, batch, batch_at};
+use common::{Client, TestBroker, batch, batch_at, reseal};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_partitions_request::{
     CreatePartitionsAssignment, CreatePartitionsTopic,
@@ -762,8 +762,7 @@ async fn log_append_time_topics_stamp_batches_with_the_broker_clock() {
     // A producer may not claim LogAppendTime itself.
     let mut claimed = batch(&[b"z"], Compression::None).to_vec();
     claimed[22] |= 0x08;
-    let crc = crc32c(&claimed[21..]);
-    claimed[17..21].copy_from_slice(&crc.to_be_bytes());
+    reseal(&mut claimed);
     let p = produce_to(&mut c, "lat", 0, Bytes::from(claimed)).await;
     assert_eq!(p.error_code, code(ResponseError::InvalidTimestamp));
     assert_eq!(p.record_errors.len(), 1);
@@ -773,22 +772,6 @@ async fn log_append_time_topics_stamp_batches_with_the_broker_clock() {
     assert_eq!((p.error_code, p.log_append_time_ms), (0, -1));
     let (attributes, max_timestamp) = first_batch_header(&fetch_raw(&mut c, "ct", 0).await);
     assert_eq!((attributes & 0x08, max_timestamp), (0, 1000));
-}
-
-/// CRC-32C (Castagnoli), bitwise: enough for one test batch.
-fn crc32c(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in data {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0x82F6_3B78
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 #[tokio::test]
