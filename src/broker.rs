@@ -130,14 +130,10 @@ impl BrokerState {
             })
             .collect();
         let (max_per_ip, overrides) = self.per_ip_limits(dynamic);
-        let (per_ip_overrides, unresolved) =
-            server::resolve_overrides(&parse_ip_overrides(overrides).unwrap_or_default());
-        if !unresolved.is_empty() {
-            tracing::warn!(
-                hosts = unresolved.join(","),
-                "max.connections.per.ip.overrides: hosts that do not resolve are left out"
-            );
-        }
+        let per_ip_overrides = self
+            .connection_quotas
+            .per_ip_overrides()
+            .for_config(overrides);
         ConnectionLimits {
             max_connections: dynamic
                 .parsed("max.connections")

@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, watch};
 
+use crate::config::parse_ip_overrides;
+
 /// No limits until [`ConnectionQuotas::set_limits`].
 #[derive(Default)]
 pub struct ConnectionQuotas {
@@ -32,7 +34,7 @@ pub struct ConnectionLimits {
     /// max.connections.per.ip ...
     pub max_per_ip: i32,
     /// ... unless max.connections.per.ip.overrides names the address.
-    pub per_ip_overrides: HashMap<IpAddr, i32>,
+    pub per_ip_overrides: PerIpOverrides,
     /// max.connection.creation.rate, new connections per second (KIP-612)
     /// across every listener.
     pub creation_rate: i32,
@@ -53,9 +55,40 @@ impl Default for ConnectionLimits {
         ConnectionLimits {
             max_connections: i32::MAX,
             max_per_ip: i32::MAX,
-            per_ip_overrides: HashMap::new(),
+            per_ip_overrides: PerIpOverrides::default(),
             creation_rate: i32::MAX,
             listeners: Vec::new(),
+        }
+    }
+}
+
+/// max.connections.per.ip.overrides as configured, and by address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PerIpOverrides {
+    pub configured: String,
+    pub by_ip: HashMap<IpAddr, i32>,
+}
+
+impl PerIpOverrides {
+    /// The overrides `configured` gives: these if they came from it, else
+    /// `configured` resolved anew, leaving out (with a warning) hosts that do
+    /// not resolve. As in Kafka's DynamicConnectionQuota, host names are looked
+    /// up when the overrides change, not on every change of another config.
+    pub fn for_config(self, configured: &str) -> PerIpOverrides {
+        if self.configured == configured {
+            return self;
+        }
+        let (by_ip, unresolved) =
+            resolve_overrides(&parse_ip_overrides(configured).unwrap_or_default());
+        if !unresolved.is_empty() {
+            tracing::warn!(
+                hosts = unresolved.join(","),
+                "max.connections.per.ip.overrides: hosts that do not resolve are left out"
+            );
+        }
+        PerIpOverrides {
+            configured: configured.to_string(),
+            by_ip,
         }
     }
 }
@@ -183,6 +216,11 @@ impl ConnectionQuotas {
     /// New limits: a listener waiting for a slot looks again (a connection
     /// already waiting out a creation rate keeps its wait), and connections
     /// beyond a lowered max.connections are closed.
+    /// max.connections.per.ip.overrides in force.
+    pub fn per_ip_overrides(&self) -> PerIpOverrides {
+        self.lock().limits.per_ip_overrides.clone()
+    }
+
     pub fn set_limits(&self, limits: ConnectionLimits) {
         let mut state = self.lock();
         state.limits = limits;
@@ -247,7 +285,7 @@ impl Slot {
     pub fn inc(mut self, ip: IpAddr) -> Option<Slot> {
         let quotas = self.quotas.clone();
         let mut state = quotas.lock();
-        let max = match state.limits.per_ip_overrides.get(&ip) {
+        let max = match state.limits.per_ip_overrides.by_ip.get(&ip) {
             Some(max) => *max,
             None => state.limits.max_per_ip,
         };
@@ -341,13 +379,30 @@ mod tests {
         assert_eq!(unresolved, ["no-such-host.invalid"]);
     }
 
+    #[test]
+    fn overrides_are_looked_up_again_only_when_they_change() {
+        let elsewhere: IpAddr = "10.9.9.9".parse().unwrap();
+        let held = PerIpOverrides {
+            configured: "localhost:5".into(),
+            by_ip: HashMap::from([(elsewhere, 5)]),
+        };
+        assert_eq!(held.clone().for_config("localhost:5"), held);
+        let changed = held.for_config("localhost:6");
+        assert_eq!(changed.by_ip.get(&"127.0.0.1".parse().unwrap()), Some(&6));
+        assert!(!changed.by_ip.contains_key(&elsewhere));
+        assert_eq!(changed.configured, "localhost:6");
+    }
+
     #[tokio::test]
     async fn an_override_replaces_max_per_ip_for_its_address() {
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let q = quotas(ConnectionLimits {
             max_per_ip: 0,
-            per_ip_overrides: HashMap::from([(a, 2)]),
+            per_ip_overrides: PerIpOverrides {
+                configured: "10.0.0.1:2".into(),
+                by_ip: HashMap::from([(a, 2)]),
+            },
             ..ConnectionLimits::default()
         });
         assert!(q.wait_for_slot(0).await.inc(b).is_none());
