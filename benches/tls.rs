@@ -92,14 +92,8 @@ struct Requests {
 
 async fn once(client: &mut Client, op: Op, requests: &Requests) {
     match op {
-        Op::Produce | Op::ProduceSmall => {
-            let request = match op {
-                Op::Produce => &requests.produce,
-                _ => &requests.produce_small,
-            };
-            let r = client.send(request, 9).await;
-            assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
-        }
+        Op::Produce => produce(client, &requests.produce).await,
+        Op::ProduceSmall => produce(client, &requests.produce_small).await,
         Op::Fetch => {
             let r = client.send(&requests.fetch, 12).await;
             let p = &r.responses[0].partitions[0];
@@ -107,6 +101,11 @@ async fn once(client: &mut Client, op: Op, requests: &Requests) {
             assert!(!p.records.as_ref().unwrap().is_empty());
         }
     }
+}
+
+async fn produce(client: &mut Client, request: &ProduceRequest) {
+    let r = client.send(request, 9).await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
 }
 
 /// A TLS client whose socket is read through a 64 KiB buffer.

@@ -213,14 +213,14 @@ impl ConnectionQuotas {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// New limits: a listener waiting for a slot looks again (a connection
-    /// already waiting out a creation rate keeps its wait), and connections
-    /// beyond a lowered max.connections are closed.
     /// max.connections.per.ip.overrides in force.
     pub fn per_ip_overrides(&self) -> PerIpOverrides {
         self.lock().limits.per_ip_overrides.clone()
     }
 
+    /// New limits: a listener waiting for a slot looks again (a connection
+    /// already waiting out a creation rate keeps its wait), and connections
+    /// beyond a lowered max.connections are closed.
     pub fn set_limits(&self, limits: ConnectionLimits) {
         let mut state = self.lock();
         state.limits = limits;
